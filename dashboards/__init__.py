@@ -1,0 +1,1 @@
+"""Dashboards and rules generated from the signal catalogue, and the web views."""

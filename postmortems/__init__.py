@@ -1,0 +1,1 @@
+"""Incidents, timelines and mandatory postmortems."""

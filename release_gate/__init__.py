@@ -1,0 +1,1 @@
+"""Release gate: locks, canary deploys, the judge, promotion and rollback."""

@@ -1,0 +1,1 @@
+"""Sentinel: turns business signals into alerts."""

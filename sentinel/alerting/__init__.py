@@ -1,0 +1,1 @@
+"""Alert lifecycle, routing, on-call schedules, escalation and delivery."""

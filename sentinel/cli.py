@@ -1,0 +1,8 @@
+"""The `sentinel` command. Its subcommands arrive with the component."""
+
+import click
+
+
+@click.group(help="Sentinel: business signals and alerts.")
+def main() -> None:
+    pass

@@ -1,0 +1,1 @@
+"""Pure detection and threshold tuning: history in, thresholds and verdicts out."""

@@ -1,0 +1,1 @@
+"""Users, API tokens, subscription plans and users' subscriptions."""

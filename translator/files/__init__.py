@@ -1,0 +1,1 @@
+"""Uploaded documents: formats, storage on disk, upload limits."""

@@ -1,0 +1,1 @@
+"""Translation jobs, their blocks, the database-backed queue and the workers."""

@@ -1,0 +1,1 @@
+"""Operations: scheduled maintenance, backup and restore, reports."""

@@ -1,0 +1,1 @@
+"""Payments through a gateway, promo codes and recurring subscription renewals."""

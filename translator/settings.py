@@ -1,0 +1,48 @@
+"""Translator configuration, from ``TRANSLATOR_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from translator import __version__
+
+
+class TranslatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRANSLATOR_", extra="ignore")
+
+    database_url: str = "sqlite:///var/translator.db"
+    storage_dir: Path = Path("var/files")
+    backup_dir: Path = Path("var/backups")
+    backup_retention_days: int = 30
+
+    # The version this process reports in build info; the release gate sets it per node.
+    version: str = __version__
+    node: str = "local"
+
+    workers: int = Field(default=2, ge=0)
+    worker_poll_seconds: float = 0.5
+    stuck_after_minutes: int = 10
+    max_retries: int = 3
+    scheduler_enabled: bool = True
+
+    default_provider: str = "offline"
+    # Comma-free JSON list of OpenAI-compatible providers, e.g.
+    # [{"name": "deepseek", "base_url": "https://api.deepseek.com/v1", "api_key": "...",
+    #   "model": "deepseek-chat"}]
+    providers: str = "[]"
+    offline_delay_ms: int = 0
+    llm_timeout_seconds: float = 60.0
+    llm_max_attempts: int = 3
+    llm_backoff_seconds: float = 1.0
+    breaker_failure_threshold: int = 5
+    breaker_cooldown_seconds: float = 30.0
+
+    # Fault injection for demos and tests: a YAML/JSON file, or inline JSON. Off by default.
+    faults_file: Path | None = None
+    faults: str | None = None
+
+    log_level: str = "INFO"
+    max_blocks_per_job: int = 5000
