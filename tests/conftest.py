@@ -1,0 +1,98 @@
+"""Shared fixtures. The suite runs on one backend per run:
+
+    TEST_DATABASE=sqlite   (default) a fresh SQLite file per test
+    TEST_DATABASE=postgres a private database on TEST_POSTGRES_URL, emptied per test
+
+Without a reachable PostgreSQL the postgres run skips with the reason, except
+under CI (``CI`` set), where it fails."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from common.clock import FakeClock
+from common.db import normalize_url
+
+BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+KEEP_TABLES = {"alembic_version", "subscription_plans"}  # rows a migration put there
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database backend: {BACKEND}" + (f" ({POSTGRES_URL})" if BACKEND == "postgres" else "")
+
+
+def _server_url(url: str, database: str) -> str:
+    base, _, _ = normalize_url(url).rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str | None]:
+    """A private PostgreSQL database for this test run, migrated once."""
+    if BACKEND != "postgres":
+        yield None
+        return
+    admin = create_engine(normalize_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        admin.dispose()
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"vigil_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = _server_url(POSTGRES_URL, name)
+    from translator.db import Database
+
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(postgres_database: str | None, tmp_path: Path) -> Iterator[str]:
+    """A database for one test, at the latest schema and empty but for seed rows."""
+    if postgres_database is None:
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        from translator.db import Database
+
+        db = Database(url)
+        db.migrate()
+        db.dispose()
+        yield url
+        return
+    engine = create_engine(postgres_database)
+    with engine.begin() as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+            if row[0] not in KEEP_TABLES
+        ]
+        if tables:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    yield postgres_database
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

@@ -1,0 +1,114 @@
+"""The FastAPI application: routes, error handling, middleware, and the
+background workers and scheduler tied to its lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from common.logs import current_context, get_logger
+from translator import __version__
+from translator.accounts.views import router as accounts_router
+from translator.errors import TranslatorError
+from translator.files.views import router as files_router
+from translator.health import router as health_router
+from translator.jobs.views import router as jobs_router
+from translator.llm import LLMError
+from translator.metrics import CONTENT_TYPE
+from translator.middleware import RequestMiddleware
+from translator.payments.views import router as payments_router
+from translator.services import Services
+
+log = get_logger("translator.http")
+
+
+def _request_id() -> str | None:
+    return current_context().get("request_id")
+
+
+def create_app(
+    services: Services,
+    run_background: bool = True,
+    instrument: bool = True,
+) -> FastAPI:
+    """``run_background`` starts the worker pool and the scheduler with the app;
+    ``instrument=False`` builds the app without metrics and request logging
+    (the baseline of the middleware benchmark)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if run_background:
+            services.workers.start()
+            services.extras["workers_started"] = True
+            if services.settings.scheduler_enabled:
+                from translator.ops.scheduler import start_scheduler
+
+                scheduler = start_scheduler(services)
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            if run_background:
+                services.workers.stop()
+
+    app = FastAPI(title="Translator", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    for router in (health_router, accounts_router, files_router, jobs_router, payments_router):
+        app.include_router(router)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(services.metrics.render(), media_type=CONTENT_TYPE)
+
+    _install_error_handlers(app)
+    app.add_middleware(
+        RequestMiddleware,  # type: ignore[arg-type]
+        metrics=services.metrics if instrument else None,
+        faults=services.faults,
+        log_requests=instrument,
+    )
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TranslatorError)
+    async def domain_error(_: Request, exc: TranslatorError) -> JSONResponse:
+        log.warning("http.domain_error", code=exc.code, status=exc.status_code, detail=exc.detail)
+        return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status_code)
+
+    @app.exception_handler(LLMError)
+    async def llm_error(_: Request, exc: LLMError) -> JSONResponse:
+        # Only reached when an API call names a provider; workers handle their own.
+        return JSONResponse({"detail": str(exc), "code": "provider_error"}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("http.error", status=exc.status_code, detail=exc.detail)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("http.database_unavailable", error=str(exc.orig).splitlines()[0][:200])
+        return JSONResponse(
+            {"detail": "Service temporarily unavailable, try again later",
+             "request_id": _request_id()},
+            status_code=503, headers={"Retry-After": "5"},
+        )

@@ -1,0 +1,55 @@
+"""FastAPI dependencies: the process's services and the calling user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from translator.accounts.models import User, UserRole
+from translator.accounts.service import authenticate
+from translator.errors import Forbidden, Unauthorized
+from translator.services import Services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("use 'Authorization: Bearer <API token>'")
+    return token.strip()
+
+
+def optional_user(
+    services: ServicesDep, authorization: Annotated[str | None, Header()] = None
+) -> User | None:
+    token = _token(authorization)
+    if token is None:
+        return None
+    with services.db.session() as s:
+        return authenticate(s, token)
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise Unauthorized("an API token is required: 'Authorization: Bearer <token>'")
+    return user
+
+
+def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
+    if user.role != UserRole.admin:
+        raise Forbidden("this needs an admin token")
+    return user
+
+
+UserDep = Annotated[User, Depends(current_user)]
+OptionalUserDep = Annotated[User | None, Depends(optional_user)]
+AdminDep = Annotated[User, Depends(admin_user)]

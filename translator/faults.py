@@ -1,0 +1,150 @@
+"""Fault injection, so the sentinel and the release gate can be shown and tested
+against real failures. Configuration only (``TRANSLATOR_FAULTS_FILE`` or
+``TRANSLATOR_FAULTS``), off by default, and every injected fault is logged as
+``event=fault.injected kind=...``.
+
+    payment_failures: [{method: wallet, rate: 0.5, reason: wallet_declined}]
+    empty_job_list: {users: [bob@example.com], share: 0.0}
+    http_errors: [{route: /api/jobs, rate: 0.3, status: 500}]
+    worker_hang: {rate: 0.1, seconds: 900}
+    llm_failures: [{provider: offline, rate: 0.2}]
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.logs import get_logger
+from common.yaml_config import ConfigError, load_yaml_model, parse_yaml_model
+
+log = get_logger(__name__)
+
+Rate = Field(ge=0.0, le=1.0)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PaymentFault(_Strict):
+    method: str
+    rate: float = Rate
+    reason: str = "declined_by_issuer"
+
+
+class EmptyJobListFault(_Strict):
+    users: list[str] = []  # emails
+    share: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class HttpErrorFault(_Strict):
+    route: str  # a route template ("/api/jobs/{job_id}") or a path prefix
+    rate: float = Rate
+    status: int = Field(default=500, ge=500, le=599)
+    methods: list[str] = []  # empty: every method
+
+
+class WorkerHangFault(_Strict):
+    rate: float = Rate
+    seconds: float = Field(default=900.0, gt=0)
+
+
+class LLMFault(_Strict):
+    provider: str
+    rate: float = Rate
+
+
+class FaultConfig(_Strict):
+    seed: int | None = None
+    payment_failures: list[PaymentFault] = []
+    empty_job_list: EmptyJobListFault | None = None
+    http_errors: list[HttpErrorFault] = []
+    worker_hang: WorkerHangFault | None = None
+    llm_failures: list[LLMFault] = []
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.payment_failures
+            or self.empty_job_list
+            or self.http_errors
+            or self.worker_hang
+            or self.llm_failures
+        )
+
+
+def load_fault_config(file: Path | None, inline: str | None) -> FaultConfig:
+    if file is not None:
+        return load_yaml_model(file, FaultConfig)
+    if inline:
+        try:
+            json.loads(inline)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"TRANSLATOR_FAULTS: not valid JSON: {exc}") from exc
+        return parse_yaml_model(inline, FaultConfig, source="TRANSLATOR_FAULTS")
+    return FaultConfig()
+
+
+class FaultInjector:
+    """Answers "should this operation fail now?" for each kind of fault."""
+
+    def __init__(self, config: FaultConfig | None = None) -> None:
+        self.config = config or FaultConfig()
+        self._rng = random.Random(self.config.seed)
+        self._lock = threading.Lock()
+        if self.config.active:
+            log.warning("fault.config_loaded", config=self.config.model_dump_json(exclude_none=True))
+
+    def _roll(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < rate
+
+    def payment_failure(self, method: str) -> str | None:
+        for fault in self.config.payment_failures:
+            if fault.method == method and self._roll(fault.rate):
+                log.warning("fault.injected", kind="payment_failure", method=method,
+                            reason=fault.reason)
+                return fault.reason
+        return None
+
+    def empty_job_list(self, email: str) -> bool:
+        fault = self.config.empty_job_list
+        if fault is None:
+            return False
+        if email in fault.users or self._roll(fault.share):
+            log.warning("fault.injected", kind="empty_job_list", user=email)
+            return True
+        return False
+
+    def http_error(self, method: str, route: str) -> int | None:
+        for fault in self.config.http_errors:
+            if fault.methods and method.upper() not in {m.upper() for m in fault.methods}:
+                continue
+            if (route == fault.route or route.startswith(fault.route.rstrip("/") + "/")) and (
+                self._roll(fault.rate)
+            ):
+                log.warning("fault.injected", kind="http_error", route=route,
+                            status=fault.status)
+                return fault.status
+        return None
+
+    def worker_hang(self) -> float | None:
+        fault = self.config.worker_hang
+        if fault is not None and self._roll(fault.rate):
+            log.warning("fault.injected", kind="worker_hang", seconds=fault.seconds)
+            return fault.seconds
+        return None
+
+    def llm_failure(self, provider: str) -> bool:
+        for fault in self.config.llm_failures:
+            if fault.provider == provider and self._roll(fault.rate):
+                log.warning("fault.injected", kind="llm_failure", provider=provider)
+                return True
+        return False

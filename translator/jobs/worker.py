@@ -1,0 +1,70 @@
+"""A pool of worker threads that take jobs from the queue until stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+from sqlalchemy.exc import OperationalError
+
+from common.logs import get_logger
+from translator.jobs.processor import JobProcessor
+
+log = get_logger(__name__)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        processor: JobProcessor,
+        size: int,
+        poll_seconds: float = 0.5,
+        name: str | None = None,
+    ) -> None:
+        self.processor = processor
+        self.size = size
+        self.poll_seconds = poll_seconds
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.stop_event = processor.stop
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def alive(self) -> int:
+        return sum(t.is_alive() for t in self._threads)
+
+    def start(self) -> None:
+        self.stop_event.clear()
+        for i in range(self.size):
+            worker_id = f"{self.name}:w{i}"
+            t = threading.Thread(target=self._loop, args=(worker_id,), name=worker_id, daemon=True)
+            self._threads.append(t)
+            t.start()
+        log.info("workers.started", count=self.size, pool=self.name)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+        log.info("workers.stopped", pool=self.name)
+
+    def _loop(self, worker_id: str) -> None:
+        while not self.stop_event.is_set():
+            try:
+                worked = self.processor.run_once(worker_id)
+            except OperationalError as exc:
+                log.error("worker.database_error", worker=worker_id, error=str(exc).splitlines()[0])
+                worked = False
+            except Exception:
+                log.exception("worker.crashed_iteration", worker=worker_id)
+                worked = False
+            if not worked:
+                self.stop_event.wait(self.poll_seconds)
+
+    def drain(self, worker_id: str = "drain") -> int:
+        """Process queued jobs in the calling thread until the queue is empty (tests, CLI)."""
+        count = 0
+        while self.processor.run_once(worker_id):
+            count += 1
+        return count
