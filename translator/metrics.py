@@ -168,14 +168,12 @@ def queue_snapshot(db: Database, now: datetime) -> dict:
     with db.session() as s:
         jobs = dict(
             s.execute(select(TranslationJob.status, func.count()).group_by(TranslationJob.status))
-            .tuples()
             .all()
         )
         by_queue = dict(
             s.execute(
                 select(TranslationQueue.status, func.count()).group_by(TranslationQueue.status)
             )
-            .tuples()
             .all()
         )
         oldest = s.scalar(

@@ -133,7 +133,7 @@ class JobProcessor:
                        TranslationBlock.translated_text)
                 .where(TranslationBlock.job_id == job_id)
                 .order_by(TranslationBlock.position)
-            ).tuples().all()
+            ).all()
             return _Work(
                 file_path=job.file.file_path,
                 file_format=job.file.file_format,
