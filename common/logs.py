@@ -1,6 +1,6 @@
 """One line per event, ``key=value`` pairs an on-call engineer can grep.
 
-    2026-11-22T12:00:00.123Z INFO translator.queue event=job.claimed job_id=42 worker=w1 request_id=-
+    2026-11-22T12:00:00.123Z INFO translator.jobs.queue event=job.claimed job_id=42 worker=w1
 
 Context such as the request id lives in a contextvar and is added to every line
 logged while it is set.
@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+_EMPTY: dict[str, Any] = {}  # never mutated: log_context always sets a new dict
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context")
 
 
 @contextlib.contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
-    token = _context.set({**_context.get(), **fields})
+    token = _context.set({**_context.get(_EMPTY), **fields})
     try:
         yield
     finally:
@@ -29,7 +30,7 @@ def log_context(**fields: Any) -> Iterator[None]:
 
 
 def current_context() -> dict[str, Any]:
-    return dict(_context.get())
+    return dict(_context.get(_EMPTY))
 
 
 def _quote(value: Any) -> str:
@@ -53,12 +54,6 @@ class LogfmtFormatter(logging.Formatter):
         return line
 
 
-class _ContextFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.context = _context.get()
-        return True
-
-
 class EventLogger:
     """``log.info("job.claimed", job_id=1)`` writes ``event=job.claimed job_id=1``."""
 
@@ -67,7 +62,9 @@ class EventLogger:
 
     def _log(self, level: int, event: str, exc_info: Any = None, **fields: Any) -> None:
         if self._logger.isEnabledFor(level):
-            self._logger.log(level, event, exc_info=exc_info, extra={"fields": fields})
+            context = _context.get(_EMPTY)
+            extra = {"fields": fields, "context": context}
+            self._logger.log(level, event, exc_info=exc_info, extra=extra)
 
     def debug(self, event: str, **fields: Any) -> None:
         self._log(logging.DEBUG, event, **fields)
@@ -98,7 +95,6 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(LogfmtFormatter())
-    handler.addFilter(_ContextFilter())
     handler._vigil = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     for noisy in ("uvicorn.access", "apscheduler.executors.default", "httpx"):

@@ -39,8 +39,9 @@ def add_user(services: Services, email: str, admin: bool = False) -> tuple[int, 
 
 
 def client_for(services: Services, run_background: bool = False) -> TestClient:
-    return TestClient(create_app(services, run_background=run_background),
-                      raise_server_exceptions=False)
+    return TestClient(
+        create_app(services, run_background=run_background), raise_server_exceptions=False
+    )
 
 
 def docx_bytes(paragraphs: list[str], table: list[list[str]] | None = None) -> bytes:

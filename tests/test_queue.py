@@ -26,9 +26,16 @@ def _add_jobs(services, count: int, tmp_path: Path) -> list[int]:
     ids = []
     with services.db.session() as s:
         for i in range(count):
-            f = File(original_name=f"f{i}.txt", file_format="txt", size_bytes=11,
-                     file_path=str(source), status=FileStatus.pending, source_lang="en",
-                     target_lang="ru", created_at=services.clock.now())
+            f = File(
+                original_name=f"f{i}.txt",
+                file_format="txt",
+                size_bytes=11,
+                file_path=str(source),
+                status=FileStatus.pending,
+                source_lang="en",
+                target_lang="ru",
+                created_at=services.clock.now(),
+            )
             s.add(f)
             s.flush()
             ids.append(create_job(s, f, ["Hello world"], "offline", services.clock.now()).id)
@@ -58,8 +65,10 @@ def _compete(database_url: str, tmp: str, threads: int, results) -> None:  # typ
             with lock:
                 done.append(claim.job_id)
 
-    pool = [threading.Thread(target=work, args=(f"p{mp.current_process().pid}w{i}",))
-            for i in range(threads)]
+    pool = [
+        threading.Thread(target=work, args=(f"p{mp.current_process().pid}w{i}",))
+        for i in range(threads)
+    ]
     for t in pool:
         t.start()
     for t in pool:
@@ -73,8 +82,10 @@ def test_four_workers_in_two_processes_do_each_job_exactly_once(database_url, tm
     job_ids = _add_jobs(services, 500, tmp_path)
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    procs = [ctx.Process(target=_compete, args=(database_url, str(tmp_path), 2, results))
-             for _ in range(2)]
+    procs = [
+        ctx.Process(target=_compete, args=(database_url, str(tmp_path), 2, results))
+        for _ in range(2)
+    ]
     for p in procs:
         p.start()
     processed = [results.get(timeout=240) for _ in procs]
@@ -109,7 +120,10 @@ def test_priority_order(database_url, tmp_path, clock):
 
 def test_retry_policy_then_failure_with_message(database_url, tmp_path, clock):
     services = make_services(
-        database_url, tmp_path, clock, faults='{"llm_failures": [{"provider": "offline", "rate": 1}]}'
+        database_url,
+        tmp_path,
+        clock,
+        faults='{"llm_failures": [{"provider": "offline", "rate": 1}]}',
     )
     (job_id,) = _add_jobs(services, 1, tmp_path)
     for attempt in (1, 2, 3):
@@ -123,7 +137,10 @@ def test_retry_policy_then_failure_with_message(database_url, tmp_path, clock):
     job, file, row = _job(services, job_id)
     assert job.status == JobStatus.failed and row.status == QueueStatus.failed
     assert file.status == FileStatus.error
-    assert file.error_message == "Translation failed: InjectedWorkerFailure: injected LLM failure (offline)"
+    assert (
+        file.error_message
+        == "Translation failed: InjectedWorkerFailure: injected LLM failure (offline)"
+    )
     assert not services.processor.run_once("w1")  # nothing left to do
     services.close()
 
@@ -185,8 +202,11 @@ def test_hung_worker_fault_holds_the_job_until_recovered(database_url, tmp_path,
     )
     (job_id,) = _add_jobs(services, 1, tmp_path)
     outcome: list[str] = []
-    worker = threading.Thread(target=lambda: outcome.append(
-        "worked" if services.processor.run_once("hanging") else "idle"))
+    worker = threading.Thread(
+        target=lambda: outcome.append(
+            "worked" if services.processor.run_once("hanging") else "idle"
+        )
+    )
     worker.start()
     while _job(services, job_id)[0].status != JobStatus.processing:
         worker.join(0.01)
@@ -205,8 +225,15 @@ def test_partial_translation_is_kept_for_the_retry(database_url, tmp_path, clock
     source = tmp_path / "two.txt"
     source.write_text("Hello\n\nworld")
     with services.db.session() as s:
-        f = File(original_name="two.txt", file_format="txt", size_bytes=12, file_path=str(source),
-                 source_lang="en", target_lang="ru", created_at=clock.now())
+        f = File(
+            original_name="two.txt",
+            file_format="txt",
+            size_bytes=12,
+            file_path=str(source),
+            source_lang="en",
+            target_lang="ru",
+            created_at=clock.now(),
+        )
         s.add(f)
         s.flush()
         job_id = create_job(s, f, ["Hello", "world"], "offline", clock.now()).id

@@ -27,8 +27,12 @@ def api(svc):
 
 
 def _upload(api, headers, name, data, **form):
-    return api.post("/api/files", headers=headers, files={"file": (name, data)},
-                    data={"target_lang": "ru", **form})
+    return api.post(
+        "/api/files",
+        headers=headers,
+        files={"file": (name, data)},
+        data={"target_lang": "ru", **form},
+    )
 
 
 def _translate(api, svc, headers, name, data) -> bytes:
@@ -76,10 +80,13 @@ def test_docx_round_trip_translates_body_and_tables(api, svc):
     data = docx_bytes(["Hello world", "", "The document"], table=[["Hello", "world"]])
     out = docx.Document(io.BytesIO(_translate(api, svc, h, "report.docx", data)))
     assert [p.text for p in out.paragraphs] == [
-        "[offline auto→ru] Привет мир", "", "[offline auto→ru] The документ"
+        "[offline auto→ru] Привет мир",
+        "",
+        "[offline auto→ru] The документ",
     ]
     assert [c.text for c in out.tables[0].rows[0].cells] == [
-        "[offline auto→ru] Привет", "[offline auto→ru] мир"
+        "[offline auto→ru] Привет",
+        "[offline auto→ru] мир",
     ]
 
 
@@ -124,8 +131,9 @@ def _nothing_left(svc, tmp_path):
         ("big.txt", b"a" * (2 * 1024 * 1024 + 1), 413, "allows 2 MB per file"),
     ],
 )
-def test_bad_uploads_get_clear_4xx_and_leave_nothing(api, svc, tmp_path, name, data, status,
-                                                     message):
+def test_bad_uploads_get_clear_4xx_and_leave_nothing(
+    api, svc, tmp_path, name, data, status, message
+):
     _, h = add_user(svc, "a@example.com")
     r = _upload(api, h, name, data)
     assert r.status_code == status, r.text
@@ -202,5 +210,7 @@ def test_retry_file_creates_priority_job(api, svc):
     r = api.post(f"/api/files/{file_id}/retry", headers=h)
     assert r.status_code == 202
     with svc.db.session() as s:
-        row = s.scalar(select(TranslationQueue).where(TranslationQueue.job_id == r.json()["job_id"]))
+        row = s.scalar(
+            select(TranslationQueue).where(TranslationQueue.job_id == r.json()["job_id"])
+        )
         assert row.priority == 10

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
@@ -59,7 +59,12 @@ def create_app(
             if run_background:
                 services.workers.stop()
 
-    app = FastAPI(title="Translator", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Translator",
+        version=__version__,
+        lifespan=lifespan,
+        dependencies=[Depends(inject_http_fault)] if services.faults.config.http_errors else [],
+    )
     app.state.services = services
     for router in (health_router, accounts_router, files_router, jobs_router, payments_router):
         app.include_router(router)
@@ -72,13 +77,31 @@ def create_app(
     app.add_middleware(
         RequestMiddleware,  # type: ignore[arg-type]
         metrics=services.metrics if instrument else None,
-        faults=services.faults,
         log_requests=instrument,
     )
     return app
 
 
+class InjectedHttpFault(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def inject_http_fault(request: Request) -> None:
+    """Runs after routing, so faults match route templates ("/api/jobs/{job_id}")."""
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    status = request.app.state.services.faults.http_error(request.method, route)
+    if status is not None:
+        raise InjectedHttpFault(status)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InjectedHttpFault)
+    async def injected(_: Request, exc: InjectedHttpFault) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "Internal server error", "request_id": _request_id()}, status_code=exc.status
+        )
+
     @app.exception_handler(TranslatorError)
     async def domain_error(_: Request, exc: TranslatorError) -> JSONResponse:
         log.warning("http.domain_error", code=exc.code, status=exc.status_code, detail=exc.detail)
@@ -93,8 +116,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("http.error", status=exc.status_code, detail=exc.detail)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -108,7 +134,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
         log.error("http.database_unavailable", error=str(exc.orig).splitlines()[0][:200])
         return JSONResponse(
-            {"detail": "Service temporarily unavailable, try again later",
-             "request_id": _request_id()},
-            status_code=503, headers={"Retry-After": "5"},
+            {
+                "detail": "Service temporarily unavailable, try again later",
+                "request_id": _request_id(),
+            },
+            status_code=503,
+            headers={"Retry-After": "5"},
         )

@@ -33,8 +33,13 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", "worker_threads", type=int, default=None,
-              help="Worker threads in this process (default: TRANSLATOR_WORKERS).")
+@click.option(
+    "--workers",
+    "worker_threads",
+    type=int,
+    default=None,
+    help="Worker threads in this process (default: TRANSLATOR_WORKERS).",
+)
 def serve(host: str, port: int, worker_threads: int | None) -> None:
     """Run the API with its workers and scheduler (database migrated first)."""
     import uvicorn
@@ -49,7 +54,9 @@ def serve(host: str, port: int, worker_threads: int | None) -> None:
 
 
 @main.command()
-@click.option("--threads", type=int, default=None, help="Worker threads (default: TRANSLATOR_WORKERS).")
+@click.option(
+    "--threads", type=int, default=None, help="Worker threads (default: TRANSLATOR_WORKERS)."
+)
 def worker(threads: int | None) -> None:
     """Run queue workers only, without the API (scale out on one database)."""
     import signal
@@ -70,8 +77,10 @@ def worker(threads: int | None) -> None:
 def migrate() -> None:
     """Create the database or bring it to the latest schema."""
     services = _services()
-    click.echo(f"database at {services.db.engine.url.render_as_string(hide_password=True)} "
-               "is at the latest schema")
+    click.echo(
+        f"database at {services.db.engine.url.render_as_string(hide_password=True)} "
+        "is at the latest schema"
+    )
 
 
 @main.command("create-user")
@@ -87,8 +96,9 @@ def create_user_cmd(email: str, name: str, admin: bool) -> None:
     services = _services()
     try:
         with services.db.session() as s:
-            user, token = create_user(s, email, services.clock.now(), name,
-                                      UserRole.admin if admin else UserRole.user)
+            user, token = create_user(
+                s, email, services.clock.now(), name, UserRole.admin if admin else UserRole.user
+            )
     except TranslatorError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(json.dumps({"id": user.id, "email": user.email, "api_token": token}))
@@ -112,22 +122,35 @@ def retry_file_cmd(file_id: int, provider: str | None) -> None:
 
 
 @main.command("reset-stuck")
-@click.option("--older-than", "older_than", default=60, show_default=True, type=int,
-              help="Minutes a job must have been processing to count as stuck.")
+@click.option(
+    "--older-than",
+    "older_than",
+    default=60,
+    show_default=True,
+    type=int,
+    help="Minutes a job must have been processing to count as stuck.",
+)
 def reset_stuck(older_than: int) -> None:
     """Put jobs stuck in processing back in the queue (seed 000 §7.2)."""
     from translator.ops.maintenance import check_and_fix_stuck_jobs
 
     services = _services()
-    report = check_and_fix_stuck_jobs(services, services.clock.now(),
-                                      stuck_after=timedelta(minutes=older_than))
-    click.echo(f"requeued {report.jobs_requeued}, failed {report.jobs_failed}, "
-               f"files fixed {report.files_fixed}")
+    report = check_and_fix_stuck_jobs(
+        services, services.clock.now(), stuck_after=timedelta(minutes=older_than)
+    )
+    click.echo(
+        f"requeued {report.jobs_requeued}, failed {report.jobs_failed}, "
+        f"files fixed {report.files_fixed}"
+    )
 
 
 @main.command("run-job")
-@click.argument("name", type=click.Choice(
-    ["check_stuck_jobs", "cleanup_expired_temp_files", "process_recurring_subscriptions"]))
+@click.argument(
+    "name",
+    type=click.Choice(
+        ["check_stuck_jobs", "cleanup_expired_temp_files", "process_recurring_subscriptions"]
+    ),
+)
 def run_job(name: str) -> None:
     """Run one scheduled maintenance job now (ignores the once-per-slot guard)."""
     from translator.ops.scheduler import JOBS

@@ -98,7 +98,9 @@ class FaultInjector:
         self._rng = random.Random(self.config.seed)
         self._lock = threading.Lock()
         if self.config.active:
-            log.warning("fault.config_loaded", config=self.config.model_dump_json(exclude_none=True))
+            log.warning(
+                "fault.config_loaded", config=self.config.model_dump_json(exclude_none=True)
+            )
 
     def _roll(self, rate: float) -> bool:
         if rate <= 0:
@@ -109,8 +111,9 @@ class FaultInjector:
     def payment_failure(self, method: str) -> str | None:
         for fault in self.config.payment_failures:
             if fault.method == method and self._roll(fault.rate):
-                log.warning("fault.injected", kind="payment_failure", method=method,
-                            reason=fault.reason)
+                log.warning(
+                    "fault.injected", kind="payment_failure", method=method, reason=fault.reason
+                )
                 return fault.reason
         return None
 
@@ -130,8 +133,7 @@ class FaultInjector:
             if (route == fault.route or route.startswith(fault.route.rstrip("/") + "/")) and (
                 self._roll(fault.rate)
             ):
-                log.warning("fault.injected", kind="http_error", route=route,
-                            status=fault.status)
+                log.warning("fault.injected", kind="http_error", route=route, status=fault.status)
                 return fault.status
         return None
 

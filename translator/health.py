@@ -37,8 +37,11 @@ def health(services: ServicesDep) -> JSONResponse:
     if workers.size:
         alive = workers.alive
         ok = alive == workers.size or not services.extras.get("workers_started")
-        checks["workers"] = {"status": "ok" if ok else "error", "alive": alive,
-                             "configured": workers.size}
+        checks["workers"] = {
+            "status": "ok" if ok else "error",
+            "alive": alive,
+            "configured": workers.size,
+        }
         healthy &= ok
     breakers = services.providers.breaker_states()
     default = services.providers.default

@@ -45,32 +45,48 @@ class TranslatorMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
-            "translator_http_requests", "HTTP requests by method, route template and status.",
-            ["method", "route", "status"], registry=r,
+            "translator_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=r,
         )
         self.http_duration = Histogram(
-            "translator_http_request_duration_seconds", "HTTP request duration.",
-            ["method", "route"], buckets=LATENCY_BUCKETS, registry=r,
+            "translator_http_request_duration_seconds",
+            "HTTP request duration.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.job_duration = Histogram(
-            "translator_job_processing_seconds", "Time a worker spent on one job attempt.",
-            ["outcome"], buckets=JOB_BUCKETS, registry=r,
+            "translator_job_processing_seconds",
+            "Time a worker spent on one job attempt.",
+            ["outcome"],
+            buckets=JOB_BUCKETS,
+            registry=r,
         )
         self.jobs_finished = Counter(
-            "translator_job_attempts", "Job attempts by outcome (completed, retried, failed, lost).",
-            ["outcome"], registry=r,
+            "translator_job_attempts",
+            "Job attempts by outcome (completed, retried, failed, lost).",
+            ["outcome"],
+            registry=r,
         )
         self.payments = Counter(
-            "translator_payments", "Payments by method and outcome.",
-            ["method", "outcome"], registry=r,
+            "translator_payments",
+            "Payments by method and outcome.",
+            ["method", "outcome"],
+            registry=r,
         )
         self.job_list_responses = Counter(
-            "translator_job_list_responses", "Job-list API responses, empty or not.",
-            ["result"], registry=r,
+            "translator_job_list_responses",
+            "Job-list API responses, empty or not.",
+            ["result"],
+            registry=r,
         )
         self.llm_calls = Counter(
-            "translator_llm_calls", "LLM provider calls by provider and outcome.",
-            ["provider", "outcome"], registry=r,
+            "translator_llm_calls",
+            "LLM provider calls by provider and outcome.",
+            ["provider", "outcome"],
+            registry=r,
         )
         # Zero series from the start, so rate() and ratios work before the first event.
         for method in PaymentMethod:
@@ -103,7 +119,8 @@ class BuildInfoCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         g = GaugeMetricFamily(
-            "translator_build_info", "The running version (always 1).",
+            "translator_build_info",
+            "The running version (always 1).",
             labels=["version", "node", "python"],
         )
         g.add_metric([self.version, self.node, platform.python_version()], 1)
@@ -142,7 +159,9 @@ class QueueCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        jobs = GaugeMetricFamily("translator_jobs", "Translation jobs by status.", labels=["status"])
+        jobs = GaugeMetricFamily(
+            "translator_jobs", "Translation jobs by status.", labels=["status"]
+        )
         for status in JobStatus:
             jobs.add_metric([status.value], snapshot["jobs"].get(status.value, 0))
         yield jobs
@@ -150,7 +169,8 @@ class QueueCollector(Collector):
             "translator_queue_depth", "Jobs waiting in the queue.", value=snapshot["queued"]
         )
         yield GaugeMetricFamily(
-            "translator_queue_processing", "Jobs being processed now.",
+            "translator_queue_processing",
+            "Jobs being processed now.",
             value=snapshot["processing"],
         )
         yield GaugeMetricFamily(
@@ -159,7 +179,8 @@ class QueueCollector(Collector):
             value=snapshot["oldest_age_seconds"],
         )
         yield GaugeMetricFamily(
-            "translator_worker_capacity", "Worker threads configured in this process.",
+            "translator_worker_capacity",
+            "Worker threads configured in this process.",
             value=self.worker_capacity,
         )
 
@@ -167,14 +188,14 @@ class QueueCollector(Collector):
 def queue_snapshot(db: Database, now: datetime) -> dict:
     with db.session() as s:
         jobs = dict(
-            s.execute(select(TranslationJob.status, func.count()).group_by(TranslationJob.status))
-            .all()
+            s.execute(
+                select(TranslationJob.status, func.count()).group_by(TranslationJob.status)
+            ).all()
         )
         by_queue = dict(
             s.execute(
                 select(TranslationQueue.status, func.count()).group_by(TranslationQueue.status)
-            )
-            .all()
+            ).all()
         )
         oldest = s.scalar(
             select(func.min(TranslationQueue.enqueued_at)).where(

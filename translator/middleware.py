@@ -1,5 +1,6 @@
 """Request middleware (plain ASGI, no per-request task overhead): a request id,
-one log line per request, HTTP metrics by route template, and injected HTTP faults."""
+one log line per request, HTTP metrics by route template, and a generic
+500 for unexpected errors."""
 
 from __future__ import annotations
 
@@ -9,10 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.routing import Match
-
 from common.logs import get_logger, log_context
-from translator.faults import FaultInjector
 from translator.metrics import TranslatorMetrics
 
 log = get_logger("translator.http")
@@ -36,12 +34,10 @@ class RequestMiddleware:
         self,
         app: ASGIApp,
         metrics: TranslatorMetrics | None,
-        faults: FaultInjector | None,
         log_requests: bool = True,
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.faults = faults if faults is not None and faults.config.http_errors else None
         self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -69,16 +65,16 @@ class RequestMiddleware:
 
         with log_context(request_id=request_id):
             try:
-                injected = self._injected_status(scope)
-                if injected is not None:
-                    await _send_json(send_with_id, injected, _error_body(request_id))
-                else:
-                    await self.app(scope, receive, send_tracking)
+                await self.app(scope, receive, send_tracking)
             except Exception as exc:
                 # Unexpected errors: logged with the request id, answered with a
                 # generic 500 that leaks no internals.
-                log.error("http.unhandled_error", exc_info=exc, error=type(exc).__name__,
-                          path=scope["path"])
+                log.error(
+                    "http.unhandled_error",
+                    exc_info=exc,
+                    error=type(exc).__name__,
+                    path=scope["path"],
+                )
                 if started_response:
                     raise
                 status = 500
@@ -86,29 +82,20 @@ class RequestMiddleware:
             finally:
                 self._record(scope, status, time.perf_counter() - started)
 
-    def _injected_status(self, scope: Scope) -> int | None:
-        if self.faults is None:
-            return None
-        app = scope.get("app")
-        route = None
-        if app is not None:
-            for candidate in app.router.routes:
-                if candidate.matches(scope)[0] is Match.FULL:
-                    route = candidate
-                    break
-        if route is not None:
-            scope["route"] = route  # so the request is counted under its template
-        path = getattr(route, "path", scope["path"])
-        return self.faults.http_error(scope["method"], path)
-
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route = _route_template(scope)
         if self.metrics is not None:
             self.metrics.http_requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.http_duration.labels(scope["method"], route).observe(seconds)
         if self.log_requests:
-            log.info("http.request", method=scope["method"], path=scope["path"], route=route,
-                     status=status, ms=round(seconds * 1000, 1))
+            log.info(
+                "http.request",
+                method=scope["method"],
+                path=scope["path"],
+                route=route,
+                status=status,
+                ms=round(seconds * 1000, 1),
+            )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -125,7 +112,14 @@ def _error_body(request_id: str) -> dict:
 
 async def _send_json(send: Send, status: int, body: dict) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

@@ -78,7 +78,14 @@ def build_services(
     )
     workers = WorkerPool(processor, settings.workers, settings.worker_poll_seconds)
     return Services(
-        settings=settings, clock=clock, db=db, storage=storage, faults=faults, metrics=metrics,
-        providers=providers, gateway=gateway or SimulatedGateway(faults), processor=processor,
+        settings=settings,
+        clock=clock,
+        db=db,
+        storage=storage,
+        faults=faults,
+        metrics=metrics,
+        providers=providers,
+        gateway=gateway or SimulatedGateway(faults),
+        processor=processor,
         workers=workers,
     )

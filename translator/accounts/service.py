@@ -40,9 +40,7 @@ def create_user(
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"user {email} already exists")
     token = token or "tk_" + secrets.token_urlsafe(24)
-    user = User(
-        email=email, name=name, role=role, api_token_hash=hash_token(token), created_at=now
-    )
+    user = User(email=email, name=name, role=role, api_token_hash=hash_token(token), created_at=now)
     session.add(user)
     session.flush()
     return user, token

@@ -63,13 +63,19 @@ def me(user: UserDep, services: ServicesDep) -> MeOut:
     with services.db.session() as s:
         sub = active_subscription(s, user.id)
         sub_out = (
-            SubscriptionOut(id=sub.id, plan=sub.plan.code, status=sub.status.value,
-                            auto_renew=sub.auto_renew, current_period_end=sub.current_period_end)
+            SubscriptionOut(
+                id=sub.id,
+                plan=sub.plan.code,
+                status=sub.status.value,
+                auto_renew=sub.auto_renew,
+                current_period_end=sub.current_period_end,
+            )
             if sub
             else None
         )
-    return MeOut(id=user.id, email=user.email, name=user.name, role=user.role.value,
-                 subscription=sub_out)
+    return MeOut(
+        id=user.id, email=user.email, name=user.name, role=user.role.value, subscription=sub_out
+    )
 
 
 @router.post("/users", response_model=CreatedUser, status_code=201)

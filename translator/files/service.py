@@ -94,6 +94,11 @@ def store_file(
     )
     session.add(file)
     session.flush()
-    log.info("file.stored", file_id=file.id, user_id=user_id, format=upload.file_format,
-             size=len(upload.data))
+    log.info(
+        "file.stored",
+        file_id=file.id,
+        user_id=user_id,
+        format=upload.file_format,
+        size=len(upload.data),
+    )
     return file

@@ -77,8 +77,9 @@ async def upload(
     stored_path = None
     try:
         with services.db.session() as s:
-            checked = check_upload(s, user_id, file.filename or "", data,
-                                   services.settings.max_blocks_per_job)
+            checked = check_upload(
+                s, user_id, file.filename or "", data, services.settings.max_blocks_per_job
+            )
             now = services.clock.now()
             row = store_file(s, services.storage, checked, user_id, now, source, target)
             stored_path = row.file_path

@@ -129,8 +129,11 @@ class JobProcessor:
             job = s.get(TranslationJob, job_id)
             assert job is not None
             blocks = s.execute(
-                select(TranslationBlock.id, TranslationBlock.source_text,
-                       TranslationBlock.translated_text)
+                select(
+                    TranslationBlock.id,
+                    TranslationBlock.source_text,
+                    TranslationBlock.translated_text,
+                )
                 .where(TranslationBlock.job_id == job_id)
                 .order_by(TranslationBlock.position)
             ).all()
@@ -147,9 +150,7 @@ class JobProcessor:
     def _save_blocks(s, job_id: int, done: dict[int, str]) -> None:  # type: ignore[no-untyped-def]
         if not done:
             return
-        for block in s.scalars(
-            select(TranslationBlock).where(TranslationBlock.id.in_(list(done)))
-        ):
+        for block in s.scalars(select(TranslationBlock).where(TranslationBlock.id.in_(list(done)))):
             block.translated_text = done[block.id]
         job = s.get(TranslationJob, job_id)
         assert job is not None

@@ -48,9 +48,7 @@ def enqueue(session: Session, job_id: int, now: datetime, priority: int = PRIORI
     """Put a job in the queue, or back into it."""
     row = session.scalar(select(TranslationQueue).where(TranslationQueue.job_id == job_id))
     if row is None:
-        session.add(
-            TranslationQueue(job_id=job_id, priority=priority, enqueued_at=now, attempts=0)
-        )
+        session.add(TranslationQueue(job_id=job_id, priority=priority, enqueued_at=now, attempts=0))
     else:
         row.status = QueueStatus.queued
         row.priority = priority
@@ -231,8 +229,9 @@ def recover_stuck(
             job.file.status = FileStatus.pending
             enqueue(session, job.id, now, priority=row.priority)
             report.jobs_requeued += 1
-            log.warning("job.stuck_requeued", job_id=job.id, retry=job.retry_count,
-                        worker=row.worker_id)
+            log.warning(
+                "job.stuck_requeued", job_id=job.id, retry=job.retry_count, worker=row.worker_id
+            )
         else:
             row.status = QueueStatus.failed
             job.status = JobStatus.failed

@@ -23,8 +23,10 @@ LANG_CODES = {"auto", "en", "ru", "de", "fr", "es", "it", "zh", "ja", "ko", "pt"
 def validate_lang(code: str, field: str) -> str:
     code = (code or "").strip().lower()
     if code not in LANG_CODES or (field == "target_lang" and code == "auto"):
-        raise InvalidInput(f"{field} {code!r} is not supported; use one of "
-                            f"{', '.join(sorted(LANG_CODES - {'auto'}))}")
+        raise InvalidInput(
+            f"{field} {code!r} is not supported; use one of "
+            f"{', '.join(sorted(LANG_CODES - {'auto'}))}"
+        )
     return code
 
 
@@ -52,8 +54,14 @@ def create_job(
     file.status = FileStatus.pending
     file.llm_provider = provider
     queue.enqueue(session, job.id, now, priority=priority)
-    log.info("job.created", job_id=job.id, file_id=file.id, blocks=len(blocks),
-             provider=provider, priority=priority)
+    log.info(
+        "job.created",
+        job_id=job.id,
+        file_id=file.id,
+        blocks=len(blocks),
+        provider=provider,
+        priority=priority,
+    )
     return job
 
 
@@ -93,6 +101,10 @@ def retry_file(
     blocks = FORMATS[file.file_format].extract(storage.read(file.file_path))
     file.error_message = None
     return create_job(
-        session, file, blocks, provider or file.llm_provider or "offline", now,
+        session,
+        file,
+        blocks,
+        provider or file.llm_provider or "offline",
+        now,
         priority=queue.PRIORITY_MANUAL_RETRY,
     )

@@ -32,11 +32,19 @@ class JobOut(BaseModel):
     @classmethod
     def of(cls, job: TranslationJob) -> JobOut:
         return cls(
-            id=job.id, file_id=job.file_id, file_name=job.file.original_name,
-            status=job.status.value, provider=job.provider, source_lang=job.source_lang,
-            target_lang=job.target_lang, retry_count=job.retry_count,
-            error_message=job.error_message, blocks_total=job.blocks_total,
-            blocks_done=job.blocks_done, created_at=job.created_at, started_at=job.started_at,
+            id=job.id,
+            file_id=job.file_id,
+            file_name=job.file.original_name,
+            status=job.status.value,
+            provider=job.provider,
+            source_lang=job.source_lang,
+            target_lang=job.target_lang,
+            retry_count=job.retry_count,
+            error_message=job.error_message,
+            blocks_total=job.blocks_total,
+            blocks_done=job.blocks_done,
+            created_at=job.created_at,
+            started_at=job.started_at,
             finished_at=job.finished_at,
         )
 

@@ -28,8 +28,13 @@ def check_and_fix_stuck_jobs(
     stuck_after = stuck_after or timedelta(minutes=services.settings.stuck_after_minutes)
     with services.db.session() as s:
         report = queue.recover_stuck(s, now, stuck_after, services.settings.max_retries)
-    log.info("maintenance.stuck_jobs", fixed=report.total, requeued=report.jobs_requeued,
-             failed=report.jobs_failed, files=report.files_fixed)
+    log.info(
+        "maintenance.stuck_jobs",
+        fixed=report.total,
+        requeued=report.jobs_requeued,
+        failed=report.jobs_failed,
+        files=report.files_fixed,
+    )
     return report
 
 

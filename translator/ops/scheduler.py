@@ -37,12 +37,24 @@ class ScheduledJob:
 
 
 JOBS = [
-    ScheduledJob("check_stuck_jobs", timedelta(minutes=5), {"minute": "*/5"},
-                 maintenance.check_and_fix_stuck_jobs),
-    ScheduledJob("cleanup_expired_temp_files", timedelta(hours=6), {"hour": "*/6", "minute": 0},
-                 maintenance.cleanup_expired_temp_files),
-    ScheduledJob("process_recurring_subscriptions", timedelta(days=1), {"hour": 3, "minute": 0},
-                 maintenance.process_recurring_subscriptions),
+    ScheduledJob(
+        "check_stuck_jobs",
+        timedelta(minutes=5),
+        {"minute": "*/5"},
+        maintenance.check_and_fix_stuck_jobs,
+    ),
+    ScheduledJob(
+        "cleanup_expired_temp_files",
+        timedelta(hours=6),
+        {"hour": "*/6", "minute": 0},
+        maintenance.cleanup_expired_temp_files,
+    ),
+    ScheduledJob(
+        "process_recurring_subscriptions",
+        timedelta(days=1),
+        {"hour": 3, "minute": 0},
+        maintenance.process_recurring_subscriptions,
+    ),
 ]
 
 
@@ -84,8 +96,13 @@ def start_scheduler(services: Services) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone=UTC)
     for job in JOBS:
         scheduler.add_job(
-            run_if_first, CronTrigger(timezone=UTC, **job.cron), args=[services, job],
-            id=job.name, replace_existing=True, misfire_grace_time=60, coalesce=True,
+            run_if_first,
+            CronTrigger(timezone=UTC, **job.cron),
+            args=[services, job],
+            id=job.name,
+            replace_existing=True,
+            misfire_grace_time=60,
+            coalesce=True,
         )
     scheduler.start()
     log.info("scheduler.started", jobs=",".join(j.name for j in JOBS))

@@ -46,8 +46,10 @@ DECLINES = {
     "wallet_auth_failed": "wallet_authentication_failed",
     "wallet_cancelled": "wallet_cancelled_by_user",
 }
-GOOD_TOKENS = {PaymentMethod.card: {"tok_visa", "tok_mastercard"},
-               PaymentMethod.wallet: {"wallet_ok"}}
+GOOD_TOKENS = {
+    PaymentMethod.card: {"tok_visa", "tok_mastercard"},
+    PaymentMethod.wallet: {"wallet_ok"},
+}
 
 
 class SimulatedGateway:

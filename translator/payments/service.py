@@ -37,7 +37,9 @@ MAX_FAILED_RENEWALS = 3
 PaymentObserver = Callable[[str, str], None]
 
 
-def _apply_promo(session: Session, code: str | None, price: int, now: datetime) -> tuple[int, str | None]:
+def _apply_promo(
+    session: Session, code: str | None, price: int, now: datetime
+) -> tuple[int, str | None]:
     if not code:
         return price, None
     promo = session.scalar(
@@ -88,10 +90,17 @@ def checkout(
         ok, reference, reason = True, None, None
 
     payment = Payment(
-        user_id=user.id, plan_id=plan.id, kind=PaymentKind.checkout, method=pay_method,
-        amount_cents=amount, currency=plan.currency, promo_code=promo,
+        user_id=user.id,
+        plan_id=plan.id,
+        kind=PaymentKind.checkout,
+        method=pay_method,
+        amount_cents=amount,
+        currency=plan.currency,
+        promo_code=promo,
         status=PaymentStatus.succeeded if ok else PaymentStatus.failed,
-        failure_reason=reason, gateway_reference=reference, created_at=now,
+        failure_reason=reason,
+        gateway_reference=reference,
+        created_at=now,
     )
     session.add(payment)
     if ok:
@@ -109,17 +118,25 @@ def checkout(
 
 
 def _start_subscription(
-    session: Session, user: User, plan: SubscriptionPlan, method: PaymentMethod, token: str,
+    session: Session,
+    user: User,
+    plan: SubscriptionPlan,
+    method: PaymentMethod,
+    token: str,
     now: datetime,
 ) -> UserSubscription:
     current = active_subscription(session, user.id)
     if current is not None:
         current.status = SubscriptionStatus.cancelled
     sub = UserSubscription(
-        user_id=user.id, plan_id=plan.id, status=SubscriptionStatus.active,
+        user_id=user.id,
+        plan_id=plan.id,
+        status=SubscriptionStatus.active,
         auto_renew=method is not PaymentMethod.promo,
-        payment_method=method.value, payment_token=token if method is not PaymentMethod.promo else None,
-        current_period_end=now + timedelta(days=plan.period_days), created_at=now,
+        payment_method=method.value,
+        payment_token=token if method is not PaymentMethod.promo else None,
+        current_period_end=now + timedelta(days=plan.period_days),
+        created_at=now,
     )
     session.add(sub)
     session.flush()
@@ -129,9 +146,15 @@ def _start_subscription(
 
 def _report(observe: PaymentObserver | None, payment: Payment) -> None:
     level = log.info if payment.status is PaymentStatus.succeeded else log.warning
-    level("payment.recorded", payment_id=payment.id, user_id=payment.user_id,
-          method=payment.method.value, outcome=payment.status.value,
-          reason=payment.failure_reason, amount=payment.amount_cents)
+    level(
+        "payment.recorded",
+        payment_id=payment.id,
+        user_id=payment.user_id,
+        method=payment.method.value,
+        outcome=payment.status.value,
+        reason=payment.failure_reason,
+        amount=payment.amount_cents,
+    )
     if observe is not None:
         observe(payment.method.value, payment.status.value)
 
@@ -176,13 +199,22 @@ def renew_due_subscriptions(
                 s.rollback()
                 report.skipped += 1
                 log.info("renewal.duplicate_skipped", subscription_id=sub_id)
-    log.info("renewals.done", renewed=report.renewed, failed=report.failed,
-             cancelled=report.cancelled, skipped=report.skipped)
+    log.info(
+        "renewals.done",
+        renewed=report.renewed,
+        failed=report.failed,
+        cancelled=report.cancelled,
+        skipped=report.skipped,
+    )
     return report
 
 
 def _renew_one(
-    s: Session, gateway: PaymentGateway, sub_id: int, now: datetime, report: RenewalReport,
+    s: Session,
+    gateway: PaymentGateway,
+    sub_id: int,
+    now: datetime,
+    report: RenewalReport,
     observe: PaymentObserver | None,
 ) -> None:
     sub = s.get(UserSubscription, sub_id, with_for_update=True)
@@ -196,11 +228,18 @@ def _renew_one(
         ChargeRequest(method, sub.payment_token or "", plan.price_cents, plan.currency, key)
     )
     payment = Payment(
-        user_id=sub.user_id, subscription_id=sub.id, plan_id=plan.id, kind=PaymentKind.renewal,
-        method=method, amount_cents=plan.price_cents, currency=plan.currency,
+        user_id=sub.user_id,
+        subscription_id=sub.id,
+        plan_id=plan.id,
+        kind=PaymentKind.renewal,
+        method=method,
+        amount_cents=plan.price_cents,
+        currency=plan.currency,
         status=PaymentStatus.succeeded if result.ok else PaymentStatus.failed,
-        failure_reason=result.failure_reason, gateway_reference=result.reference,
-        idempotency_key=key, created_at=now,
+        failure_reason=result.failure_reason,
+        gateway_reference=result.reference,
+        idempotency_key=key,
+        created_at=now,
     )
     s.add(payment)
     if result.ok:
@@ -215,8 +254,11 @@ def _renew_one(
         if sub.failed_renewals >= MAX_FAILED_RENEWALS:
             sub.status = SubscriptionStatus.cancelled
             report.cancelled += 1
-            log.warning("subscription.cancelled", subscription_id=sub.id,
-                        failed_renewals=sub.failed_renewals)
+            log.warning(
+                "subscription.cancelled",
+                subscription_id=sub.id,
+                failed_renewals=sub.failed_renewals,
+            )
     s.flush()
     report.payment_ids.append(payment.id)
     _report(observe, payment)

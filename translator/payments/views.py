@@ -35,25 +35,45 @@ class PaymentOut(BaseModel):
 
     @classmethod
     def of(cls, p: Payment) -> PaymentOut:
-        return cls(id=p.id, kind=p.kind.value, method=p.method.value,
-                   amount_cents=p.amount_cents, currency=p.currency, status=p.status.value,
-                   failure_reason=p.failure_reason, promo_code=p.promo_code,
-                   subscription_id=p.subscription_id, created_at=p.created_at)
+        return cls(
+            id=p.id,
+            kind=p.kind.value,
+            method=p.method.value,
+            amount_cents=p.amount_cents,
+            currency=p.currency,
+            status=p.status.value,
+            failure_reason=p.failure_reason,
+            promo_code=p.promo_code,
+            subscription_id=p.subscription_id,
+            created_at=p.created_at,
+        )
 
 
-@router.post("/checkout", response_model=PaymentOut, status_code=201,
-             responses={402: {"model": PaymentOut, "description": "payment declined"}})
+@router.post(
+    "/checkout",
+    response_model=PaymentOut,
+    status_code=201,
+    responses={402: {"model": PaymentOut, "description": "payment declined"}},
+)
 def pay(body: CheckoutIn, user: UserDep, services: ServicesDep):  # type: ignore[no-untyped-def]
     with services.db.session() as s:
         payment = checkout(
-            s, services.gateway, user, body.plan, body.method, body.token,
-            services.clock.now(), body.promo_code, observe=services.observe_payment,
+            s,
+            services.gateway,
+            user,
+            body.plan,
+            body.method,
+            body.token,
+            services.clock.now(),
+            body.promo_code,
+            observe=services.observe_payment,
         )
         out = PaymentOut.of(payment)
     if payment.status is PaymentStatus.failed:
         # The declined attempt is recorded (committed above) and reported as 402.
-        return JSONResponse(out.model_dump(mode="json") | {"detail": "payment declined"},
-                            status_code=402)
+        return JSONResponse(
+            out.model_dump(mode="json") | {"detail": "payment declined"}, status_code=402
+        )
     return out
 
 

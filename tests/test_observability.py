@@ -1,0 +1,244 @@
+"""What an operator sees: /metrics, /api/health, error answers, request ids,
+injected faults, and the scheduler's run-once guarantee."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from tests.helpers import add_user, client_for, make_services
+from translator.files.models import File
+from translator.ops import scheduler
+from translator.ops.maintenance import cleanup_expired_temp_files
+from translator.ops.models import ScheduledRun
+
+EXPECTED_METRICS = {
+    "translator_http_requests": "counter",
+    "translator_http_request_duration_seconds": "histogram",
+    "translator_jobs": "gauge",
+    "translator_queue_depth": "gauge",
+    "translator_queue_processing": "gauge",
+    "translator_queue_oldest_pending_age_seconds": "gauge",
+    "translator_job_processing_seconds": "histogram",
+    "translator_job_attempts": "counter",
+    "translator_payments": "counter",
+    "translator_job_list_responses": "counter",
+    "translator_llm_calls": "counter",
+    "translator_llm_breaker_state": "gauge",
+    "translator_build_info": "gauge",
+    "translator_database_up": "gauge",
+    "translator_worker_capacity": "gauge",
+}
+
+
+@pytest.fixture
+def make(database_url, tmp_path, clock):
+    created = []
+
+    def build(**overrides):
+        services = make_services(database_url, tmp_path, clock, **overrides)
+        created.append(services)
+        return services, client_for(services)
+
+    yield build
+    for services in created:
+        services.close()
+
+
+def _families(text: str) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def _value(families, name, **labels):
+    """The value of the sample ``name`` (``..._total``, ``..._count`` included) with ``labels``."""
+    for family in families.values():
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    raise AssertionError(f"no sample {name} {labels}")
+
+
+def test_metrics_parse_and_carry_every_series(make, clock):
+    svc, api = make(version="2.3.4", node="preprod-1")
+    _, h = add_user(svc, "a@example.com")
+    api.post("/api/files", headers=h, files={"file": ("a.txt", b"Hello")})
+    api.post("/api/files", headers=h, files={"file": ("b.txt", b"world")})
+    clock.advance(seconds=42)
+    api.get("/api/jobs", headers=h)
+    fams = _families(api.get("/metrics").text)
+    for name, kind in EXPECTED_METRICS.items():
+        assert name in fams and fams[name].type == kind, name
+    assert _value(fams, "translator_queue_depth") == 2
+    assert _value(fams, "translator_queue_oldest_pending_age_seconds") == 42
+    assert _value(fams, "translator_jobs", status="pending") == 2
+    assert _value(fams, "translator_build_info", version="2.3.4", node="preprod-1") == 1
+    assert (
+        _value(
+            fams, "translator_http_requests_total", route="/api/files", status="201", method="POST"
+        )
+        == 2
+    )
+    assert _value(fams, "translator_job_list_responses_total", result="non_empty") == 1
+
+    svc.workers.drain()
+    fams = _families(api.get("/metrics").text)
+    assert _value(fams, "translator_queue_depth") == 0
+    assert _value(fams, "translator_jobs", status="completed") == 2
+    assert _value(fams, "translator_job_attempts_total", outcome="completed") == 2
+    assert _value(fams, "translator_llm_calls_total", provider="offline", outcome="success") == 2
+    assert _value(fams, "translator_llm_breaker_state", provider="offline") == 0
+    assert _value(fams, "translator_job_processing_seconds_count", outcome="completed") == 2
+
+
+def test_unknown_paths_share_one_series(make):
+    _, api = make()
+    for i in range(5):
+        assert api.get(f"/scan/{i}").status_code == 404
+    fams = _families(api.get("/metrics").text)
+    assert _value(fams, "translator_http_requests_total", route="unmatched", status="404") == 5
+
+
+def test_injected_http_500s_hit_the_configured_route_only(make, caplog):
+    svc, api = make(faults='{"http_errors": [{"route": "/api/jobs", "rate": 1.0}]}')
+    _, h = add_user(svc, "a@example.com")
+    r = api.get("/api/jobs", headers=h)
+    assert r.status_code == 500 and r.json()["detail"] == "Internal server error"
+    assert r.headers["x-request-id"] == r.json()["request_id"]
+    assert api.get("/api/me", headers=h).status_code == 200
+    fams = _families(api.get("/metrics").text)
+    assert _value(fams, "translator_http_requests_total", route="/api/jobs", status="500") == 1
+    assert any(
+        rec.getMessage() == "fault.injected" and rec.fields["kind"] == "http_error"
+        for rec in caplog.records
+    )
+
+
+def test_empty_job_list_fault_for_one_user(make):
+    svc, api = make(faults='{"empty_job_list": {"users": ["bob@example.com"]}}')
+    _, alice = add_user(svc, "alice@example.com")
+    _, bob = add_user(svc, "bob@example.com")
+    for h in (alice, bob):
+        api.post("/api/files", headers=h, files={"file": ("a.txt", b"Hello")})
+    assert len(api.get("/api/jobs", headers=alice).json()) == 1
+    assert api.get("/api/jobs", headers=bob).json() == []
+    fams = _families(api.get("/metrics").text)
+    assert _value(fams, "translator_job_list_responses_total", result="empty") == 1
+    assert _value(fams, "translator_job_list_responses_total", result="non_empty") == 1
+
+
+def test_faults_are_off_by_default_and_bad_config_is_refused(make, tmp_path):
+    svc, _ = make()
+    assert not svc.faults.config.active
+    bad = tmp_path / "faults.yaml"
+    bad.write_text("payment_failures:\n  - method: wallet\n    rate: 3\n")
+    from common.yaml_config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"faults.yaml:3: payment_failures.0.rate"):
+        make(faults_file=bad)
+
+
+def test_unexpected_error_is_generic_500_with_request_id(make, monkeypatch, caplog):
+    svc, api = make()
+    _, h = add_user(svc, "a@example.com")
+
+    def boom(*_a, **_k):
+        raise RuntimeError("password=hunter2 in a traceback")
+
+    monkeypatch.setattr("translator.jobs.views.list_jobs", boom)
+    r = api.get("/api/jobs", headers={**h, "X-Request-ID": "req-123"})
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal server error", "request_id": "req-123"}
+    assert "hunter2" not in r.text
+    logged = [rec for rec in caplog.records if rec.getMessage() == "http.unhandled_error"]
+    assert logged and logged[0].context["request_id"] == "req-123"
+
+
+def test_database_operational_error_is_503(make, monkeypatch):
+    svc, api = make()
+    _, h = add_user(svc, "a@example.com")
+
+    def down(*_a, **_k):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr("translator.jobs.views.list_jobs", down)
+    r = api.get("/api/jobs", headers=h)
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert "temporarily unavailable" in r.json()["detail"]
+
+
+def test_health_reports_dependencies_and_degrades_with_an_open_breaker(make):
+    svc, api = make()
+    r = api.get("/api/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "healthy"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["providers"]["breakers"] == {"offline": "closed"}
+    breaker = svc.providers.get("offline").breaker
+    for _ in range(svc.settings.breaker_failure_threshold):
+        breaker.record_failure(breaker.before_call())
+    r = api.get("/api/health")
+    assert r.status_code == 503
+    assert r.json()["status"] == "degraded"
+    assert r.json()["checks"]["providers"]["breakers"]["offline"] == "open"
+    fams = _families(api.get("/metrics").text)
+    assert _value(fams, "translator_llm_breaker_state", provider="offline") == 2
+
+
+def test_health_is_503_when_the_database_is_gone(make, monkeypatch):
+    svc, api = make()
+
+    def broken(*_a, **_k):
+        raise OperationalError("SELECT 1", {}, Exception("no route to host"))
+
+    monkeypatch.setattr(svc.db, "session", broken)
+    r = api.get("/api/health")
+    assert r.status_code == 503
+    assert r.json()["checks"]["database"]["status"] == "error"
+    fams = _families(api.get("/metrics").text)
+    assert _value(fams, "translator_database_up") == 0
+
+
+def test_scheduled_job_runs_once_per_slot_across_processes(make, clock):
+    first, _ = make()
+    second, _ = make()  # another translator process on the same database
+    job = scheduler.ScheduledJob(
+        "probe", timedelta(minutes=5), {"minute": "*/5"}, lambda services, now: "ran"
+    )
+    clock.set(datetime(2026, 3, 1, 12, 4, 59, 990000, tzinfo=UTC))
+    assert scheduler.run_if_first(first, job) is True
+    clock.set(datetime(2026, 3, 1, 12, 5, 0, 20000, tzinfo=UTC))  # same firing, other process
+    assert scheduler.run_if_first(second, job) is False
+    clock.advance(minutes=5)
+    assert scheduler.run_if_first(second, job) is True
+    with first.db.session() as s:
+        runs = s.scalars(select(ScheduledRun).order_by(ScheduledRun.slot)).all()
+        assert [(r.slot.minute, r.outcome) for r in runs] == [(5, "ok ran"), (10, "ok ran")]
+
+
+def test_scheduler_registers_the_seed_jobs():
+    by_name = {j.name: j for j in scheduler.JOBS}
+    assert by_name["check_stuck_jobs"].cron == {"minute": "*/5"}
+    assert by_name["cleanup_expired_temp_files"].cron == {"hour": "*/6", "minute": 0}
+    assert by_name["process_recurring_subscriptions"].cron == {"hour": 3, "minute": 0}
+
+
+def test_temp_file_cleanup_removes_only_expired_unclaimed_uploads(make, clock):
+    svc, api = make()
+    _, h = add_user(svc, "a@example.com")
+    old_temp = api.post("/api/files", files={"file": ("t.txt", b"Hello")}).json()["file"]
+    kept = api.post("/api/files", headers=h, files={"file": ("u.txt", b"Hello")}).json()["file"]
+    clock.advance(hours=23)
+    new_temp = api.post("/api/files", files={"file": ("n.txt", b"Hello")}).json()["file"]
+    clock.advance(hours=2)
+    assert cleanup_expired_temp_files(svc, clock.now()).deleted == 1
+    with svc.db.session() as s:
+        remaining = set(s.scalars(select(File.id)))
+        assert remaining == {kept["id"], new_temp["id"]}
+        assert s.scalar(select(func.count()).select_from(File)) == 2
+    stored = list((svc.settings.storage_dir).rglob("*.txt"))
+    assert len(stored) == 2 and old_temp["id"] not in remaining
