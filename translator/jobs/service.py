@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from common.logs import get_logger
 from translator.errors import Conflict, InvalidInput, NotFound
@@ -69,6 +69,7 @@ def list_jobs(session: Session, user_id: int, limit: int = 50) -> list[Translati
     return list(
         session.scalars(
             select(TranslationJob)
+            .options(selectinload(TranslationJob.file))
             .where(TranslationJob.user_id == user_id)
             .order_by(TranslationJob.id.desc())
             .limit(limit)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what the platform and its tests need: a virtualenv in .venv with the
+# project, and the Debian packages the tests drive (PostgreSQL client tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v pg_dump >/dev/null 2>&1 || need_apt+=(postgresql-client)
+if ((${#need_apt[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+    else
+        echo "missing Debian packages: ${need_apt[*]} (install them with apt-get)" >&2
+    fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install, lint, then run the whole suite twice: on SQLite and on PostgreSQL.
+# PostgreSQL comes from TEST_POSTGRES_URL (default: the local server, database
+# "test"); without a server the PostgreSQL run skips, and under CI it fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgresql://127.0.0.1:5432/test}"
+
+.venv/bin/ruff check .
+echo "== tests on SQLite"
+TEST_DATABASE=sqlite .venv/bin/python -m pytest -q "$@"
+echo "== tests on PostgreSQL ($TEST_POSTGRES_URL)"
+TEST_DATABASE=postgres .venv/bin/python -m pytest -q "$@"
