@@ -33,12 +33,10 @@ class RequestMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        metrics: TranslatorMetrics | None,
-        log_requests: bool = True,
+        metrics: TranslatorMetrics,
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,18 +82,16 @@ class RequestMiddleware:
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route = _route_template(scope)
-        if self.metrics is not None:
-            self.metrics.http_requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.http_duration.labels(scope["method"], route).observe(seconds)
-        if self.log_requests:
-            log.info(
-                "http.request",
-                method=scope["method"],
-                path=scope["path"],
-                route=route,
-                status=status,
-                ms=round(seconds * 1000, 1),
-            )
+        self.metrics.http_requests.labels(scope["method"], route, str(status)).inc()
+        self.metrics.http_duration.labels(scope["method"], route).observe(seconds)
+        log.info(
+            "http.request",
+            method=scope["method"],
+            path=scope["path"],
+            route=route,
+            status=status,
+            ms=round(seconds * 1000, 1),
+        )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
