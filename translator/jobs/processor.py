@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from common.clock import Clock
 from common.logs import get_logger, log_context
 from translator.db import Database
 from translator.faults import FaultInjector
 from translator.files.formats import FORMATS
+from translator.files.models import File
 from translator.files.storage import FileStorage
 from translator.jobs import queue
 from translator.jobs.models import TranslationBlock, TranslationJob
@@ -66,17 +68,21 @@ class JobProcessor:
         """Claim and process one job. False when the queue was empty."""
         with self.db.session() as s:
             claim = queue.claim(s, worker_id, self.clock.now())
+            work = self._load(s, claim.job_id) if claim is not None else None
         if claim is None:
             return False
         with log_context(job_id=claim.job_id, worker=worker_id):
-            self.process(claim)
+            self.process(claim, work)
         return True
 
-    def process(self, claim: queue.Claim) -> str:
+    def process(self, claim: queue.Claim, work: _Work | None = None) -> str:
+        """Translate, write the output and record the outcome; returns the outcome."""
         started = time.monotonic()
         done: dict[int, str] = {}
         try:
-            work = self._load(claim.job_id)
+            if work is None:
+                with self.db.session() as s:
+                    work = self._load(s, claim.job_id)
             hang = self.faults.worker_hang()
             if hang is not None:
                 # A hung worker: holds its claim without progress until the
@@ -124,34 +130,41 @@ class JobProcessor:
         with self.db.session() as s:
             return queue.still_owned(s, claim)
 
-    def _load(self, job_id: int) -> _Work:
-        with self.db.session() as s:
-            job = s.get(TranslationJob, job_id)
-            assert job is not None
-            blocks = s.execute(
-                select(
-                    TranslationBlock.id,
-                    TranslationBlock.source_text,
-                    TranslationBlock.translated_text,
-                )
-                .where(TranslationBlock.job_id == job_id)
-                .order_by(TranslationBlock.position)
-            ).all()
-            return _Work(
-                file_path=job.file.file_path,
-                file_format=job.file.file_format,
-                provider=job.provider,
-                source_lang=job.source_lang,
-                target_lang=job.target_lang,
-                blocks=list(blocks),
+    @staticmethod
+    def _load(s: Session, job_id: int) -> _Work:
+        job = s.execute(
+            select(
+                File.file_path,
+                File.file_format,
+                TranslationJob.provider,
+                TranslationJob.source_lang,
+                TranslationJob.target_lang,
             )
+            .join(File, File.id == TranslationJob.file_id)
+            .where(TranslationJob.id == job_id)
+        ).one()
+        blocks = s.execute(
+            select(
+                TranslationBlock.id,
+                TranslationBlock.source_text,
+                TranslationBlock.translated_text,
+            )
+            .where(TranslationBlock.job_id == job_id)
+            .order_by(TranslationBlock.position)
+        ).all()
+        return _Work(*job, blocks=[tuple(b) for b in blocks])
 
     @staticmethod
-    def _save_blocks(s, job_id: int, done: dict[int, str]) -> None:  # type: ignore[no-untyped-def]
+    def _save_blocks(s: Session, job_id: int, done: dict[int, str]) -> None:
         if not done:
             return
-        for block in s.scalars(select(TranslationBlock).where(TranslationBlock.id.in_(list(done)))):
-            block.translated_text = done[block.id]
-        job = s.get(TranslationJob, job_id)
-        assert job is not None
-        job.blocks_done = len(done)
+        s.execute(
+            update(TranslationBlock),
+            [{"id": block_id, "translated_text": text} for block_id, text in done.items()],
+        )
+        s.execute(
+            update(TranslationJob)
+            .where(TranslationJob.id == job_id)
+            .values(blocks_done=len(done))
+            .execution_options(synchronize_session=False)
+        )
