@@ -20,7 +20,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -42,8 +41,13 @@ from translator.settings import TranslatorSettings  # noqa: E402
 
 
 def _services(url: str, tmp: Path, workers: int):  # type: ignore[no-untyped-def]
-    settings = TranslatorSettings(database_url=url, storage_dir=tmp / "files", workers=workers,
-                                  worker_poll_seconds=0.01, scheduler_enabled=False)
+    settings = TranslatorSettings(
+        database_url=url,
+        storage_dir=tmp / "files",
+        workers=workers,
+        worker_poll_seconds=0.01,
+        scheduler_enabled=False,
+    )
     return build_services(settings, clock=SystemClock(), migrate=False)
 
 
@@ -53,9 +57,16 @@ def _fill(services, count: int, tmp: Path) -> None:  # type: ignore[no-untyped-d
     blocks = ["Hello world. The document is ready.", "Please read the report today."]
     with services.db.session() as s:
         for i in range(count):
-            f = File(original_name=f"d{i}.txt", file_format="txt", size_bytes=60,
-                     file_path=str(source), status=FileStatus.pending, source_lang="en",
-                     target_lang="ru", created_at=services.clock.now())
+            f = File(
+                original_name=f"d{i}.txt",
+                file_format="txt",
+                size_bytes=60,
+                file_path=str(source),
+                status=FileStatus.pending,
+                source_lang="en",
+                target_lang="ru",
+                created_at=services.clock.now(),
+            )
             s.add(f)
             s.flush()
             create_job(s, f, blocks, "offline", services.clock.now())
@@ -112,8 +123,7 @@ class _FreshPostgres:
 
 
 def bench_queue(backends: dict, jobs: int, repeats: int) -> None:
-    print(f"\n## Queue throughput, offline provider, {jobs} jobs of 2 blocks "
-          f"(median of {repeats})")
+    print(f"\n## Queue throughput, offline provider, {jobs} jobs of 2 blocks (median of {repeats})")
     print(f"{'backend':<12}{'1 worker':>14}{'4 workers':>14}{'ratio':>8}")
     for name, fresh in backends.items():
         results = {}
@@ -124,8 +134,10 @@ def bench_queue(backends: dict, jobs: int, repeats: int) -> None:
                     tmp = Path(d)
                     runs.append(queue_throughput(fresh(tmp), jobs, workers, tmp))
             results[workers] = statistics.median(runs)
-        print(f"{name:<12}{results[1]:>10.1f} j/s{results[4]:>10.1f} j/s"
-              f"{results[4] / results[1]:>7.2f}x")
+        print(
+            f"{name:<12}{results[1]:>10.1f} j/s{results[4]:>10.1f} j/s"
+            f"{results[4] / results[1]:>7.2f}x"
+        )
 
 
 async def _latencies(app, n: int, path: str, headers: dict) -> list[float]:  # type: ignore[no-untyped-def]
@@ -157,8 +169,10 @@ def bench_middleware(rounds: int, per_round: int) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         log_file = open(tmp / "requests.log", "w")  # noqa: SIM115 - real log writes
         configure_logging("INFO", stream=log_file)
-        apps = {"without": create_app(services, run_background=False, instrument=False),
-                "with": create_app(services, run_background=False, instrument=True)}
+        apps = {
+            "without": create_app(services, run_background=False, instrument=False),
+            "with": create_app(services, run_background=False, instrument=True),
+        }
         results: dict[str, dict[str, list[float]]] = {}
         for path in ("/api/plans", "/api/jobs"):
             samples: dict[str, list[float]] = {"without": [], "with": []}
@@ -166,22 +180,25 @@ def bench_middleware(rounds: int, per_round: int) -> None:
                 asyncio.run(_latencies(apps[name], 50, path, headers))
             for _ in range(rounds):
                 for name in samples:
-                    samples[name] += asyncio.run(_latencies(apps[name], per_round, path,
-                                                            headers))
+                    samples[name] += asyncio.run(_latencies(apps[name], per_round, path, headers))
             results[path] = samples
         log_file.close()
         logging.getLogger().handlers.clear()
         services.close()
-    print(f"\n## Request middleware overhead (metrics + logging + request id), "
-          f"{rounds * per_round} requests per variant, in-process")
+    print(
+        f"\n## Request middleware overhead (metrics + logging + request id), "
+        f"{rounds * per_round} requests per variant, in-process"
+    )
     print(f"{'route':<12}{'':<10}{'p50 µs':>10}{'p99 µs':>10}")
     for path, samples in results.items():
         for name in ("without", "with"):
-            print(f"{path:<12}{name:<10}{_pct(samples[name], .5):>10.0f}"
-                  f"{_pct(samples[name], .99):>10.0f}")
-        d50 = _pct(samples["with"], .5) - _pct(samples["without"], .5)
-        d99 = _pct(samples["with"], .99) - _pct(samples["without"], .99)
-        ratio = _pct(samples["with"], .5) / _pct(samples["without"], .5)
+            print(
+                f"{path:<12}{name:<10}{_pct(samples[name], 0.5):>10.0f}"
+                f"{_pct(samples[name], 0.99):>10.0f}"
+            )
+        d50 = _pct(samples["with"], 0.5) - _pct(samples["without"], 0.5)
+        d99 = _pct(samples["with"], 0.99) - _pct(samples["without"], 0.99)
+        ratio = _pct(samples["with"], 0.5) / _pct(samples["without"], 0.5)
         print(f"{path:<12}{'overhead':<10}{d50:>+10.0f}{d99:>+10.0f}   (p50 ratio {ratio:.2f}x)")
 
 
@@ -189,8 +206,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--postgres", default=os.environ.get(
-        "TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"),
+    )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=200)

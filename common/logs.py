@@ -97,5 +97,5 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     handler.setFormatter(LogfmtFormatter())
     handler._vigil = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    for noisy in ("uvicorn.access", "apscheduler.executors.default", "httpx"):
+    for noisy in ("uvicorn.access", "apscheduler", "httpx", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
