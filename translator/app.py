@@ -47,7 +47,6 @@ def create_app(
         scheduler = None
         if run_background:
             services.workers.start()
-            services.extras["workers_started"] = True
             if services.settings.scheduler_enabled:
                 from translator.ops.scheduler import start_scheduler
 

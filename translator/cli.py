@@ -164,8 +164,13 @@ def run_job(name: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--duration", default=0.0, type=float, help="Seconds to run; 0 runs until Ctrl-C.")
-@click.option("--history-days", default=14, show_default=True, type=int,
-              help="Days of backdated payments and jobs to seed (once per database).")
+@click.option(
+    "--history-days",
+    default=14,
+    show_default=True,
+    type=int,
+    help="Days of backdated payments and jobs to seed (once per database).",
+)
 def demo(host: str, port: int, duration: float, history_days: int) -> None:
     """Serve the translator with seeded users, history and live traffic."""
     from translator.demo import run_demo

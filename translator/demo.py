@@ -61,8 +61,11 @@ def seed_history(services: Services, days: int, rng: random.Random) -> int:
     daily rhythm, so signals have a history to be tuned on. Runs once per database."""
     now = services.clock.now()
     with services.db.session() as s:
-        if s.scalar(select(func.count()).select_from(Payment).where(
-                Payment.created_at < now - timedelta(hours=1))):
+        if s.scalar(
+            select(func.count())
+            .select_from(Payment)
+            .where(Payment.created_at < now - timedelta(hours=1))
+        ):
             return 0
         users = s.scalars(select(User).where(User.role == UserRole.user)).all()
         plan = get_plan(s, "basic")
@@ -75,33 +78,64 @@ def seed_history(services: Services, days: int, rng: random.Random) -> int:
             for _ in range(rng.randint(0, round(6 * busy))):
                 method = rng.choice([PaymentMethod.card, PaymentMethod.card, PaymentMethod.wallet])
                 failed = rng.random() < (0.03 if method is PaymentMethod.card else 0.05)
-                s.add(Payment(
-                    user_id=rng.choice(users).id, plan_id=plan.id, kind=PaymentKind.checkout,
-                    method=method, amount_cents=plan.price_cents, currency=plan.currency,
-                    status=PaymentStatus.failed if failed else PaymentStatus.succeeded,
-                    failure_reason="card_declined" if failed else None,
-                    created_at=at + timedelta(minutes=rng.randint(0, 59)),
-                ))
+                s.add(
+                    Payment(
+                        user_id=rng.choice(users).id,
+                        plan_id=plan.id,
+                        kind=PaymentKind.checkout,
+                        method=method,
+                        amount_cents=plan.price_cents,
+                        currency=plan.currency,
+                        status=PaymentStatus.failed if failed else PaymentStatus.succeeded,
+                        failure_reason="card_declined" if failed else None,
+                        created_at=at + timedelta(minutes=rng.randint(0, 59)),
+                    )
+                )
                 created += 1
             for _ in range(rng.randint(1, round(10 * busy) + 1)):
                 start = at + timedelta(minutes=rng.randint(0, 59))
                 took = timedelta(seconds=rng.uniform(2, 40))
-                f = File(user_id=rng.choice(users).id, original_name="history.txt",
-                         file_format="txt", size_bytes=47, file_path=str(sample),
-                         translated_path=str(sample), status=FileStatus.ready, source_lang="en",
-                         target_lang="ru", llm_provider="offline", created_at=start,
-                         translated_at=start + took)
+                f = File(
+                    user_id=rng.choice(users).id,
+                    original_name="history.txt",
+                    file_format="txt",
+                    size_bytes=47,
+                    file_path=str(sample),
+                    translated_path=str(sample),
+                    status=FileStatus.ready,
+                    source_lang="en",
+                    target_lang="ru",
+                    llm_provider="offline",
+                    created_at=start,
+                    translated_at=start + took,
+                )
                 s.add(f)
                 s.flush()
-                job = TranslationJob(file_id=f.id, user_id=f.user_id,
-                                     status=JobStatus.completed, provider="offline",
-                                     source_lang="en", target_lang="ru", blocks_total=1,
-                                     blocks_done=1, created_at=start, started_at=start,
-                                     finished_at=start + took)
+                job = TranslationJob(
+                    file_id=f.id,
+                    user_id=f.user_id,
+                    status=JobStatus.completed,
+                    provider="offline",
+                    source_lang="en",
+                    target_lang="ru",
+                    blocks_total=1,
+                    blocks_done=1,
+                    created_at=start,
+                    started_at=start,
+                    finished_at=start + took,
+                )
                 s.add(job)
                 s.flush()
-                s.add(TranslationQueue(job_id=job.id, priority=50, status=QueueStatus.done,
-                                       enqueued_at=start, claimed_at=start, attempts=1))
+                s.add(
+                    TranslationQueue(
+                        job_id=job.id,
+                        priority=50,
+                        status=QueueStatus.done,
+                        enqueued_at=start,
+                        claimed_at=start,
+                        attempts=1,
+                    )
+                )
                 created += 1
     log.info("demo.history_seeded", days=days, records=created)
     return created
@@ -126,8 +160,13 @@ def _document(rng: random.Random) -> tuple[str, bytes]:
     return "report.docx", buf.getvalue()
 
 
-def generate_traffic(base_url: str, tokens: dict[str, str], stop: threading.Event,
-                     rng: random.Random, interval: float = 1.0) -> None:
+def generate_traffic(
+    base_url: str,
+    tokens: dict[str, str],
+    stop: threading.Event,
+    rng: random.Random,
+    interval: float = 1.0,
+) -> None:
     """Users uploading documents, checking their job lists, and paying."""
     users = [t for e, t in tokens.items() if not e.startswith("admin")]
     with httpx.Client(base_url=base_url, timeout=10) as client:
@@ -135,21 +174,30 @@ def generate_traffic(base_url: str, tokens: dict[str, str], stop: threading.Even
             headers = {"Authorization": f"Bearer {rng.choice(users)}"}
             try:
                 name, data = _document(rng)
-                client.post("/api/files", headers=headers, files={"file": (name, data)},
-                            data={"target_lang": rng.choice(["ru", "de"]), "source_lang": "en"})
+                client.post(
+                    "/api/files",
+                    headers=headers,
+                    files={"file": (name, data)},
+                    data={"target_lang": rng.choice(["ru", "de"]), "source_lang": "en"},
+                )
                 client.get("/api/jobs", headers=headers)
                 if rng.random() < 0.2:
                     method = rng.choice(["card", "wallet"])
-                    client.post("/api/payments/checkout", headers=headers, json={
-                        "plan": "basic", "method": method,
-                        "token": "tok_visa" if method == "card" else "wallet_ok"})
+                    client.post(
+                        "/api/payments/checkout",
+                        headers=headers,
+                        json={
+                            "plan": "basic",
+                            "method": method,
+                            "token": "tok_visa" if method == "card" else "wallet_ok",
+                        },
+                    )
             except httpx.HTTPError as exc:
                 log.warning("demo.traffic_error", error=str(exc))
             stop.wait(interval)
 
 
-def run_demo(services: Services, host: str, port: int, duration: float,
-             history_days: int) -> None:
+def run_demo(services: Services, host: str, port: int, duration: float, history_days: int) -> None:
     import uvicorn
 
     from translator.app import create_app
@@ -157,8 +205,11 @@ def run_demo(services: Services, host: str, port: int, duration: float,
     rng = random.Random(42)
     tokens = seed_users(services)
     seed_history(services, history_days, rng)
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host=host, port=port,
-                                           log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(services), host=host, port=port, log_config=None, access_log=False
+        )
+    )
     serving = threading.Thread(target=server.run, daemon=True)
     serving.start()
     while not server.started:
@@ -166,19 +217,21 @@ def run_demo(services: Services, host: str, port: int, duration: float,
             raise SystemExit(f"the server could not start on {host}:{port}")
         time.sleep(0.05)
     base = f"http://{host}:{port}"
-    print(f"""
+    print(
+        f"""
 Translator demo running at {base}
   health:   curl {base}/api/health
   metrics:  curl {base}/metrics
-  jobs:     curl -H 'Authorization: Bearer {tokens['alice@example.com']}' {base}/api/jobs
-  upload:   curl -H 'Authorization: Bearer {tokens['alice@example.com']}' \\
+  jobs:     curl -H 'Authorization: Bearer {tokens["alice@example.com"]}' {base}/api/jobs
+  upload:   curl -H 'Authorization: Bearer {tokens["alice@example.com"]}' \\
                  -F file=@README.md -F target_lang=ru {base}/api/files
   API docs: {base}/docs
 Traffic: seeded users upload, list jobs and pay every second. Ctrl-C stops.
-""", flush=True)
+""",
+        flush=True,
+    )
     stop = threading.Event()
-    traffic = threading.Thread(target=generate_traffic, args=(base, tokens, stop, rng),
-                               daemon=True)
+    traffic = threading.Thread(target=generate_traffic, args=(base, tokens, stop, rng), daemon=True)
     traffic.start()
     try:
         stop.wait(duration if duration > 0 else None)

@@ -34,15 +34,14 @@ def health(services: ServicesDep) -> JSONResponse:
         healthy = False
         checks["database"] = {"status": "error", "error": type(exc).__name__}
     workers = services.workers
-    if workers.size:
+    if workers.running:
         alive = workers.alive
-        ok = alive == workers.size or not services.extras.get("workers_started")
         checks["workers"] = {
-            "status": "ok" if ok else "error",
+            "status": "ok" if alive == workers.size else "error",
             "alive": alive,
             "configured": workers.size,
         }
-        healthy &= ok
+        healthy &= alive == workers.size
     breakers = services.providers.breaker_states()
     default = services.providers.default
     checks["providers"] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from common.clock import Clock, SystemClock
 from translator.db import Database
@@ -39,7 +39,6 @@ class Services:
     gateway: PaymentGateway
     processor: JobProcessor
     workers: WorkerPool
-    extras: dict = field(default_factory=dict)
 
     def observe_payment(self, method: str, outcome: str) -> None:
         self.metrics.payments.labels(method, outcome).inc()

@@ -171,17 +171,6 @@ def record_failure(
         return FailureOutcome.lost
     job = session.get(TranslationJob, claim.job_id)
     assert job is not None
-    return _retry_or_fail(session, job, row, error, now, max_retries)
-
-
-def _retry_or_fail(
-    session: Session,
-    job: TranslationJob,
-    row: TranslationQueue,
-    error: str,
-    now: datetime,
-    max_retries: int,
-) -> FailureOutcome:
     if job.retry_count < max_retries:
         job.retry_count += 1
         job.status = JobStatus.pending

@@ -33,6 +33,11 @@ class WorkerPool:
     def alive(self) -> int:
         return sum(t.is_alive() for t in self._threads)
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped (a process may run with no workers of its own)."""
+        return bool(self._threads)
+
     def start(self) -> None:
         self.stop_event.clear()
         for i in range(self.size):
