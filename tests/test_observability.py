@@ -242,3 +242,32 @@ def test_temp_file_cleanup_removes_only_expired_unclaimed_uploads(make, clock):
         assert s.scalar(select(func.count()).select_from(File)) == 2
     stored = list((svc.settings.storage_dir).rglob("*.txt"))
     assert len(stored) == 2 and old_temp["id"] not in remaining
+
+
+def test_provider_outage_opens_the_breaker_then_it_half_opens(make, clock):
+    svc, api = make(
+        faults='{"llm_failures": [{"provider": "offline", "rate": 1.0}]}',
+        breaker_failure_threshold=3,
+        breaker_cooldown_seconds=30,
+    )
+    _, h = add_user(svc, "a@example.com")
+    for i in range(4):
+        api.post("/api/files", headers=h, files={"file": (f"{i}.txt", b"Hello")})
+    for _ in range(3):
+        svc.processor.run_once("w")
+    assert api.get("/api/health").json()["checks"]["providers"]["breakers"] == {"offline": "open"}
+    svc.processor.run_once("w")  # fails fast, the provider is not called
+    fams = _families(api.get("/metrics").text)
+    assert _value(fams, "translator_llm_calls_total", provider="offline", outcome="error") == 3
+    assert (
+        _value(fams, "translator_llm_calls_total", provider="offline", outcome="circuit_open") == 1
+    )
+    assert _value(fams, "translator_llm_breaker_state", provider="offline") == 2
+
+    clock.advance(seconds=31)
+    svc.faults.config.llm_failures.clear()  # the provider recovers
+    assert api.get("/api/health").json()["checks"]["providers"]["breakers"] == {
+        "offline": "half_open"
+    }
+    svc.processor.run_once("w")  # the trial call succeeds
+    assert api.get("/api/health").status_code == 200

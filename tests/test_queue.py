@@ -131,16 +131,15 @@ def test_retry_policy_then_failure_with_message(database_url, tmp_path, clock):
         job, file, row = _job(services, job_id)
         assert job.status == JobStatus.pending and job.retry_count == attempt
         assert row.status == QueueStatus.queued and row.priority == 100 + attempt * 10
-        assert job.error_message.startswith(f"Retry {attempt}: InjectedWorkerFailure")
+        assert job.error_message == f"Retry {attempt}: LLMResponseError: injected failure (offline)"
         assert file.status == FileStatus.pending
     assert services.processor.run_once("w1")
     job, file, row = _job(services, job_id)
     assert job.status == JobStatus.failed and row.status == QueueStatus.failed
     assert file.status == FileStatus.error
-    assert (
-        file.error_message
-        == "Translation failed: InjectedWorkerFailure: injected LLM failure (offline)"
-    )
+    assert file.error_message == "Translation failed: LLMResponseError: injected failure (offline)"
+    # Every attempt went through the provider's retries and was counted once.
+    assert services.metrics.llm_calls.labels("offline", "error")._value.get() == 4
     assert not services.processor.run_once("w1")  # nothing left to do
     services.close()
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.logs import get_logger
 from common.yaml_config import ConfigError, load_yaml_model, parse_yaml_model
+from translator.llm import LLMProvider, LLMResponseError
 
 log = get_logger(__name__)
 
@@ -90,6 +91,23 @@ def load_fault_config(file: Path | None, inline: str | None) -> FaultConfig:
     return FaultConfig()
 
 
+class FaultyProvider:
+    """Wraps an LLM provider so injected failures pass through the same retries,
+    breaker and metrics as real provider errors."""
+
+    def __init__(self, provider: LLMProvider, faults: FaultInjector) -> None:
+        self.name = provider.name
+        self._provider = provider
+        self._faults = faults
+
+    def translate(self, text: str, source_lang: str, target_lang: str) -> str:
+        if self._faults.llm_failure(self.name):
+            raise LLMResponseError(
+                f"injected failure ({self.name})", status_code=503, retryable=True
+            )
+        return self._provider.translate(text, source_lang, target_lang)
+
+
 class FaultInjector:
     """Answers "should this operation fail now?" for each kind of fault."""
 
@@ -143,6 +161,9 @@ class FaultInjector:
             log.warning("fault.injected", kind="worker_hang", seconds=fault.seconds)
             return fault.seconds
         return None
+
+    def wrap_provider(self, provider: LLMProvider) -> LLMProvider:
+        return FaultyProvider(provider, self) if self.config.llm_failures else provider
 
     def llm_failure(self, provider: str) -> bool:
         for fault in self.config.llm_failures:

@@ -67,6 +67,7 @@ def build_services(
         clock,
         sleep=sleep,
         on_call=lambda provider, outcome: metrics.llm_calls.labels(provider, outcome).inc(),
+        decorate=faults.wrap_provider,
     )
     metrics.add_live_collector(BuildInfoCollector(settings.version, settings.node))
     metrics.add_live_collector(BreakerCollector(providers.breaker_states))

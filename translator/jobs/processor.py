@@ -96,8 +96,6 @@ class JobProcessor:
                 if translated is not None:
                     done[block_id] = translated  # kept from an earlier attempt
                     continue
-                if self.faults.llm_failure(work.provider):
-                    raise InjectedWorkerFailure(f"injected LLM failure ({work.provider})")
                 done[block_id] = provider.translate(source, work.source_lang, work.target_lang)
             output = FORMATS[work.file_format].render(
                 self.storage.read(work.file_path), [done[b[0]] for b in work.blocks]

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from common.clock import Clock
+from translator.llm.base import LLMProvider
 from translator.llm.breaker import CircuitBreaker, StateChangeCallback
 from translator.llm.exceptions import UnknownProviderError
 from translator.llm.offline import OfflineProvider
@@ -111,7 +112,10 @@ class ProviderRegistry:
         sleep: Callable[[float], None] = time.sleep,
         on_call: CallCallback | None = None,
         on_breaker_change: StateChangeCallback | None = None,
+        decorate: Callable[[LLMProvider], LLMProvider] | None = None,
     ) -> ProviderRegistry:
+        """``decorate`` wraps each bare provider inside the retries and the breaker
+        (fault injection uses it, so injected failures look like real ones)."""
         configs = parse_provider_configs(settings.providers)
         known = [OFFLINE, *(c.name for c in configs)]
         # Checked before any HTTP client exists, so a bad default leaks nothing.
@@ -121,7 +125,7 @@ class ProviderRegistry:
                 f"known providers: {', '.join(known)}"
             )
 
-        def wrap(provider: OfflineProvider | OpenAICompatibleProvider) -> ResilientProvider:
+        def wrap(provider: LLMProvider) -> ResilientProvider:
             breaker = CircuitBreaker(
                 provider.name,
                 failure_threshold=settings.breaker_failure_threshold,
@@ -130,7 +134,7 @@ class ProviderRegistry:
                 on_state_change=on_breaker_change,
             )
             return ResilientProvider(
-                provider,
+                decorate(provider) if decorate is not None else provider,
                 breaker,
                 max_attempts=settings.llm_max_attempts,
                 backoff_seconds=settings.llm_backoff_seconds,
