@@ -180,8 +180,12 @@ def demo(host: str, port: int, duration: float, history_days: int) -> None:
 
 def _register_optional() -> None:
     from translator.llm.cli import diagnose
+    from translator.ops.cli import backup, report, restore
 
     main.add_command(diagnose)
+    main.add_command(backup)
+    main.add_command(restore)
+    main.add_command(report)
 
 
 _register_optional()

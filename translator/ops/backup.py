@@ -9,7 +9,8 @@ One run writes a pair of archives into the backup directory, named by the UTC ti
 Every archive is written under a ``.part`` name, read back in full, and only then
 renamed, so an archive with a final name is always complete. A restore checks the
 whole archive before it touches anything, replaces the database in one transaction,
-and then runs the migrations so an older backup comes up at the current schema.
+and then runs the migrations so an older backup comes up at the current schema;
+a files archive then replaces the storage directory (unpacked beside it, swapped in).
 Stop the translator (API and workers) before restoring.
 """
 
@@ -24,6 +25,7 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -52,6 +54,7 @@ _OUR_NAME = re.compile(
 # Dropped first inside the restore transaction, so tables that a newer migration
 # added (and the dump does not know) cannot block migrating the restored data.
 _PG_DROP_PUBLIC_TABLES = b"""\
+SET client_min_messages = warning;
 DO $$
 DECLARE r record;
 BEGIN
@@ -127,6 +130,9 @@ def create_backup(
             _archive_dir(Path(storage_dir), part)
             _check_files_archive(part)
         log.info("backup.created", path=str(files_path), bytes=files_path.stat().st_size)
+    except (OSError, tarfile.TarError) as exc:
+        log.error("backup.failed", error=str(exc))
+        raise BackupError(f"writing the backup into {backup_dir} failed: {exc}") from exc
     except BackupError as exc:
         log.error("backup.failed", error=str(exc))
         raise
@@ -168,6 +174,7 @@ def _atomic_output(final: Path) -> Iterator[Path]:
     part = final.with_name(final.name + ".part")
     try:
         yield part
+        part.chmod(0o600)  # archives hold token hashes and payment tokens
         with open(part, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(part, final)
@@ -201,24 +208,39 @@ def _dump_sqlite(url: str, out: Path) -> None:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        try:
-            src = sqlite3.connect(source, timeout=30)
-            try:
-                dst = sqlite3.connect(tmp)
-                try:
-                    # One step is one read transaction: a consistent snapshot even
-                    # while the translator keeps writing (WAL readers do not block).
-                    src.backup(dst)
-                finally:
-                    dst.close()
-            finally:
-                src.close()
-        except sqlite3.Error as exc:
-            raise BackupError(f"copying SQLite database {source} failed: {exc}") from exc
+        # One step is one read transaction: a consistent snapshot even while the
+        # translator keeps writing (WAL readers are never blocked by writers).
+        _sqlite_copy(source, tmp, f"copying SQLite database {source}")
         with open(tmp, "rb") as raw, gzip.open(out, "wb", compresslevel=6) as gz:
             shutil.copyfileobj(raw, gz, CHUNK)
     finally:
         _unlink_sqlite(tmp)
+
+
+def _sqlite_copy(source: Path, target: Path, what: str, lock_timeout: float = 30.0) -> None:
+    """Copy every page of ``source`` into ``target`` in one backup step."""
+    deadline = time.monotonic() + lock_timeout
+
+    def give_up_when_locked(status: int, _remaining: int, _total: int) -> None:
+        # Python's backup() retries a locked database forever; bound the wait.
+        if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) and time.monotonic() > deadline:
+            raise BackupError(
+                f"{what} failed: the database stayed locked for {lock_timeout:.0f} s "
+                "(stop the translator's API and workers first)"
+            )
+
+    try:
+        src = sqlite3.connect(source, timeout=1)
+        try:
+            dst = sqlite3.connect(target, timeout=1)
+            try:
+                src.backup(dst, progress=give_up_when_locked)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except sqlite3.Error as exc:
+        raise BackupError(f"{what} failed: {exc}") from exc
 
 
 def _libpq_args(url: str) -> tuple[str, dict[str, str]]:
@@ -289,14 +311,20 @@ def _dump_postgres(url: str, out: Path, pg_dump: str) -> None:
 
 
 def _archive_dir(source: Path, out: Path) -> None:
-    def skip_partial(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        # ``.part`` files are writes in progress (see FileStorage.write).
-        return None if info.name.endswith(".part") else info
-
+    """Archive the storage directory with paths relative to it (``tar -C dir .``)."""
     with tarfile.open(out, "w:gz", compresslevel=6) as tar:
-        if source.is_dir():
-            for child in sorted(source.iterdir()):
-                tar.add(child, arcname=child.name, filter=skip_partial)
+        if not source.is_dir():
+            return  # nothing stored yet: an empty archive keeps the pair complete
+        for path in sorted(source.rglob("*")):
+            if path.name.endswith(".part"):
+                continue  # a write in progress (see FileStorage.write)
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                log.warning("backup.skipped", path=str(path), reason="not a regular file")
+                continue
+            try:
+                tar.add(path, arcname=str(path.relative_to(source)), recursive=False)
+            except FileNotFoundError:
+                continue  # removed meanwhile, e.g. an expired temporary upload
 
 
 # --- checking archives -------------------------------------------------------
@@ -456,7 +484,12 @@ def restore_backup(
             _restore_postgres(archive, url, psql)
         log.info("backup.restored", path=str(archive), revision=revision)
         current = _migrate(url) if migrate else None
-        restored = _restore_files(files, Path(storage_dir)) if files is not None else None
+        restored = None
+        if files is not None:
+            try:
+                restored = _restore_files(files, Path(storage_dir))
+            except BackupError as exc:
+                raise BackupError(f"{exc} (the database was already restored)") from exc
     except BackupError as exc:
         log.error("backup.restore_failed", path=str(archive), error=str(exc))
         raise
@@ -485,18 +518,7 @@ def _restore_sqlite(archive: Path, url: str) -> str:
         # pair the new file with the old file's -wal/-shm and with connections still
         # open on the old inode. One backup step is one write transaction on the
         # target, so the database is either fully old or fully restored.
-        try:
-            src = sqlite3.connect(tmp)
-            try:
-                dst = sqlite3.connect(target, timeout=30)
-                try:
-                    src.backup(dst)
-                finally:
-                    dst.close()
-            finally:
-                src.close()
-        except sqlite3.Error as exc:
-            raise BackupError(f"restoring into {target} failed: {exc}") from exc
+        _sqlite_copy(tmp, target, f"restoring into {target}")
         return revision
     finally:
         _unlink_sqlite(tmp)
