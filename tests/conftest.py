@@ -8,6 +8,7 @@ under CI (``CI`` set), where it fails."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -33,12 +34,8 @@ def _server_url(url: str, database: str) -> str:
     return f"{base}/{database}"
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str | None]:
-    """A private PostgreSQL database for this test run, migrated once."""
-    if BACKEND != "postgres":
-        yield None
-        return
+def _admin_engine():  # type: ignore[no-untyped-def]
+    """A connection to the PostgreSQL server, or skip (fail under CI) without one."""
     admin = create_engine(normalize_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -49,21 +46,41 @@ def postgres_database() -> Iterator[str | None]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    name = f"vigil_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    return admin
+
+
+@contextlib.contextmanager
+def fresh_database(tmp_path: Path, label: str = "fresh") -> Iterator[str]:
+    """An empty database of the backend under test: a new SQLite file, or a
+    PostgreSQL database created here and dropped afterwards."""
+    if BACKEND != "postgres":
+        yield f"sqlite:///{tmp_path / f'{label}.db'}"
+        return
+    admin = _admin_engine()
+    name = f"vigil_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = _server_url(POSTGRES_URL, name)
-    from translator.db import Database
-
-    db = Database(url)
-    db.migrate()
-    db.dispose()
     try:
-        yield url
+        yield _server_url(POSTGRES_URL, name)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """A private PostgreSQL database for this test run, migrated once."""
+    if BACKEND != "postgres":
+        yield None
+        return
+    from translator.db import Database
+
+    with fresh_database(tmp_path_factory.mktemp("pg"), "test") as url:
+        db = Database(url)
+        db.migrate()
+        db.dispose()
+        yield url
 
 
 @pytest.fixture
@@ -96,3 +113,22 @@ def database_url(postgres_database: str | None, tmp_path: Path) -> Iterator[str]
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def svc(database_url: str, tmp_path: Path, clock: FakeClock, request: pytest.FixtureRequest):
+    """Translator services on the test database; ``indirect`` params set faults."""
+    from tests.helpers import make_services
+
+    services = make_services(database_url, tmp_path, clock, faults=getattr(request, "param", None))
+    yield services
+    services.close()
+
+
+@pytest.fixture
+def api(svc):  # type: ignore[no-untyped-def]
+    """An HTTP client for ``svc``'s app, without background workers."""
+    from tests.helpers import client_for
+
+    with client_for(svc) as client:
+        yield client

@@ -3,9 +3,7 @@ a migrated schema that matches the models."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +11,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy import Engine, inspect, select
 
-from common.db import make_engine, normalize_url
+from common.db import make_engine
+from tests.conftest import fresh_database
 from translator.accounts.models import SubscriptionPlan
 from translator.db import MIGRATIONS_DIR, Base, downgrade, import_all_models, upgrade
 
@@ -24,35 +23,6 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/
 
 import_all_models()
 MODEL_TABLES = set(Base.metadata.tables)
-
-
-@contextlib.contextmanager
-def fresh_database(tmp_path: Path, label: str = "fresh") -> Iterator[str]:
-    """An empty database of the backend under test, not the shared fixture's:
-    a new SQLite file, or a PostgreSQL database created here and dropped after."""
-    if BACKEND != "postgres":
-        yield f"sqlite:///{tmp_path / f'{label}.db'}"
-        return
-    admin = create_engine(normalize_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        admin.dispose()
-        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"vigil_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = normalize_url(POSTGRES_URL).rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

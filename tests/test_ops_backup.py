@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, text
 
 from common.clock import FakeClock
 from common.db import make_engine
-from tests.helpers import add_user, client_for, make_services
+from tests.helpers import add_user
 from tests.test_migrations import fresh_database
 from translator.accounts.models import User
 from translator.cli import main
@@ -35,19 +35,6 @@ postgres_only = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL bac
 sqlite_only = pytest.mark.skipif(BACKEND == "postgres", reason="SQLite backend only")
 
 import_all_models()
-
-
-@pytest.fixture
-def svc(database_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Services]:
-    services = make_services(database_url, tmp_path, clock)
-    yield services
-    services.close()
-
-
-@pytest.fixture
-def api(svc: Services) -> Iterator[TestClient]:
-    with client_for(svc) as client:
-        yield client
 
 
 @pytest.fixture(autouse=True)

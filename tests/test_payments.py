@@ -7,24 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import add_user, client_for, make_services
+from tests.helpers import add_user
 from translator.accounts.models import SubscriptionStatus, UserSubscription
 from translator.ops.maintenance import process_recurring_subscriptions
 from translator.payments.models import Payment, PaymentStatus, PromoCode
-
-
-@pytest.fixture
-def svc(database_url, tmp_path, clock, request):
-    faults = getattr(request, "param", None)
-    services = make_services(database_url, tmp_path, clock, faults=faults)
-    yield services
-    services.close()
-
-
-@pytest.fixture
-def api(svc):
-    with client_for(svc) as client:
-        yield client
 
 
 def _checkout(api, headers, **body):

@@ -8,22 +8,9 @@ import docx
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import add_user, client_for, docx_bytes, make_services
+from tests.helpers import add_user, docx_bytes
 from translator.files.models import File
 from translator.jobs.models import TranslationJob, TranslationQueue
-
-
-@pytest.fixture
-def svc(database_url, tmp_path, clock):
-    services = make_services(database_url, tmp_path, clock)
-    yield services
-    services.close()
-
-
-@pytest.fixture
-def api(svc):
-    with client_for(svc) as client:
-        yield client
 
 
 def _upload(api, headers, name, data, **form):

@@ -12,7 +12,7 @@ from translator.errors import Forbidden, Unauthorized
 from translator.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
