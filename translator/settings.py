@@ -29,7 +29,7 @@ class TranslatorSettings(BaseSettings):
     scheduler_enabled: bool = True
 
     default_provider: str = "offline"
-    # Comma-free JSON list of OpenAI-compatible providers, e.g.
+    # A JSON list of OpenAI-compatible providers (OpenAI, DeepSeek, LM Studio), e.g.
     # [{"name": "deepseek", "base_url": "https://api.deepseek.com/v1", "api_key": "...",
     #   "model": "deepseek-chat"}]
     providers: str = "[]"

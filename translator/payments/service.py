@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from common.logs import get_logger
 from translator.accounts.models import (
@@ -169,7 +169,7 @@ class RenewalReport:
 
 
 def renew_due_subscriptions(
-    db_session_factory,  # type: ignore[no-untyped-def]
+    db_session_factory: sessionmaker[Session],
     gateway: PaymentGateway,
     now: datetime,
     observe: PaymentObserver | None = None,
