@@ -10,12 +10,14 @@ matter to correctness are handled here once:
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -115,3 +117,65 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Constraint names every component's tables use, so migrations can address them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def naming_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Database:
+    """One component's database: the engine, sessions, and its Alembic migrations."""
+
+    def __init__(self, url: str, migrations_dir: Path, engine: Engine | None = None) -> None:
+        self.url = normalize_url(url)
+        self.migrations_dir = migrations_dir
+        self.engine = engine or make_engine(self.url)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any error."""
+        with self.sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def migrate(self, revision: str = "head") -> None:
+        upgrade(self.engine, self.migrations_dir, revision)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(engine: Engine, migrations_dir: Path):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, migrations_dir: Path, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(engine, migrations_dir), revision)
+
+
+def downgrade(engine: Engine, migrations_dir: Path, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(engine, migrations_dir), revision)
