@@ -22,7 +22,11 @@ from common.db import normalize_url
 
 BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
-KEEP_TABLES = {"alembic_version", "subscription_plans"}  # rows a migration put there
+KEEP_TABLES = {
+    "alembic_version",
+    "sentinel_alembic_version",
+    "subscription_plans",
+}  # migration rows
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -74,12 +78,13 @@ def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str 
     if BACKEND != "postgres":
         yield None
         return
+    from sentinel.db import Database as SentinelDatabase
     from translator.db import Database
 
     with fresh_database(tmp_path_factory.mktemp("pg"), "test") as url:
-        db = Database(url)
-        db.migrate()
-        db.dispose()
+        for db in (Database(url), SentinelDatabase(url)):
+            db.migrate()
+            db.dispose()
         yield url
 
 
@@ -132,3 +137,18 @@ def api(svc):  # type: ignore[no-untyped-def]
 
     with client_for(svc) as client:
         yield client
+
+
+@pytest.fixture
+def sentinel_url(postgres_database: str | None, database_url: str, tmp_path: Path) -> str:
+    """The sentinel's database: its own SQLite file, or (on PostgreSQL) the test
+    database, which it shares with the translator's tables like a small install."""
+    if postgres_database is not None:
+        return database_url
+    from sentinel.db import Database
+
+    url = f"sqlite:///{tmp_path / 'sentinel.db'}"
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    return url

@@ -1,0 +1,352 @@
+"""The sentinel's HTTP API: signals with their state and history, alerts,
+the push endpoint, health and the sentinel's own metrics. Every replica
+answers from the database, so a standby shows what the leader recorded."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import threading
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from common.logs import get_logger
+from sentinel.history import parse_series_key
+from sentinel.models import ACTIVE_STATES, Alert, AlertState, Sample, Tuning, TuningStatus
+from sentinel.service import Sentinel
+
+log = get_logger("sentinel.http")
+
+
+class AlertOut(BaseModel):
+    id: int
+    fingerprint: str
+    signal: str
+    labels: dict[str, str]
+    severity: str
+    state: str
+    source: str
+    summary: str
+    value: float | None
+    started_at: datetime
+    firing_at: datetime | None
+    resolved_at: datetime | None
+    updated_at: datetime
+    runbook: str | None
+
+    @classmethod
+    def of(cls, a: Alert) -> AlertOut:
+        return cls.model_validate(a, from_attributes=True)
+
+
+class TransitionOut(BaseModel):
+    from_state: str | None
+    to_state: str
+    at: datetime
+    value: float | None
+    evidence: dict[str, Any]
+
+
+class AlertDetail(AlertOut):
+    evidence: dict[str, Any]
+    transitions: list[TransitionOut]
+
+
+class SeriesOut(BaseModel):
+    series: str
+    labels: dict[str, str]
+    last_t: datetime | None
+    last_value: float | None
+    alert_state: str | None
+
+
+class SignalOut(BaseModel):
+    name: str
+    description: str
+    kind: str
+    severity: str
+    labels: dict[str, str]
+    unit: str
+    interval_seconds: float
+    source: str
+    runbook: str
+    series: list[SeriesOut]
+
+
+class SignalDetail(SignalOut):
+    detector: dict[str, Any] | None
+    tuning: dict[str, Any] | None
+
+
+class PushIn(BaseModel):
+    value: float
+    labels: dict[str, str] = {}
+    volume: float | None = None
+    t: datetime | None = Field(default=None, description="defaults to the time of arrival")
+
+
+def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = _start_loop(sentinel) if run_loop else None
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+            sentinel.step_down()
+
+    app = FastAPI(title="Sentinel", lifespan=lifespan)
+    app.state.sentinel = sentinel
+
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        expected = sentinel.settings.api_token
+        if expected is None:
+            return
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            log.warning("http.forbidden", reason="bad token")
+            raise HTTPException(403, "invalid or missing API token")
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        evaluator = sentinel.evaluator
+        return {
+            "status": "healthy",
+            "replica": sentinel.replica,
+            "leader": sentinel.is_leader,
+            "signals": len(sentinel.catalogue.signals),
+            "last_cycle_cpu_seconds": evaluator.cycle_seconds if evaluator else None,
+        }
+
+    @app.get("/api/signals", response_model=list[SignalOut])
+    def signals() -> list[SignalOut]:
+        series = _series_overview(sentinel)
+        return [
+            _signal_out(sentinel, spec, series.get(spec.name, []))
+            for spec in sentinel.catalogue.signals
+        ]
+
+    @app.get("/api/signals/{name}", response_model=SignalDetail)
+    def signal(name: str) -> SignalDetail:
+        spec = _spec_or_404(sentinel, name)
+        base = _signal_out(sentinel, spec, _series_overview(sentinel, name).get(name, []))
+        with sentinel.db.session() as s:
+            tuning = s.scalar(
+                select(Tuning)
+                .where(Tuning.signal == name, Tuning.status == TuningStatus.applied)
+                .order_by(Tuning.id.desc())
+                .limit(1)
+            )
+            tuning_out = (
+                {"id": tuning.id, "spec": tuning.spec, "provenance": tuning.provenance}
+                if tuning
+                else None
+            )
+        detector = spec.detector.model_dump(mode="json") if spec.detector else None
+        return SignalDetail(**base.model_dump(), detector=detector, tuning=tuning_out)
+
+    @app.get("/api/signals/{name}/history")
+    def history(
+        name: str,
+        series: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        _spec_or_404(sentinel, name)
+        rows = sentinel.history.load(name, series, since, until)
+        return [
+            {"series": r.series, "t": r.t, "value": r.value, "volume": r.volume}
+            for r in rows[-5000:]
+        ]
+
+    @app.get("/api/alerts", response_model=list[AlertOut])
+    def alerts(
+        state: Annotated[list[AlertState] | None, Query()] = None,
+        signal: str | None = None,
+        active: bool = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[AlertOut]:
+        query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+        if active:
+            query = query.where(Alert.state.in_(ACTIVE_STATES))
+        if state:
+            query = query.where(Alert.state.in_(state))
+        if signal:
+            query = query.where(Alert.signal == signal)
+        with sentinel.db.session() as s:
+            return [AlertOut.of(a) for a in s.scalars(query)]
+
+    @app.get("/api/alerts/{alert_id}", response_model=AlertDetail)
+    def alert(alert_id: int) -> AlertDetail:
+        with sentinel.db.session() as s:
+            a = s.get(Alert, alert_id)
+            if a is None:
+                raise HTTPException(404, f"alert {alert_id} not found")
+            return AlertDetail(
+                **AlertOut.of(a).model_dump(),
+                evidence=a.evidence,
+                transitions=[
+                    TransitionOut.model_validate(t, from_attributes=True) for t in a.transitions
+                ],
+            )
+
+    @app.post("/api/push/{name}", status_code=202, dependencies=[Depends(require_token)])
+    def push(name: str, body: PushIn) -> dict[str, str]:
+        spec = _spec_or_404(sentinel, name)
+        if spec.source.type != "push":
+            raise HTTPException(409, f"signal {name} reads from {spec.source.type}, not push")
+        try:
+            sentinel.push.push(
+                name, body.value, body.labels, body.t or sentinel.clock.now(), body.volume
+            )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return {"status": "accepted"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(_render_metrics(sentinel), media_type="text/plain; version=0.0.4")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("http.unhandled_error", exc_info=exc, error=type(exc).__name__)
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+    return app
+
+
+def _spec_or_404(sentinel: Sentinel, name: str):  # type: ignore[no-untyped-def]
+    try:
+        return sentinel.catalogue.get(name)
+    except KeyError as exc:
+        raise HTTPException(404, str(exc.args[0])) from None
+
+
+def _signal_out(sentinel: Sentinel, spec, series: list[SeriesOut]) -> SignalOut:  # type: ignore[no-untyped-def]
+    return SignalOut(
+        name=spec.name,
+        description=spec.description,
+        kind=spec.kind,
+        severity=spec.severity,
+        labels=spec.labels,
+        unit=spec.unit,
+        interval_seconds=spec.interval_seconds,
+        source=spec.source.type,
+        runbook=spec.runbook,
+        series=series,
+    )
+
+
+def _series_overview(sentinel: Sentinel, signal: str | None = None) -> dict[str, list[SeriesOut]]:
+    """The latest sample and active alert state of every series."""
+    latest = (
+        select(Sample.signal, Sample.series, func.max(Sample.t).label("t"))
+        .where(Sample.resolution == "raw")
+        .group_by(Sample.signal, Sample.series)
+    )
+    if signal is not None:
+        latest = latest.where(Sample.signal == signal)
+    latest = latest.subquery()
+    query = (
+        select(Sample.signal, Sample.series, Sample.t, Sample.value)
+        .join(
+            latest,
+            (Sample.signal == latest.c.signal)
+            & (Sample.series == latest.c.series)
+            & (Sample.t == latest.c.t),
+        )
+        .where(Sample.resolution == "raw")
+    )
+    with sentinel.db.session() as s:
+        rows = s.execute(query).all()
+        states = {
+            (sig, series): state
+            for sig, series, state in s.execute(
+                select(Alert.signal, Alert.series, Alert.state).where(
+                    Alert.state.in_(ACTIVE_STATES)
+                )
+            )
+        }
+    out: dict[str, list[SeriesOut]] = {}
+    for sig, series, t, value in sorted(rows):
+        state = states.get((sig, series))
+        out.setdefault(sig, []).append(
+            SeriesOut(
+                series=series,
+                labels=parse_series_key(series),
+                last_t=t,
+                last_value=value,
+                alert_state=str(state) if state else None,
+            )
+        )
+    return out
+
+
+def _render_metrics(sentinel: Sentinel) -> bytes:
+    registry = CollectorRegistry()
+
+    class _Collector:
+        def collect(self):  # type: ignore[no-untyped-def]
+            leader = GaugeMetricFamily("sentinel_leader", "1 on the replica that evaluates.")
+            leader.add_metric([], 1 if sentinel.is_leader else 0)
+            yield leader
+            evaluator = sentinel.evaluator
+            cycle = GaugeMetricFamily(
+                "sentinel_cycle_cpu_seconds", "CPU time of the last evaluation cycle."
+            )
+            cycle.add_metric([], evaluator.cycle_seconds if evaluator else 0)
+            yield cycle
+            active = GaugeMetricFamily(
+                "sentinel_alerts",
+                "Active alerts by state and severity.",
+                labels=["state", "severity"],
+            )
+            with sentinel.db.session() as s:
+                counts = s.execute(
+                    select(Alert.state, Alert.severity, func.count())
+                    .where(Alert.state.in_(ACTIVE_STATES))
+                    .group_by(Alert.state, Alert.severity)
+                ).all()
+            for state, severity, n in counts:
+                active.add_metric([str(state), severity], n)
+            yield active
+
+    registry.register(_Collector())  # type: ignore[arg-type]
+    return generate_latest(registry)
+
+
+def _start_loop(sentinel: Sentinel):  # type: ignore[no-untyped-def]
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler()
+    lock = threading.Lock()
+
+    def tick() -> None:
+        if not lock.acquire(blocking=False):
+            return  # the previous cycle is still running
+        try:
+            sentinel.cycle()
+        except Exception:
+            log.exception("sentinel.cycle_failed")
+        finally:
+            lock.release()
+
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=sentinel.settings.tick_seconds,
+        id="evaluate",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,177 @@
+"""The evaluation cycle: read each due signal, store what was read, step its
+detectors, and move its alerts. One ``Evaluator`` runs on the leader only."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from common.logs import get_logger
+from sentinel.alerts import AlertBook, Step
+from sentinel.catalogue.models import Catalogue, SignalSpec
+from sentinel.detectors.base import Detector, Observation, Verdict
+from sentinel.detectors.spec import DetectorSpec, build_detector, default_spec
+from sentinel.history import HistoryStore, Row, parse_series_key, series_key
+from sentinel.models import Tuning
+from sentinel.sources.base import Reading, Source
+
+log = get_logger(__name__)
+
+RECENT = 10  # samples quoted in an alert's evidence
+
+
+@dataclass
+class SeriesState:
+    detector: Detector
+    labels: dict[str, str]
+    spec: dict[str, Any]
+    provenance: dict[str, Any] | None
+    last_data_t: float | None = None
+    recent: deque[float | None] = field(default_factory=lambda: deque(maxlen=RECENT))
+    last_verdict: Verdict | None = None
+
+
+class Evaluator:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        sources: dict[str, Source],
+        history: HistoryStore,
+        book: AlertBook,
+        tunings: dict[tuple[str, str], Tuning] | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.sources = sources
+        self.history = history
+        self.book = book
+        self.tunings = tunings or {}
+        self.series: dict[str, dict[str, SeriesState]] = {s.name: {} for s in catalogue.signals}
+        self.next_due: dict[str, datetime] = {}
+        self.last_reading: dict[str, Reading] = {}
+        self.cycle_seconds = 0.0
+
+    # --- detectors -----------------------------------------------------------
+
+    def _detector_spec(self, spec: SignalSpec, series: str) -> tuple[DetectorSpec, dict | None]:
+        tuning = self.tunings.get((spec.name, series)) or self.tunings.get((spec.name, ""))
+        if tuning is not None:
+            return DetectorSpec.model_validate(tuning.spec), tuning.provenance
+        return spec.detector or default_spec(spec.kind), None
+
+    def _state(self, spec: SignalSpec, series: str) -> SeriesState:
+        states = self.series[spec.name]
+        state = states.get(series)
+        if state is None:
+            detector_spec, provenance = self._detector_spec(spec, series)
+            state = SeriesState(
+                detector=build_detector(detector_spec),
+                labels=parse_series_key(series),
+                spec=detector_spec.model_dump(mode="json"),
+                provenance=provenance,
+            )
+            states[series] = state
+        return state
+
+    def warm_up(self, now: datetime, days: float) -> int:
+        """Replay stored history through fresh detectors (start-up, new leader),
+        so they judge the next sample with everything learnt so far."""
+        replayed = 0
+        for spec in self.catalogue.signals:
+            self.series[spec.name] = {}
+            for row in self.history.load(spec.name, since=now - timedelta(days=days)):
+                state = self._state(spec, row.series)
+                state.last_verdict = state.detector.step(
+                    Observation(row.t.timestamp(), row.value, row.volume)
+                )
+                if row.value is not None:
+                    state.last_data_t = row.t.timestamp()
+                state.recent.append(row.value)
+                replayed += 1
+        log.info("engine.warmed_up", samples=replayed, days=days)
+        return replayed
+
+    # --- the cycle -------------------------------------------------------------
+
+    def due(self, now: datetime) -> list[SignalSpec]:
+        return [s for s in self.catalogue.signals if self.next_due.get(s.name, now) <= now]
+
+    def tick(self, now: datetime) -> int:
+        started = time.process_time()
+        due = self.due(now)
+        for spec in due:
+            try:
+                self.evaluate(spec, now)
+            except Exception:
+                log.exception("engine.signal_failed", signal=spec.name)
+            self.next_due[spec.name] = now + timedelta(seconds=spec.interval_seconds)
+        self.cycle_seconds = time.process_time() - started
+        return len(due)
+
+    def evaluate(self, spec: SignalSpec, now: datetime) -> list[Verdict]:
+        reading = self.sources[spec.name].read(now)
+        self.last_reading[spec.name] = reading
+        t = reading.t.astimezone(UTC)
+        rows: list[Row] = []
+        verdicts = []
+        seen: set[str] = set()
+        for point in reading.points:
+            key = series_key(point.labels)
+            seen.add(key)
+            verdicts.append(
+                self._observe(spec, key, t, point.value, point.volume, now, reading, rows)
+            )
+        # Series seen before but missing now (or the whole source down): no data.
+        missing = [k for k in self.series[spec.name] if k not in seen]
+        if not self.series[spec.name] and reading.no_data:
+            missing = [""]
+        for key in missing:
+            verdicts.append(self._observe(spec, key, t, None, None, now, reading, rows))
+        self.history.append(rows)
+        return verdicts
+
+    def _observe(
+        self,
+        spec: SignalSpec,
+        key: str,
+        t: datetime,
+        value: float | None,
+        volume: float | None,
+        now: datetime,
+        reading: Reading,
+        rows: list[Row],
+    ) -> Verdict:
+        state = self._state(spec, key)
+        epoch = t.timestamp()
+        verdict = state.detector.step(Observation(epoch, value, volume))
+        rows.append(Row(spec.name, key, t, value, volume))
+        state.recent.append(value)
+        if value is not None:
+            state.last_data_t = epoch
+        # A series that never had data has been silent forever.
+        silent = epoch - state.last_data_t if state.last_data_t is not None else float("inf")
+        evidence = {
+            "value": value,
+            "volume": volume,
+            "expected": verdict.expected,
+            "lower": verdict.lower,
+            "upper": verdict.upper,
+            "score": round(verdict.score, 4),
+            "reason": verdict.reason,
+            "detector": state.spec,
+            "samples": list(state.recent),
+            "no_data_reason": reading.no_data,
+        }
+        self.book.observe(
+            spec,
+            key,
+            state.labels,
+            Step(verdict, silent, spec.no_data, spec.absence_seconds),
+            now,
+            evidence,
+            state.provenance,
+        )
+        state.last_verdict = verdict
+        return verdict

@@ -1,0 +1,123 @@
+"""Tables of the sentinel."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Enum, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from common.db import UTCDateTime
+from sentinel.db import Base
+
+
+class Resolution(enum.StrEnum):
+    raw = "raw"
+    hour = "1h"  # hourly means kept long after raw samples expire
+
+
+class Sample(Base):
+    """One observed value of one series of one signal (``value`` NULL = no data)."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        Index("ix_samples_lookup", "signal", "series", "resolution", "t", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    signal: Mapped[str] = mapped_column(String(128))
+    series: Mapped[str] = mapped_column(String(255))  # canonical labels, "" when unsplit
+    resolution: Mapped[Resolution] = mapped_column(
+        Enum(Resolution, native_enum=False, length=8), default=Resolution.raw
+    )
+    t: Mapped[datetime] = mapped_column(UTCDateTime())
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    volume: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AlertState(enum.StrEnum):
+    pending = "pending"
+    firing = "firing"
+    resolved = "resolved"
+    no_data = "no_data"
+    cancelled = "cancelled"  # pending that recovered before it fired
+
+
+ACTIVE_STATES = (AlertState.pending, AlertState.firing, AlertState.no_data)
+
+
+class Alert(Base):
+    """One episode of one series being anomalous, from pending to resolved."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_fingerprint_state", "fingerprint", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    signal: Mapped[str] = mapped_column(String(128), index=True)
+    series: Mapped[str] = mapped_column(String(255))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    severity: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(32), default="sentinel")
+    state: Mapped[AlertState] = mapped_column(Enum(AlertState, native_enum=False, length=16))
+    summary: Mapped[str] = mapped_column(Text)
+    runbook: Mapped[str | None] = mapped_column(Text, nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The first anomalous sample: where an incident's passive phase starts.
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    firing_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    transitions: Mapped[list[AlertTransition]] = relationship(
+        order_by="AlertTransition.id", cascade="all, delete-orphan"
+    )
+
+
+class AlertTransition(Base):
+    __tablename__ = "alert_transitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class TuningStatus(enum.StrEnum):
+    applied = "applied"
+    proposed = "proposed"  # from a scheduled re-tune: waits for a person
+    rejected = "rejected"
+    superseded = "superseded"
+
+
+class Tuning(Base):
+    """Detector parameters chosen from history, with where they came from."""
+
+    __tablename__ = "tunings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    signal: Mapped[str] = mapped_column(String(128), index=True)
+    series: Mapped[str] = mapped_column(String(255))
+    status: Mapped[TuningStatus] = mapped_column(Enum(TuningStatus, native_enum=False, length=16))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class Lease(Base):
+    """Leader election among sentinel replicas: whoever holds an unexpired
+    lease evaluates; the others wait and take over when it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

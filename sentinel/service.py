@@ -1,0 +1,125 @@
+"""A running sentinel replica: everything built once from settings, and the
+loop that evaluates while this replica holds the leader lease."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from common.clock import Clock, SystemClock
+from common.db import make_engine
+from common.logs import get_logger
+from sentinel import lease, tunings
+from sentinel.alerts import AlertBook
+from sentinel.catalogue import Catalogue, load_catalogue
+from sentinel.db import Database
+from sentinel.engine import Evaluator
+from sentinel.history import HistoryStore
+from sentinel.settings import SentinelSettings
+from sentinel.sources.base import Source
+from sentinel.sources.config import SourceContext, build_source
+from sentinel.sources.push import PushBuffer
+
+log = get_logger(__name__)
+
+LEADER_LEASE = "sentinel-evaluator"
+
+
+@dataclass
+class Sentinel:
+    settings: SentinelSettings
+    clock: Clock
+    db: Database
+    catalogue: Catalogue
+    history: HistoryStore
+    book: AlertBook
+    push: PushBuffer
+    sources: dict[str, Source]
+    translator_engine: Engine | None
+    replica: str
+    evaluator: Evaluator | None = None  # exists while this replica leads
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.evaluator is not None
+
+    def cycle(self) -> int:
+        """One scheduler tick: keep (or take) the lease, then evaluate what is due."""
+        with self._lock:
+            now = self.clock.now()
+            ttl = timedelta(seconds=self.settings.lease_seconds)
+            if not lease.acquire(self.db, LEADER_LEASE, self.replica, now, ttl):
+                if self.evaluator is not None:
+                    log.warning("sentinel.leadership_lost", replica=self.replica)
+                    self.evaluator = None
+                return 0
+            if self.evaluator is None:
+                log.warning("sentinel.leadership_taken", replica=self.replica)
+                self.book.reload()
+                self.evaluator = Evaluator(
+                    self.catalogue, self.sources, self.history, self.book, tunings.applied(self.db)
+                )
+                self.evaluator.warm_up(now, self.settings.history_warmup_days)
+            return self.evaluator.tick(now)
+
+    def reload_tunings(self) -> None:
+        """Rebuild detectors after a tuning is applied (next cycle replays history)."""
+        with self._lock:
+            self.evaluator = None
+
+    def step_down(self) -> None:
+        with self._lock:
+            if self.evaluator is not None:
+                lease.release(self.db, LEADER_LEASE, self.replica, self.clock.now())
+                self.evaluator = None
+
+    def close(self) -> None:
+        self.step_down()
+        for source in self.sources.values():
+            source.close()
+        if self.translator_engine is not None:
+            self.translator_engine.dispose()
+        self.db.dispose()
+
+
+def build_sentinel(
+    settings: SentinelSettings | None = None,
+    clock: Clock | None = None,
+    catalogue: Catalogue | None = None,
+    migrate: bool = True,
+) -> Sentinel:
+    settings = settings or SentinelSettings()
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    catalogue = catalogue or load_catalogue(settings.catalogue)
+    translator_engine = make_engine(settings.translator_database_url, read_only=True)
+    push = PushBuffer()
+    context = SourceContext(
+        translator_engine=translator_engine,
+        prometheus_url=settings.prometheus_url,
+        scrape_targets=settings.scrape_targets,
+        push_buffer=push,
+    )
+    sources = {
+        spec.name: build_source(spec.source, context, signal=spec.name)
+        for spec in catalogue.signals
+    }
+    return Sentinel(
+        settings=settings,
+        clock=clock or SystemClock(),
+        db=db,
+        catalogue=catalogue,
+        history=HistoryStore(db),
+        book=AlertBook(db),
+        push=push,
+        sources=sources,
+        translator_engine=translator_engine,
+        replica=settings.replica or f"{socket.gethostname()}:{os.getpid()}",
+    )

@@ -1,0 +1,33 @@
+"""Sentinel configuration, from ``SENTINEL_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CATALOGUE = Path(__file__).parent / "catalogue" / "default.yaml"
+
+
+class SentinelSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTINEL_", extra="ignore")
+
+    # The sentinel's own records: samples, alerts, tunings, leases.
+    database_url: str = "sqlite:///var/sentinel.db"
+    # The watched service's database, opened read-only for `sql` signals.
+    translator_database_url: str = "sqlite:///var/translator.db"
+    catalogue: Path = DEFAULT_CATALOGUE
+    # `scrape` signals without targets of their own scrape these.
+    scrape_targets: list[str] = ["http://127.0.0.1:8000/metrics"]
+    prometheus_url: str | None = None
+
+    replica: str | None = None  # defaults to host:pid
+    lease_seconds: float = 15.0
+    tick_seconds: float = 1.0
+
+    raw_retention_days: int = 35
+    rollup_retention_days: int = 400
+    history_warmup_days: int = 28
+    # Bearer token for write endpoints (push); unset leaves them open on a trusted network.
+    api_token: str | None = None
+    log_level: str = "INFO"
