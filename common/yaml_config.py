@@ -27,7 +27,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
         else:
             match = None
         if match is None:
-            break
+            # Not in the document: a union's tag or a model name pydantic puts in
+            # the location. Skip it and keep following the rest of the path.
+            continue
         node = match
         line = node.start_mark.line + 1
     return line

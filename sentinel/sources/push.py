@@ -1,0 +1,253 @@
+"""``push`` signals: values deposited over HTTP by whoever measures them (a
+batch job, another service), kept in a bounded in-memory buffer.
+
+The buffer checks every value before keeping it (``PushValidationError``, a
+ValueError, with a message naming the field); the source for a signal reads
+what arrived in its window: the latest value per label set, or their sum."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from common.clock import Clock
+from common.logs import get_logger
+from sentinel.sources.base import Labels, Reading, SeriesPoint, as_utc, labels_of
+
+log = get_logger(__name__)
+
+SIGNAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+Aggregate = Literal["latest", "sum"]
+
+
+class PushValidationError(ValueError):
+    """A pushed value was refused; the message says which field and why."""
+
+
+class PushBufferFull(PushValidationError):
+    """A bound was reached (signals or label sets); the value was not kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushedValue:
+    t: datetime
+    value: float
+    labels: Labels
+    volume: float | None
+    seq: int  # arrival order, to break ties between equal timestamps
+
+
+class _Series:
+    """One signal's values in arrival order, with counts per label set."""
+
+    def __init__(self) -> None:
+        self.points: deque[PushedValue] = deque()
+        self.label_sets: dict[Labels, int] = {}
+        self.newest: datetime | None = None
+
+    def add(self, p: PushedValue) -> None:
+        self.points.append(p)
+        self.label_sets[p.labels] = self.label_sets.get(p.labels, 0) + 1
+        self.newest = p.t if self.newest is None else max(self.newest, p.t)
+
+    def prune(self, max_points: int, retention: timedelta) -> None:
+        while self.points and (
+            len(self.points) > max_points
+            or (self.newest is not None and self.points[0].t < self.newest - retention)
+        ):
+            old = self.points.popleft()
+            left = self.label_sets[old.labels] - 1
+            if left:
+                self.label_sets[old.labels] = left
+            else:
+                del self.label_sets[old.labels]
+
+
+class PushBuffer:
+    """Thread-safe and bounded: per signal at most ``max_points_per_signal``
+    values (oldest dropped first) and ``max_series_per_signal`` label sets;
+    at most ``max_signals`` signals; values older than ``retention`` before
+    the newest one of their signal are dropped."""
+
+    def __init__(
+        self,
+        *,
+        max_signals: int = 1000,
+        max_points_per_signal: int = 10_000,
+        max_series_per_signal: int = 1000,
+        max_labels: int = 16,
+        max_label_value_length: int = 256,
+        retention: timedelta = timedelta(days=1),
+        clock: Clock | None = None,
+        max_future: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.max_signals = max_signals
+        self.max_points_per_signal = max_points_per_signal
+        self.max_series_per_signal = max_series_per_signal
+        self.max_labels = max_labels
+        self.max_label_value_length = max_label_value_length
+        self.retention = retention
+        self.clock = clock  # when given, values stamped far in its future are refused
+        self.max_future = max_future
+        self._points: dict[str, _Series] = {}
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def push(
+        self,
+        signal: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        t: datetime | None = None,
+        volume: float | None = None,
+    ) -> PushedValue:
+        """Keep one value, or raise ``PushValidationError`` saying what is wrong."""
+        if not isinstance(signal, str) or not SIGNAL_NAME.match(signal):
+            raise PushValidationError(
+                f"signal: {signal!r} is not a signal name (letters, digits, '_', '.', ':', '-'; "
+                "at most 128 characters, starting with a letter or '_')"
+            )
+        number = _finite("value", value)
+        vol = None if volume is None else _finite("volume", volume)
+        if vol is not None and vol < 0:
+            raise PushValidationError(f"volume: must be >= 0, got {vol}")
+        key = self._labels(labels)
+        when = self._time(t)
+        with self._lock:
+            series = self._points.get(signal)
+            if series is None:
+                if len(self._points) >= self.max_signals:
+                    raise PushBufferFull(
+                        f"signal: the buffer already holds {self.max_signals} signals"
+                    )
+                series = self._points[signal] = _Series()
+            if key not in series.label_sets and (
+                len(series.label_sets) >= self.max_series_per_signal
+            ):
+                raise PushBufferFull(
+                    f"labels: signal {signal} already has {self.max_series_per_signal} label sets"
+                )
+            self._seq += 1
+            pushed = PushedValue(when, number, key, vol, self._seq)
+            series.add(pushed)
+            series.prune(self.max_points_per_signal, self.retention)
+        log.debug("push.accepted", signal=signal, value=number, labels=dict(key) or None)
+        return pushed
+
+    def window(self, signal: str, start: datetime, end: datetime) -> list[PushedValue]:
+        """Values of ``signal`` with ``start < t <= end``, in arrival order."""
+        with self._lock:
+            series = self._points.get(signal)
+            return [p for p in series.points if start < p.t <= end] if series else []
+
+    def signals(self) -> list[str]:
+        with self._lock:
+            return sorted(self._points)
+
+    def clear(self, signal: str | None = None) -> None:
+        with self._lock:
+            if signal is None:
+                self._points.clear()
+            else:
+                self._points.pop(signal, None)
+
+    def _labels(self, labels: Mapping[str, Any] | None) -> Labels:
+        if labels is None:
+            return ()
+        if not isinstance(labels, Mapping):
+            raise PushValidationError("labels: must be an object of name -> string value")
+        if len(labels) > self.max_labels:
+            raise PushValidationError(
+                f"labels: {len(labels)} labels; at most {self.max_labels} are allowed"
+            )
+        for name, text in labels.items():
+            if not isinstance(name, str) or not LABEL_NAME.match(name) or name.startswith("__"):
+                raise PushValidationError(
+                    f"labels: {name!r} is not a label name (letters, digits and '_', at most "
+                    "64 characters, not starting with a digit or '__')"
+                )
+            if not isinstance(text, str):
+                raise PushValidationError(
+                    f"labels.{name}: must be a string, got {type(text).__name__}"
+                )
+            if len(text) > self.max_label_value_length:
+                raise PushValidationError(
+                    f"labels.{name}: {len(text)} characters; at most {self.max_label_value_length}"
+                )
+        return labels_of(labels)
+
+    def _time(self, t: datetime | None) -> datetime:
+        if t is None:
+            return self.clock.now() if self.clock is not None else datetime.now(UTC)
+        if not isinstance(t, datetime):
+            raise PushValidationError(f"t: must be a datetime, got {type(t).__name__}")
+        if t.tzinfo is None or t.utcoffset() is None:
+            raise PushValidationError("t: must be timezone-aware (UTC), got a naive time")
+        t = t.astimezone(UTC)
+        if self.clock is not None and t > self.clock.now() + self.max_future:
+            raise PushValidationError(
+                f"t: {t.isoformat()} is more than {self.max_future} in the future"
+            )
+        return t
+
+
+def _finite(field: str, value: Any) -> float:
+    # bool is an int to Python but never a measurement.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PushValidationError(f"{field}: must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise PushValidationError(f"{field}: must be a finite number, got {value}")
+    return number
+
+
+class PushSource:
+    def __init__(
+        self,
+        buffer: PushBuffer,
+        signal: str,
+        window: timedelta,
+        *,
+        aggregate: Aggregate = "latest",
+    ) -> None:
+        if window <= timedelta(0):
+            raise ValueError(f"window must be positive, got {window}")
+        self.buffer = buffer
+        self.signal = signal
+        self.window = window
+        self.aggregate = aggregate
+
+    def read(self, now: datetime) -> Reading:
+        """What arrived in ``(now - window, now]``: a value pushed at ``now`` counts."""
+        now = as_utc(now)
+        values = self.buffer.window(self.signal, now - self.window, now)
+        if not values:
+            return Reading.empty(
+                now, f"nothing pushed to {self.signal} in the last {self.window.total_seconds():g}s"
+            )
+        groups: dict[Labels, list[PushedValue]] = {}
+        for v in values:
+            groups.setdefault(v.labels, []).append(v)
+        points = []
+        for labels, group in sorted(groups.items()):
+            if self.aggregate == "latest":
+                last = max(group, key=lambda p: (p.t, p.seq))
+                points.append(SeriesPoint(labels, last.value, last.volume))
+            else:
+                volumes = [p.volume for p in group if p.volume is not None]
+                points.append(
+                    SeriesPoint(
+                        labels, sum(p.value for p in group), sum(volumes) if volumes else None
+                    )
+                )
+        return Reading(now, tuple(points))
+
+    def close(self) -> None:
+        """The buffer is shared (SourceContext owns it)."""
