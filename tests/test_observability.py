@@ -32,6 +32,7 @@ EXPECTED_METRICS = {
     "translator_build_info": "gauge",
     "translator_database_up": "gauge",
     "translator_worker_capacity": "gauge",
+    "translator_process_start_time_seconds": "gauge",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -116,8 +117,14 @@ class TranslatorMetrics:
 class BuildInfoCollector(Collector):
     def __init__(self, version: str, node: str) -> None:
         self.version, self.node = version, node
+        self.started = time.time()
 
     def collect(self) -> Iterable[Metric]:
+        # Lets a scraper tell a restarted node (counters from zero) from a busy one.
+        yield GaugeMetricFamily(
+            "translator_process_start_time_seconds", "When this process started (unix time).",
+            value=self.started,
+        )
         g = GaugeMetricFamily(
             "translator_build_info",
             "The running version (always 1).",
