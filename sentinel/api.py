@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from common.logs import get_logger
+from sentinel import maintenance
 from sentinel.history import parse_series_key
 from sentinel.models import ACTIVE_STATES, Alert, AlertState, Sample, Tuning, TuningStatus
 from sentinel.service import Sentinel
@@ -348,5 +349,34 @@ def _start_loop(sentinel: Sentinel):  # type: ignore[no-untyped-def]
         max_instances=1,
         coalesce=True,
     )
+    scheduler.add_job(
+        _leader_only(sentinel, maintenance.apply_retention),
+        "cron",
+        hour=4,
+        minute=10,
+        id="retention",
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _leader_only(sentinel, maintenance.propose_retunes),
+        "cron",
+        day_of_week="mon",
+        hour=5,
+        minute=0,
+        id="retune",
+        coalesce=True,
+    )
     scheduler.start()
     return scheduler
+
+
+def _leader_only(sentinel: Sentinel, job):  # type: ignore[no-untyped-def]
+    def run() -> None:
+        if not sentinel.is_leader:
+            return
+        try:
+            job(sentinel)
+        except Exception:
+            log.exception("sentinel.job_failed", job=job.__name__)
+
+    return run

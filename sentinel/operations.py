@@ -1,0 +1,110 @@
+"""Operations on a signal's history that a person starts: backfill it from the
+business tables, and tune its detector on it (Citymobil's method: rewind the
+chart a month, choose the threshold, see what it would have done)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.logs import get_logger
+from sentinel import tunings
+from sentinel.detectors import TuningResult, evaluate, plot_tuning, tune
+from sentinel.history import Row, series_key
+from sentinel.service import Sentinel
+from sentinel.sources.base import backfill
+
+log = get_logger(__name__)
+
+
+def backfill_signal(
+    sentinel: Sentinel, name: str, days: float, step: timedelta | None = None
+) -> int:
+    """Evaluate the signal's query over the past ``days`` and store the samples.
+    Raises ``BackfillUnsupported`` for sources that only see the present."""
+    spec = sentinel.catalogue.get(name)
+    now = sentinel.clock.now()
+    step = step or timedelta(seconds=spec.interval_seconds)
+    readings = backfill(sentinel.sources[name], now - timedelta(days=days), now, step)
+    rows = [
+        Row(name, series_key(p.labels), r.t, p.value, p.volume) for r in readings for p in r.points
+    ]
+    sentinel.history.append(rows)
+    log.info(
+        "history.backfilled", signal=name, days=days, readings=len(readings), samples=len(rows)
+    )
+    return len(rows)
+
+
+@dataclass
+class TunedSeries:
+    series: str
+    result: TuningResult
+    chart: Path | None
+    tuning_id: int
+
+
+def tune_signal(
+    sentinel: Sentinel,
+    name: str,
+    days: float,
+    budget_per_week: float,
+    incidents: list[tuple[datetime, datetime]] = (),  # type: ignore[assignment]
+    chart_dir: Path | None = None,
+    apply: bool = True,
+    by: str = "cli",
+) -> list[TunedSeries]:
+    """Tune every series of the signal on its stored history and record the
+    result with its provenance: applied (a person asked), or proposed (the
+    scheduled re-tune, which never changes a threshold silently)."""
+    spec = sentinel.catalogue.get(name)
+    now = sentinel.clock.now()
+    rows = sentinel.history.load(name, since=now - timedelta(days=days))
+    if not rows:
+        raise LookupError(
+            f"no history for {name} in the last {days:g} days; run `sentinel backfill {name}` first"
+        )
+    spans = [(a.timestamp(), b.timestamp()) for a, b in incidents]
+    out = []
+    for key in sorted({r.series for r in rows}):
+        mine = [r for r in rows if r.series == key]
+        t = np.array([r.t.timestamp() for r in mine])
+        v = np.array([np.nan if r.value is None else r.value for r in mine])
+        vol = np.array([np.nan if r.volume is None else r.volume for r in mine])
+        detector = spec.detector.kind if spec.detector else None
+        result = tune((t, v, vol), spec.kind, spans, budget_per_week, detector=detector)
+        chart = None
+        if chart_dir is not None:
+            chart_dir.mkdir(parents=True, exist_ok=True)
+            chart = chart_dir / f"{name}{'.' + _slug(key) if key else ''}.png"
+            plot_tuning(t, v, evaluate(result.spec, t, v, vol), result, chart)
+        provenance: dict[str, Any] = {
+            **result.provenance.model_dump(mode="json"),
+            "tuned_at": now.isoformat(),
+            "days": days,
+            "false_alerts_per_week": round(result.backtest.false_alerts_per_week, 2),
+            "backtest": result.backtest.model_dump(mode="json"),
+            "notes": result.notes,
+        }
+        tuning_id = tunings.record(
+            sentinel.db,
+            name,
+            result.spec.model_dump(mode="json"),
+            provenance,
+            now,
+            apply=apply,
+            by=by,
+            series=key,
+        )
+        out.append(TunedSeries(key, result, chart, tuning_id))
+    if apply:
+        sentinel.reload_tunings()
+    return out
+
+
+def _slug(key: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in key).strip("_")
