@@ -101,20 +101,22 @@ class Evaluator:
     def tick(self, now: datetime) -> int:
         started = time.process_time()
         due = self.due(now)
+        rows: list[Row] = []  # stored once per cycle: one transaction, not one per signal
         for spec in due:
             try:
-                self.evaluate(spec, now)
+                self.evaluate(spec, now, rows)
             except Exception:
                 log.exception("engine.signal_failed", signal=spec.name)
             self.next_due[spec.name] = now + timedelta(seconds=spec.interval_seconds)
+        self.history.append(rows)
         self.cycle_seconds = time.process_time() - started
         return len(due)
 
-    def evaluate(self, spec: SignalSpec, now: datetime) -> list[Verdict]:
+    def evaluate(self, spec: SignalSpec, now: datetime, rows: list[Row]) -> list[Verdict]:
+        """Read one signal and judge each of its series; the samples go to ``rows``."""
         reading = self.sources[spec.name].read(now)
         self.last_reading[spec.name] = reading
         t = reading.t.astimezone(UTC)
-        rows: list[Row] = []
         verdicts = []
         seen: set[str] = set()
         for point in reading.points:
@@ -129,7 +131,6 @@ class Evaluator:
             missing = [""]
         for key in missing:
             verdicts.append(self._observe(spec, key, t, None, None, now, reading, rows))
-        self.history.append(rows)
         return verdicts
 
     def _observe(

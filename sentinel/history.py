@@ -20,7 +20,6 @@ from sentinel.models import Resolution, Sample
 log = get_logger(__name__)
 
 Labels = tuple[tuple[str, str], ...]
-INSERT_BATCH = 500
 
 
 def series_key(labels: Labels | dict[str, str]) -> str:
@@ -52,28 +51,25 @@ class HistoryStore:
         self._insert = sqlite.insert if is_sqlite(db.engine) else postgresql.insert
 
     def append(self, rows: Sequence[Row], resolution: Resolution = Resolution.raw) -> None:
+        """Store rows in one transaction, one statement compiled once (executemany)."""
         if not rows:
             return
+        statement = self._insert(Sample).on_conflict_do_nothing()
         with self.db.session() as s:
-            for start in range(0, len(rows), INSERT_BATCH):
-                chunk = rows[start : start + INSERT_BATCH]
-                s.execute(
-                    self._insert(Sample)
-                    .values(
-                        [
-                            {
-                                "signal": r.signal,
-                                "series": r.series,
-                                "resolution": resolution,
-                                "t": r.t,
-                                "value": r.value,
-                                "volume": r.volume,
-                            }
-                            for r in chunk
-                        ]
-                    )
-                    .on_conflict_do_nothing()
-                )
+            s.execute(
+                statement,
+                [
+                    {
+                        "signal": r.signal,
+                        "series": r.series,
+                        "resolution": resolution,
+                        "t": r.t,
+                        "value": r.value,
+                        "volume": r.volume,
+                    }
+                    for r in rows
+                ],
+            )
 
     def load(
         self,
