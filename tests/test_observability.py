@@ -272,3 +272,24 @@ def test_provider_outage_opens_the_breaker_then_it_half_opens(make, clock):
     }
     svc.processor.run_once("w")  # the trial call succeeds
     assert api.get("/api/health").status_code == 200
+
+
+def test_faults_can_wait_before_they_start():
+    from translator.faults import FaultConfig, FaultInjector
+
+    now = [0.0]
+    faults = FaultInjector(
+        FaultConfig.model_validate(
+            {
+                "start_after_seconds": 60,
+                "http_errors": [{"route": "/api/jobs", "rate": 1.0}],
+                "empty_job_list": {"users": ["bob@example.com"]},
+            }
+        ),
+        monotonic=lambda: now[0],
+    )
+    assert faults.http_error("GET", "/api/jobs") is None
+    assert not faults.empty_job_list("bob@example.com")
+    now[0] = 61
+    assert faults.http_error("GET", "/api/jobs") == 500
+    assert faults.empty_job_list("bob@example.com")

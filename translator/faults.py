@@ -3,6 +3,7 @@ against real failures. Configuration only (``TRANSLATOR_FAULTS_FILE`` or
 ``TRANSLATOR_FAULTS``), off by default, and every injected fault is logged as
 ``event=fault.injected kind=...``.
 
+    start_after_seconds: 60
     payment_failures: [{method: wallet, rate: 0.5, reason: wallet_declined}]
     empty_job_list: {users: [bob@example.com], share: 0.0}
     http_errors: [{route: /api/jobs, rate: 0.3, status: 500}]
@@ -15,6 +16,8 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,6 +65,8 @@ class LLMFault(_Strict):
 
 class FaultConfig(_Strict):
     seed: int | None = None
+    # Faults stay dormant this long after start: a demo shows health, then breakage.
+    start_after_seconds: float = Field(default=0.0, ge=0)
     payment_failures: list[PaymentFault] = []
     empty_job_list: EmptyJobListFault | None = None
     http_errors: list[HttpErrorFault] = []
@@ -111,17 +116,21 @@ class FaultyProvider:
 class FaultInjector:
     """Answers "should this operation fail now?" for each kind of fault."""
 
-    def __init__(self, config: FaultConfig | None = None) -> None:
+    def __init__(
+        self, config: FaultConfig | None = None, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config or FaultConfig()
         self._rng = random.Random(self.config.seed)
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self._armed_at = monotonic() + self.config.start_after_seconds
         if self.config.active:
             log.warning(
                 "fault.config_loaded", config=self.config.model_dump_json(exclude_none=True)
             )
 
     def _roll(self, rate: float) -> bool:
-        if rate <= 0:
+        if rate <= 0 or self._monotonic() < self._armed_at:
             return False
         with self._lock:
             return self._rng.random() < rate
@@ -139,7 +148,8 @@ class FaultInjector:
         fault = self.config.empty_job_list
         if fault is None:
             return False
-        if email in fault.users or self._roll(fault.share):
+        armed = self._monotonic() >= self._armed_at
+        if (armed and email in fault.users) or self._roll(fault.share):
             log.warning("fault.injected", kind="empty_job_list", user=email)
             return True
         return False
