@@ -86,13 +86,9 @@ def alert_text(
     if state is AlertState.no_data:
         body = f"no data since {started_at:%H:%M} UTC ({verdict.reason})"
     else:
-        unit = f" {spec.unit}" if spec.unit else ""
-        band = (
-            f", expected {_fmt(verdict.lower)}–{_fmt(verdict.upper)}"
-            if verdict.lower is not None or verdict.upper is not None
-            else ""
-        )
-        body = f"{_fmt(verdict.value)}{unit}{band} since {started_at:%H:%M} UTC. {verdict.reason}"
+        unit = f" {spec.unit}" if spec.unit and spec.unit != "ratio" else ""
+        body = f"{_fmt(verdict.value)}{unit}{_band(verdict)} since {started_at:%H:%M} UTC. "
+        body += verdict.reason
     parts = [f"{head}: {body}"]
     if provenance:
         parts.append(
@@ -101,8 +97,23 @@ def alert_text(
             " false alerts/week."
         )
     if spec.runbook:
-        parts.append("Runbook: " + spec.runbook.strip().splitlines()[0])
+        parts.append("Runbook: " + _first_paragraph(spec.runbook))
     return " ".join(parts)
+
+
+def _band(v: Verdict) -> str:
+    if v.lower is not None and v.upper is not None:
+        return f", expected {_fmt(v.lower)}–{_fmt(v.upper)}"
+    if v.upper is not None:
+        return f", expected ≤ {_fmt(v.upper)}"
+    if v.lower is not None:
+        return f", expected ≥ {_fmt(v.lower)}"
+    return ""
+
+
+def _first_paragraph(text: str, limit: int = 160) -> str:
+    paragraph = " ".join(text.strip().split("\n\n")[0].split())
+    return paragraph if len(paragraph) <= limit else paragraph[: limit - 1].rstrip() + "…"
 
 
 @dataclass

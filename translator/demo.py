@@ -6,15 +6,17 @@ logs, metrics and the database look exactly as they would in production."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
-import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
 from sqlalchemy import func, select
 
 from common.logs import get_logger
+from common.servers import serve_in_thread
 from translator.accounts.models import User, UserRole
 from translator.accounts.service import create_user, get_plan
 from translator.files.models import File, FileStatus
@@ -197,48 +199,44 @@ def generate_traffic(
             stop.wait(interval)
 
 
-def run_demo(services: Services, host: str, port: int, duration: float, history_days: int) -> None:
-    import uvicorn
+def banner(base: str, tokens: dict[str, str]) -> str:
+    alice = tokens["alice@example.com"]
+    return f"""
+Translator at {base}
+  health:   curl {base}/api/health
+  metrics:  curl {base}/metrics
+  jobs:     curl -H 'Authorization: Bearer {alice}' {base}/api/jobs
+  upload:   curl -H 'Authorization: Bearer {alice}' -F file=@README.md -F target_lang=ru \\
+                 {base}/api/files
+  API docs: {base}/docs"""
 
+
+@contextlib.contextmanager
+def traffic(base: str, tokens: dict[str, str], rng: random.Random) -> Iterator[None]:
+    """Seeded users upload, list jobs and pay every second while the block runs."""
+    stop = threading.Event()
+    thread = threading.Thread(target=generate_traffic, args=(base, tokens, stop, rng), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(15)
+
+
+def wait(duration: float) -> None:
+    """Until ``duration`` seconds pass (0: until Ctrl-C)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait(duration if duration > 0 else None)
+
+
+def run_demo(services: Services, host: str, port: int, duration: float, history_days: int) -> None:
     from translator.app import create_app
 
     rng = random.Random(42)
     tokens = seed_users(services)
     seed_history(services, history_days, rng)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(services), host=host, port=port, log_config=None, access_log=False
-        )
-    )
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
-    while not server.started:
-        if not serving.is_alive():
-            raise SystemExit(f"the server could not start on {host}:{port}")
-        time.sleep(0.05)
-    base = f"http://{host}:{port}"
-    print(
-        f"""
-Translator demo running at {base}
-  health:   curl {base}/api/health
-  metrics:  curl {base}/metrics
-  jobs:     curl -H 'Authorization: Bearer {tokens["alice@example.com"]}' {base}/api/jobs
-  upload:   curl -H 'Authorization: Bearer {tokens["alice@example.com"]}' \\
-                 -F file=@README.md -F target_lang=ru {base}/api/files
-  API docs: {base}/docs
-Traffic: seeded users upload, list jobs and pay every second. Ctrl-C stops.
-""",
-        flush=True,
-    )
-    stop = threading.Event()
-    traffic = threading.Thread(target=generate_traffic, args=(base, tokens, stop, rng), daemon=True)
-    traffic.start()
-    try:
-        stop.wait(duration if duration > 0 else None)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        traffic.join(15)
-        server.should_exit = True
-        serving.join(15)
+    with serve_in_thread(create_app(services), host, port) as base:
+        print(banner(base, tokens) + "\nTraffic every second. Ctrl-C stops.\n", flush=True)
+        with traffic(base, tokens, rng):
+            wait(duration)
