@@ -10,6 +10,7 @@ chart writer and the CSV backtest, which take the paths/streams they are given.
     result = tune((t, v), "ratio", incidents, budget_per_week=1.0)
 """
 
+from .backtest import BacktestError, backtest_csv
 from .base import BatchResult, Detector, Observation, OrderError, Persistence, Verdict, run
 from .spec import (
     KINDS,
@@ -20,20 +21,40 @@ from .spec import (
     evaluate,
     spec_for,
 )
+from .tuning import (
+    BacktestCounts,
+    Incident,
+    IncidentOutcome,
+    Provenance,
+    TuningResult,
+    WouldBeAlert,
+    plot_tuning,
+    tune,
+)
 
 __all__ = [
     "KINDS",
+    "BacktestCounts",
+    "BacktestError",
     "BatchResult",
     "Detector",
     "DetectorSpec",
+    "Incident",
+    "IncidentOutcome",
     "Observation",
     "OrderError",
     "Persistence",
+    "Provenance",
     "SignalKind",
+    "TuningResult",
     "Verdict",
+    "WouldBeAlert",
+    "backtest_csv",
     "build_detector",
     "default_spec",
     "evaluate",
+    "plot_tuning",
     "run",
     "spec_for",
+    "tune",
 ]
