@@ -58,21 +58,20 @@ def check(path: str | None) -> None:
 @main.command()
 @click.option(
     "--csv",
-    "csv_path",
+    "csv_file",
     required=True,
-    type=click.Path(dir_okay=False, exists=True),
+    type=click.File("r"),
     help="CSV with header timestamp,value ('-' for standard input).",
 )
 @click.option("--signal-kind", default=None, help="level, count, ratio, error_ratio or queue.")
 @click.option("--detector", default=None, help="Detector name (default: the product's default).")
-def backtest(csv_path: str, signal_kind: str | None, detector: str | None) -> None:
+def backtest(csv_file, signal_kind: str | None, detector: str | None) -> None:  # type: ignore[no-untyped-def]
     """Replay a recorded series through a detector, causally; CSV on stdout."""
     from sentinel.detectors.backtest import BacktestError, backtest_csv
 
     try:
-        with open(csv_path, newline="") as fh:
-            backtest_csv(fh, sys.stdout, signal_kind=signal_kind, detector=detector)
-    except BacktestError as exc:
+        backtest_csv(csv_file, sys.stdout, signal_kind=signal_kind, detector=detector)
+    except (BacktestError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
