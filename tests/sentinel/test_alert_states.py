@@ -97,7 +97,7 @@ def test_alert_text_fits_an_sms_and_says_what_how_bad_since_when():
     assert text.startswith("[P1] payments.failed_ratio{method=wallet} FIRING: 0.42")
     assert "expected 0–0.12" in text and "since 14:02 UTC" in text
     assert "~0.3 false alerts/week" in text
-    assert text.endswith("Runbook: Check the gateway status page.")
+    assert text.endswith("Runbook: Check the gateway status page. Then the logs.")
     assert len(text) < 320
 
 
