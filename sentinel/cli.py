@@ -196,3 +196,7 @@ def tune_cmd(
             click.echo(f"   note: {note}")
         status = "proposed" if propose else "applied"
         click.echo(f"   {status} as tuning #{item.tuning_id}; chart: {item.chart}")
+
+
+if __name__ == "__main__":
+    main()

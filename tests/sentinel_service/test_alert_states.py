@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sentinel.detectors.base import Verdict
 from sqlalchemy import select
 
 from sentinel.alerts import AlertBook, Step, alert_text, decide
 from sentinel.catalogue.models import NoDataPolicy, SignalSpec
 from sentinel.db import Database
+from sentinel.detectors.base import Verdict
 from sentinel.models import Alert, AlertState, AlertTransition
 
 P, F, R, N, C = (
