@@ -21,6 +21,8 @@ from sentinel.sources.base import Reading, Source
 log = get_logger(__name__)
 
 RECENT = 10  # samples quoted in an alert's evidence
+# Bounds a new leader's replay (about a second per series), so takeover stays quick.
+MAX_WARMUP_SAMPLES = 50_000
 
 
 @dataclass
@@ -81,7 +83,8 @@ class Evaluator:
         replayed = 0
         for spec in self.catalogue.signals:
             self.series[spec.name] = {}
-            for row in self.history.load(spec.name, since=now - timedelta(days=days)):
+            rows = self.history.load(spec.name, since=now - timedelta(days=days))
+            for row in _latest_per_series(rows, MAX_WARMUP_SAMPLES):
                 state = self._state(spec, row.series)
                 state.last_verdict = state.detector.step(
                     Observation(row.t.timestamp(), row.value, row.volume)
@@ -176,3 +179,14 @@ class Evaluator:
         )
         state.last_verdict = verdict
         return verdict
+
+
+def _latest_per_series(rows: list[Row], limit: int) -> list[Row]:
+    """``rows`` (ordered by series, then time) keeping each series' last ``limit``."""
+    kept: list[Row] = []
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i].series != rows[start].series:
+            kept.extend(rows[max(start, i - limit) : i])
+            start = i
+    return kept

@@ -100,7 +100,9 @@ def build_sentinel(
         db.migrate()
     catalogue = catalogue or load_catalogue(settings.catalogue)
     translator_engine = make_engine(settings.translator_database_url, read_only=True)
-    push = PushBuffer()
+    clock = clock or SystemClock()
+    push_signals = sum(spec.source.type == "push" for spec in catalogue.signals)
+    push = PushBuffer(max_signals=max(1000, push_signals), clock=clock)
     context = SourceContext(
         translator_engine=translator_engine,
         prometheus_url=settings.prometheus_url,
@@ -113,7 +115,7 @@ def build_sentinel(
     }
     return Sentinel(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         db=db,
         catalogue=catalogue,
         history=HistoryStore(db),
