@@ -142,7 +142,8 @@ def bench_tuning(m: int) -> None:
     total = time.perf_counter() - started
     print(f"\n## Tuning, {m} series x 30 days of minute data ({n} points each)")
     print(
-        f"{'one evaluation pass (baseline)':<34}{one_pass:>9.1f} s{one_pass / m * 1000:>10.1f} ms/series"
+        f"{'one evaluation pass (baseline)':<34}{one_pass:>9.1f} s"
+        f"{one_pass / m * 1000:>10.1f} ms/series"
     )
     print(
         f"{'tune (sweep + exact backtest)':<34}{total:>9.1f} s{total / m * 1000:>10.1f} ms/series"

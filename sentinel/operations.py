@@ -75,8 +75,9 @@ def tune_signal(
         t = np.array([r.t.timestamp() for r in mine])
         v = np.array([np.nan if r.value is None else r.value for r in mine])
         vol = np.array([np.nan if r.volume is None else r.volume for r in mine])
-        detector = spec.detector.kind if spec.detector else None
-        result = tune((t, v, vol), spec.kind, spans, budget_per_week, detector=detector)
+        # The catalogue's detector (direction, volume guard...) is kept; tuning sets
+        # its sensitivity.
+        result = tune((t, v, vol), spec.kind, spans, budget_per_week, detector=spec.detector)
         chart = None
         if chart_dir is not None:
             chart_dir.mkdir(parents=True, exist_ok=True)

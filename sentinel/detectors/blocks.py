@@ -108,3 +108,12 @@ class Ring:
         out = self.data[i].copy()
         out[self._stamp[i] != bs] = np.nan
         return out
+
+    def cols(self, bs: np.ndarray, js: tuple[int, ...]) -> list[list[float]]:
+        """Columns js for blocks bs as lists of plain floats (NaN where absent)."""
+        i = bs % self.size
+        out = self.data[i][:, js]
+        gone = self._stamp[i] != bs
+        if gone.any():
+            out[gone] = np.nan
+        return out.T.tolist()

@@ -2,24 +2,31 @@
 
 What it learns, all from the series' own past, per clock hour ("block"):
 
-* a summary of each hour: count, median, spread (MAD), min, max, integer or not, the
-  longest gap between samples;
+* a summary of each hour: count, median, spread (interquartile), min, max, integers or
+  not, the longest gap between samples;
 * once a day (at an hour spread over the day per series, so thousands of series do not
   refit in the same cycle): whether the series is integer counts, bounded in [0, 1],
   non-negative; its sampling interval and normal gaps; whether it is weekly seasonal,
-  daily seasonal or flat, by which profile would have predicted the past week best;
-  a noise floor; how much the means of 5..360 consecutive standardised residuals vary
-  (so autocorrelated series are not judged as if every sample were independent);
-* when an hour starts: the expected value and spread for that hour, from the same hour
-  of the past weeks (weekly), the past 7 days (daily) or the past 48 hours (flat), the
-  median and MAD of those hours, scaled by how the last 3 days compared with their own
-  expectation (the level factor, so growth does not read as an anomaly).
+  daily seasonal or flat, by which profile would have predicted the past week best (and
+  it keeps its profile unless another is clearly better); a noise floor; the level
+  factor (how the past week compared with its own expectation, so growth does not read
+  as an anomaly); and how much each statistic below varies, from its robust spread and
+  its tail over the past week (so autocorrelated or bursty series are not judged as if
+  every sample were independent and normal);
+* when an hour starts: its expected value and spread, from the same hour of the past
+  weeks (weekly), of the past 7 days (daily) or the past 24 hours (flat): the median of
+  those hours, and the spread of their values mixed with the series-wide hour error
+  when there are few of them. Within the hour the expected value follows a straight line
+  towards the neighbouring hours (a morning ramp is not an anomaly).
 
-Each step then costs O(1): a standardised residual z = (value - expected) / spread, the
-means of the last 5, 30, 120 and 360 residuals from running sums, and the largest of
-|z| and |mean| / learned spread of that mean, against `k`. Spikes show in z; drops to
-zero, level shifts and ramps in the means. Until a day of history is in, it says it is
-warming up and stays quiet.
+Each step then costs O(1): z = (value - expected) / spread (for counts and ratios with a
+volume, no larger than their exact Poisson / binomial tail says), the means of the last
+5, 30 and 360 z (clipped) from running sums, and a run of zeros where the same hours never
+had one; the strongest of them, each over its learned spread, against `k`. Spikes show
+in z; drops to zero in the zeros and the means; level shifts, ramps and stuck queues in
+the means. Warm-up is quiet and says so: no verdict for a day, no point test until a day
+of residuals shows how they vary, no means until a whole week (a first weekend is news
+to the detector, not an incident), and a wide band until then.
 """
 
 from __future__ import annotations
@@ -73,8 +80,8 @@ YOUNG_REL = 0.1  # before that, a spread of at least 10% of the level: a first w
 # 30-40% quieter is not an incident, a drop to zero or a tripling still is
 WEEKLY_DAYS = 9  # days of history before a weekly profile can be chosen (2 days to compare)
 MIN_SCALE_SAMPLES = 24
-TAIL_Q = 0.98  # the hourly maximum of a statistic is above this quantile 1 hour in 20 ...
-TAIL_T = 4.0  # ... and that quantile is kept below TAIL_T / k of the threshold
+TAIL_Q = 0.98  # the hourly maximum of a statistic exceeds this quantile 1 hour in 50 ...
+TAIL_T = 4.0  # ... and that quantile sits at TAIL_T spreads (k = 6 is well above it)
 LEVEL_CLIP = (0.5, 2.0)
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SEASONS = ("flat", "daily", "weekly")
@@ -163,6 +170,18 @@ def summarize(m: np.ndarray) -> np.ndarray:
     out[:, INT] = np.all(np.isnan(m) | (m == np.floor(m)), axis=1)
     out[~has] = np.nan
     return out
+
+
+def summarize1(vals: list[float], all_int: bool, gap: float) -> list[float]:
+    """`summarize` of one hour in plain Python (same order statistics, same bits)."""
+    if not vals:
+        return [math.nan] * 7
+    xs = sorted(vals)
+    n = len(xs)
+    last = n - 1
+    med = (xs[last // 2] + xs[n // 2]) * 0.5
+    spr = (xs[math.ceil(last * 0.75)] - xs[int(last * 0.25)]) / 1.349
+    return [float(n), med, spr, xs[0], xs[-1], 1.0 if all_int else 0.0, gap]
 
 
 def med1(a: np.ndarray) -> float:
@@ -674,6 +693,7 @@ class BandEngine:
         self._warm = math.ceil(p.warmup_hours)
         self._b: int | None = None
         self._vals: list[float] = []
+        self._int = True  # all values of this hour integers so far
         self._gap = math.nan
         self._b0: int | None = None
         self._phase = 0
@@ -740,6 +760,7 @@ class BandEngine:
             self._close(pb)
         self._b = b
         self._vals = []
+        self._int = True
         self._gap = math.nan
         p = self.p
         if self._b0 is not None:
@@ -778,38 +799,39 @@ class BandEngine:
             return
         summ, offsets = self._summ, self._offsets
 
-        def get(name: str) -> tuple[list[float], list[float]]:
-            rows = summ.at(b - offsets[name])
-            return rows[:, CEN].tolist(), rows[:, SPR].tolist()
+        def get(name: str) -> list[list[float]]:
+            return summ.cols(b - offsets[name], (CEN, SPR))
 
         def get_next(name: str) -> list[float]:
-            return summ.at(b + 1 - offsets[name])[:, CEN].tolist()
+            return summ.cols(b + 1 - offsets[name], (CEN,))[0]
 
         self._ehat, e, self._s, self._lvl, self._used, self._nref = band_one(
             model, get, self._level
         )
         self._e = e
-        prev = float(self._band.at(np.array([b - 1]))[0, EXP])
+        prev = self._band.cols(np.array([b - 1]), (EXP,))[0][0]
         self._e_prev = prev if prev == prev else e
         self._e_next = next_expected(model, self._used, self._lvl, e, get_next)
         self._zero_n = 0.0
         if self._used >= 0:
-            rows = summ.at(b - offsets[SEASONS[self._used]])
-            self._zero_n = zero_refs_one(rows[:, VMIN].tolist(), rows[:, CNT].tolist())
+            vmin, cnt = summ.cols(b - offsets[SEASONS[self._used]], (VMIN, CNT))
+            self._zero_n = zero_refs_one(vmin, cnt)
 
     def _close(self, b: int) -> None:
-        vals = self._vals
-        m = np.array(vals, dtype=float)[None, :] if vals else np.full((1, 1), np.nan)
-        summ = summarize(m)[0]
-        summ[GAP] = self._gap
+        summ = summarize1(self._vals, self._int, self._gap)
         self._summ.put(b, summ)
-        self._endm.put(b, np.array(self._m[:-1]))
-        self._ext.put(b, np.array(self._hi + self._lo))
+        self._endm.put(b, self._m[:-1])
+        self._ext.put(b, self._hi + self._lo)
         self._hi = [math.nan] * len(self._hi)
         self._lo = [math.nan] * len(self._lo)
-        model = self._model
-        ratio = math.nan if model is None else float(block_ratio(model.mult, summ[CEN], self._ehat))
-        self._band.put(b, np.array([self._ehat, self._e, self._s, ratio]))
+        model, c, ehat = self._model, summ[CEN], self._ehat
+        if model is None:
+            ratio = math.nan
+        elif model.mult:  # as `block_ratio`
+            ratio = c / ehat if ehat > 0 else math.nan
+        else:
+            ratio = c - ehat
+        self._band.put(b, [ehat, self._e, self._s, ratio])
 
     def step(self, obs: Observation) -> Verdict:
         t = obs.t
@@ -835,6 +857,8 @@ class BandEngine:
             self._b0 = b
             self._phase = _phase(t, x)
         self._vals.append(x)
+        if self._int and x != math.floor(x):
+            self._int = False
         self._zrun = self._zrun + 1 if x == 0 else 0
         if self._last_valid is not None:
             g = t - self._last_valid

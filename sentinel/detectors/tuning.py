@@ -252,9 +252,11 @@ def _candidates(
     return out
 
 
-def _base_spec(kind: Any, detector: str | None, v: np.ndarray) -> DetectorSpec:
+def _base_spec(kind: Any, detector: str | DetectorSpec | None, v: np.ndarray) -> DetectorSpec:
     """The spec to tune. A threshold the tuning is about to choose need not be given:
     a provisional one (a high or low percentile of the values) stands in for it."""
+    if isinstance(detector, DetectorSpec):
+        return detector
     if detector is not None:
         name = detector.partition(":")[0].strip()
         info = KINDS.get(name)
@@ -291,20 +293,22 @@ def tune(
     kind: SignalKind | str | None,
     incidents: list[tuple[float, float]],
     budget_per_week: float,
-    detector: str | None = None,
+    detector: str | DetectorSpec | None = None,
 ) -> TuningResult:
     """Replay the history and choose the detector's sensitivity (its threshold parameter
     and how many consecutive anomalous steps make an alert).
 
     data: observations, or (t, v) / (t, v, volume) arrays. incidents: known (start, end)
     unix seconds. budget_per_week: alerts outside incidents per week allowed. detector:
-    a detector name or 'name:key=value,...' (default: the product's default for `kind`).
+    a DetectorSpec to start from (its other parameters are kept), a detector name or
+    'name:key=value,...' (default: the product's default for `kind`).
 
     Choice, in order: within the budget; most incidents caught; earliest (least total
-    delay); most sensitive (the budget is spent on sensitivity); fewest steps of
-    persistence. If no candidate is within the budget, the quietest one is taken and the
-    notes say so; if the chosen one misses incidents, the notes say what catching them
-    would cost."""
+    delay); closest to the detector's default threshold; fewest steps of persistence.
+    So without incidents the default stays if the history says it keeps to the budget,
+    and moves only as far as it must to keep to it. If no candidate is within the budget,
+    the quietest one is taken and the notes say so; if the chosen one misses incidents,
+    the notes say what catching them would cost."""
     if budget_per_week < 0:
         raise ValueError("budget_per_week must be >= 0")
     t, v, vol = _to_arrays(data)
@@ -334,18 +338,27 @@ def tune(
 
     results = []  # (tau, m, false, caught, delay)
     for m in PERSIST_CANDIDATES:
-        # from the most sensitive up: the first threshold within the budget is the one
-        # (higher ones catch no more, and no sooner); the ones below it show the cost
+        if m > 1 and any(
+            r[1] == 1 and r[0] <= default_tau and r[3] == n_inc and r[2] / weeks <= budget_per_week
+            for r in results
+        ):
+            break  # one step already does it: waiting for more only delays
+        # from the most sensitive up to the default, then on to the first threshold
+        # within the budget: higher ones catch no more, and no sooner
         for tau in cands:
             false, caught, delay = sweep.run(tau, m)
             results.append((tau, m, false, caught, delay))
-            if false / weeks <= budget_per_week + 1e-12:
+            if false / weeks <= budget_per_week + 1e-12 and tau >= default_tau:
                 break
     fpw = {(r[0], r[1]): r[2] / weeks for r in results}
     within = [r for r in results if fpw[(r[0], r[1])] <= budget_per_week + 1e-12]
     notes: list[str] = []
+    rank = {c: i for i, c in enumerate(cands)}
+    home = rank[default_tau]
     if within:
-        best = min(within, key=lambda r: (-r[3], r[4], r[0], r[1]))
+        # most incidents, earliest; then as close to the default as that allows (a
+        # threshold no history has tested is a guess, in either direction)
+        best = min(within, key=lambda r: (-r[3], r[4], abs(rank[r[0]] - home), r[1]))
     else:
         best = min(results, key=lambda r: (r[2], -r[3], r[4], -r[0], r[1]))
         notes.append(

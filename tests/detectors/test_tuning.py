@@ -88,13 +88,15 @@ def test_budget_that_cannot_be_met_is_said() -> None:
     assert result.backtest.alerts_total == 0
 
 
-def test_no_incidents_spends_the_budget_on_sensitivity() -> None:
+def test_without_incidents_the_default_stays_unless_it_breaks_the_budget() -> None:
     t, v, _ = seasonal_counts(21, 300.0, peak=60.0, seed=34)
-    strict = tune(observations(t, v), "count", [], budget_per_week=0.0)
-    loose = tune(observations(t, v), "count", [], budget_per_week=3.0)
+    quiet = tune(observations(t, v), "count", [], budget_per_week=1.0)
+    assert quiet.spec.params["k"] == 6.0 and quiet.spec.for_samples == 1
+    noisy = v.copy()
+    noisy[np.random.default_rng(35).choice(len(v), 12, replace=False)] *= 2.5
+    strict = tune((t, noisy), "count", [], budget_per_week=0.0)
     assert strict.backtest.alerts_total == 0
-    assert loose.spec.params["k"] <= strict.spec.params["k"]
-    assert loose.backtest.false_alerts_per_week <= 3.0
+    assert strict.spec.params["k"] > 6.0 or strict.spec.for_samples > 1
 
 
 def test_plot_writes_a_png() -> None:
@@ -109,6 +111,14 @@ def test_plot_writes_a_png() -> None:
 def test_bad_budget(bad: float) -> None:
     with pytest.raises(ValueError, match="budget_per_week"):
         tune((np.arange(10.0), np.ones(10)), None, [], bad)
+
+
+def test_a_spec_keeps_its_other_parameters() -> None:
+    t, v, incidents = month_with_incidents()
+    start = DetectorSpec(kind="seasonal", params={"direction": "down", "weeks": 2})
+    result = tune((t, v), "count", incidents[:1], 1.0, detector=start)
+    assert result.spec.kind == "seasonal"
+    assert result.spec.params["direction"] == "down" and result.spec.params["weeks"] == 2
 
 
 def test_week_counting_uses_the_judged_span() -> None:
