@@ -9,6 +9,7 @@ import click
 from common.logs import configure_logging
 from common.yaml_config import ConfigError
 from sentinel.settings import SentinelSettings
+from sentinel.sources.config import SourceConfigError
 
 
 def _sentinel(migrate: bool = True):  # type: ignore[no-untyped-def]
@@ -18,7 +19,7 @@ def _sentinel(migrate: bool = True):  # type: ignore[no-untyped-def]
     configure_logging(settings.log_level)
     try:
         return build_sentinel(settings, migrate=migrate)
-    except ConfigError as exc:
+    except (ConfigError, SourceConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -196,6 +197,61 @@ def tune_cmd(
             click.echo(f"   note: {note}")
         status = "proposed" if propose else "applied"
         click.echo(f"   {status} as tuning #{item.tuning_id}; chart: {item.chart}")
+
+
+@main.group("tunings")
+def tunings_group() -> None:
+    """Tuned thresholds: list them, accept or reject the re-tune's proposals."""
+
+
+@tunings_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include superseded and rejected ones.")
+def tunings_list(show_all: bool) -> None:
+    from sqlalchemy import select
+
+    from sentinel.models import Tuning, TuningStatus
+
+    sentinel = _sentinel()
+    with sentinel.db.session() as s:
+        query = select(Tuning).order_by(Tuning.signal, Tuning.series, Tuning.id)
+        if not show_all:
+            query = query.where(Tuning.status.in_([TuningStatus.applied, TuningStatus.proposed]))
+        for t in s.scalars(query):
+            fpw = t.provenance.get("false_alerts_per_week", "?")
+            series = "{" + t.series + "}" if t.series else ""
+            click.echo(
+                f"#{t.id:<5} {t.status.value:<10} {t.signal}{series}"
+                f"  {t.spec.get('kind')} {t.spec.get('params')}  ~{fpw} false/week"
+                f"  {t.created_at:%Y-%m-%d}"
+            )
+    sentinel.close()
+
+
+@tunings_group.command("accept")
+@click.argument("tuning_id", type=int)
+@click.option("--by", default="cli", help="Who decided (recorded).")
+def tunings_accept(tuning_id: int, by: str) -> None:
+    _decide(tuning_id, True, by)
+
+
+@tunings_group.command("reject")
+@click.argument("tuning_id", type=int)
+@click.option("--by", default="cli", help="Who decided (recorded).")
+def tunings_reject(tuning_id: int, by: str) -> None:
+    _decide(tuning_id, False, by)
+
+
+def _decide(tuning_id: int, accept: bool, by: str) -> None:
+    from sentinel import tunings
+
+    sentinel = _sentinel()
+    try:
+        row = tunings.decide(sentinel.db, tuning_id, accept, by, sentinel.clock.now())
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        sentinel.close()
+    click.echo(f"tuning #{row.id} for {row.signal} {row.status.value}")
 
 
 if __name__ == "__main__":

@@ -179,3 +179,28 @@ def test_tune_cli(sentinel_url, database_url, monkeypatch, tmp_path, clock):
     assert bad.exit_code == 2 and "per week" in bad.output
     unknown = runner.invoke(main, ["tune", "nope"])
     assert unknown.exit_code == 1 and "no signal 'nope'" in unknown.output
+
+
+def test_proposals_are_accepted_or_rejected_by_a_person(
+    sentinel_url, database_url, monkeypatch, tmp_path, sentinel, clock
+):
+    _history(sentinel, clock)
+    applied = tune_signal(sentinel, "queue.depth", days=21, budget_per_week=1.0)[0].tuning_id
+    proposed = tune_signal(
+        sentinel, "queue.depth", days=21, budget_per_week=3.0, apply=False, by="retune"
+    )[0].tuning_id
+    monkeypatch.setenv("SENTINEL_DATABASE_URL", sentinel_url)
+    monkeypatch.setenv("SENTINEL_TRANSLATOR_DATABASE_URL", database_url)
+    catalogue = tmp_path / "signals.yaml"
+    catalogue.write_text(CATALOGUE)
+    monkeypatch.setenv("SENTINEL_CATALOGUE", str(catalogue))
+    from sentinel.cli import main
+
+    runner = CliRunner()
+    listed = runner.invoke(main, ["tunings", "list"])
+    assert f"#{applied:<5} applied" in listed.output and f"#{proposed:<5} proposed" in listed.output
+    accepted = runner.invoke(main, ["tunings", "accept", str(proposed), "--by", "alice"])
+    assert accepted.exit_code == 0 and "applied" in accepted.output
+    assert tunings.applied(sentinel.db)[("queue.depth", "")].id == proposed
+    again = runner.invoke(main, ["tunings", "reject", str(proposed)])
+    assert again.exit_code == 1 and f"no proposed tuning {proposed}" in again.output
