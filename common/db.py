@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -179,3 +179,24 @@ def downgrade(engine: Engine, migrations_dir: Path, revision: str) -> None:
     from alembic import command
 
     command.downgrade(alembic_config(engine, migrations_dir), revision)
+
+
+def run_migrations(
+    metadata: MetaData, default_url: Callable[[], str], version_table: str = "alembic_version"
+) -> None:
+    """The body of a component's Alembic ``env.py``. The engine comes from the
+    caller (``Database.migrate``) or, for the alembic CLI, from ``default_url``."""
+    from alembic import context
+
+    engine = context.config.attributes.get("engine") or make_engine(default_url())
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            # SQLite cannot ALTER most things in place: copy-and-move tables.
+            render_as_batch=is_sqlite(engine),
+            compare_type=True,
+            version_table=version_table,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
