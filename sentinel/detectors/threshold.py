@@ -74,19 +74,32 @@ class Static:
         score = margin_score(self._sign * v, self._tau, self._scale)
         word = self.direction if anomalous else ("not " + self.direction)
         reason = f"{fmt(v)} {word} {fmt(self.threshold)} (fixed threshold)"
-        up = self.direction == "above"
-        return Verdict(
-            obs.t,
-            v,
-            score,
-            anomalous,
-            anomalous,
-            False,
-            None,
-            None if up else self.threshold,
-            self.threshold if up else None,
-            reason,
-        )
+        return _fixed_verdict(obs.t, v, score, anomalous, self.threshold, self.direction, reason)
+
+
+def _fixed_verdict(
+    t: float,
+    value: float | None,
+    score: float,
+    anomalous: bool,
+    threshold: float,
+    direction: str,
+    reason: str,
+) -> Verdict:
+    """A verdict against a fixed threshold: the band is open on the safe side."""
+    up = direction == "above"
+    return Verdict(
+        t,
+        value,
+        score,
+        anomalous,
+        anomalous,
+        False,
+        None,
+        None if up else threshold,
+        threshold if up else None,
+        reason,
+    )
 
 
 def static_batch(p: dict[str, Any], t: np.ndarray, v: np.ndarray, vol: np.ndarray | None) -> Raw:
@@ -176,19 +189,7 @@ class Ratio:
         word = self.direction if anomalous else ("not " + self.direction)
         vol_text = f", {fmt(guard)} requests" if guard is not None else ""
         reason = f"ratio {fmt(r)}{where} {word} {fmt(self.threshold)} (fixed threshold{vol_text})"
-        up = self.direction == "above"
-        return Verdict(
-            obs.t,
-            v,
-            score,
-            anomalous,
-            anomalous,
-            False,
-            None,
-            None if up else self.threshold,
-            self.threshold if up else None,
-            reason,
-        )
+        return _fixed_verdict(obs.t, v, score, anomalous, self.threshold, self.direction, reason)
 
 
 def ratio_batch(p: dict[str, Any], t: np.ndarray, v: np.ndarray, vol: np.ndarray | None) -> Raw:
