@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from common.logs import get_logger
 from sentinel import maintenance
+from sentinel.alerting.receiver import AmPayload, receive
 from sentinel.history import parse_series_key
 from sentinel.models import ACTIVE_STATES, Alert, AlertState, Sample, Tuning, TuningStatus
 from sentinel.service import Sentinel
@@ -212,6 +213,11 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
         return {"status": "accepted"}
+
+    @app.post("/api/alertmanager/webhook", dependencies=[Depends(require_token)])
+    def alertmanager_webhook(payload: AmPayload) -> dict[str, int]:
+        """Alertmanager's webhook_config (payload version 4) points here."""
+        return receive(sentinel.db, payload, sentinel.clock.now())
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

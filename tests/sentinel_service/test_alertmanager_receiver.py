@@ -1,0 +1,92 @@
+"""Alerts from an existing Prometheus through the Alertmanager webhook (v4)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from common.yaml_config import parse_yaml_model
+from sentinel.api import create_app
+from sentinel.catalogue import Catalogue
+from sentinel.service import build_sentinel
+from sentinel.settings import SentinelSettings
+
+FIRING = {
+    "version": "4",
+    "groupKey": '{}:{alertname="DiskFull"}',
+    "truncatedAlerts": 0,
+    "status": "firing",
+    "receiver": "sentinel",
+    "groupLabels": {"alertname": "DiskFull"},
+    "commonLabels": {"alertname": "DiskFull", "severity": "critical"},
+    "commonAnnotations": {},
+    "externalURL": "http://alertmanager:9093",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "DiskFull", "instance": "db-1", "severity": "critical"},
+            "annotations": {"summary": "disk 97% full on db-1", "runbook_url": "https://wiki/disk"},
+            "startsAt": "2026-01-05T11:58:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=disk",
+            "fingerprint": "a1b2c3d4e5f60718",
+        }
+    ],
+}
+
+
+@pytest.fixture
+def client(sentinel_url, database_url, clock):
+    sentinel = build_sentinel(
+        SentinelSettings(
+            database_url=sentinel_url, translator_database_url=database_url, api_token="am-token"
+        ),
+        clock=clock,
+        catalogue=parse_yaml_model("signals: []", Catalogue),
+        migrate=False,
+    )
+    yield TestClient(create_app(sentinel, run_loop=False))
+    sentinel.close()
+
+
+AUTH = {"Authorization": "Bearer am-token"}
+
+
+def test_firing_then_resolved(client):
+    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH).json() == {
+        "opened": 1,
+        "updated": 0,
+        "resolved": 0,
+    }
+    # Alertmanager repeats a notification: the same episode, not a new alert.
+    client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH)
+    (alert,) = client.get("/api/alerts").json()
+    assert alert["source"] == "alertmanager" and alert["state"] == "firing"
+    assert alert["severity"] == "P1" and alert["labels"]["instance"] == "db-1"
+    assert alert["summary"] == (
+        "[P1] DiskFull FIRING (Prometheus): disk 97% full on db-1 Runbook: https://wiki/disk"
+    )
+    assert alert["started_at"].startswith("2026-01-05T11:58:00")
+
+    resolved = {
+        **FIRING,
+        "status": "resolved",
+        "alerts": [{**FIRING["alerts"][0], "status": "resolved", "endsAt": "2026-01-05T12:10:00Z"}],
+    }
+    assert (
+        client.post("/api/alertmanager/webhook", json=resolved, headers=AUTH).json()["resolved"]
+        == 1
+    )
+    detail = client.get(f"/api/alerts/{alert['id']}").json()
+    assert detail["state"] == "resolved"
+    assert detail["resolved_at"].startswith("2026-01-05T12:10:00")
+    assert [t["to_state"] for t in detail["transitions"]] == ["firing", "resolved"]
+
+
+def test_forged_or_malformed_calls(client):
+    assert client.post("/api/alertmanager/webhook", json=FIRING).status_code == 403
+    forged = {"Authorization": "Bearer guess"}
+    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=forged).status_code == 403
+    old = {**FIRING, "version": "3"}
+    assert client.post("/api/alertmanager/webhook", json=old, headers=AUTH).status_code == 422
+    assert client.get("/api/alerts").json() == []
