@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from common.clock import Clock
 from common.logs import get_logger
+from sentinel.alerting.channels.base import Channel, Message
 from sentinel.db import Database
 from sentinel.models import DeliveryAttempt, Notification, NotificationStatus
 
@@ -231,3 +232,26 @@ class Dispatcher:
                 result = _Failure(f"{type(exc).__name__}: {exc}")
             record(self.db, item, result, self.clock.now(), self.policy)
         return len(items)
+
+
+def via(channel: Channel) -> Send:
+    """Adapt a delivery channel to the dispatcher: the stored payload becomes
+    the channel's Message, with the outbox key as its idempotency key."""
+
+    def send(item: Outgoing) -> Result:
+        p = item.payload
+        return channel.send(
+            Message(
+                notification_id=item.key,
+                recipient=item.recipient,
+                subject=p.get("subject", ""),
+                text=p["text"],
+                fingerprint=p.get("fingerprint", ""),
+                severity=p.get("severity", ""),
+                state=p.get("state", ""),
+                slack_ts=p.get("slack_ts"),
+                links=p.get("links", {}),
+            )
+        )
+
+    return send

@@ -169,3 +169,34 @@ def test_dispatcher_killed_mid_send_loses_nothing(sentinel_url, clock, tmp_path)
     assert sorted(set(lines)) == ["n0", "n1", "n2"]  # nothing lost
     assert len(lines) == 4 and lines.count("n0") == 2  # one duplicate, at most
     assert {r.status for r in _rows(db)} == {NotificationStatus.sent}
+
+
+def test_dispatch_through_a_real_channel_writes_the_console_outbox(sentinel_url, clock, tmp_path):
+    import io
+    import json
+
+    from sentinel.alerting.channels.outbox_console import ConsoleChannel
+    from sentinel.alerting.outbox import via
+
+    db = Database(sentinel_url)
+    with db.session() as s:
+        enqueue(
+            s,
+            "a7:step0:alice:console",
+            "console",
+            "alice",
+            {
+                "text": "[P1] payments.failed{method=wallet} FIRING: 6",
+                "severity": "P1",
+                "state": "firing",
+                "fingerprint": "abc",
+            },
+            clock.now(),
+        )
+    screen = io.StringIO()
+    outbox_file = tmp_path / "outbox.jsonl"
+    Dispatcher(db, {"console": via(ConsoleChannel(screen, outbox_file))}, clock).run_once()
+    assert "payments.failed{method=wallet} FIRING" in screen.getvalue()
+    (line,) = outbox_file.read_text().splitlines()
+    assert json.loads(line)["recipient"] == "alice"
+    assert _rows(db)[0].status is NotificationStatus.sent
