@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.base import ScriptedServer
 
 
 @dataclass(frozen=True)
@@ -82,72 +83,31 @@ class ReceivedRequest:
         return json.loads(self.body)
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(ScriptedServer[ReceivedRequest, Reply]):
     """Serves ``POST /v1/chat/completions`` on 127.0.0.1 and an ephemeral port.
 
     Scripted replies are used in order; when the script runs out, ``default`` is used.
     """
 
+    name = "fake-openai"
+
     def __init__(self, default: Reply | None = None) -> None:
-        self.default = default or Reply.ok("translated")
-        self._script: deque[Reply] = deque()
-        self._requests: list[ReceivedRequest] = []
-        self._lock = threading.Lock()
         # Set on stop so a delayed reply does not hold the test up.
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        super().__init__(default or Reply.ok("translated"))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def requests(self) -> list[ReceivedRequest]:
-        with self._lock:
-            return list(self._requests)
+        return f"http://127.0.0.1:{self.port}/v1"  # as OpenAI-compatible base URLs are given
 
     @property
     def request_count(self) -> int:
         with self._lock:
             return len(self._requests)
 
-    def script(self, *replies: Reply) -> None:
-        with self._lock:
-            self._script.extend(replies)
-
-    def start(self) -> FakeOpenAIServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="fake-openai",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _next_reply(self, request: ReceivedRequest) -> Reply:
-        with self._lock:
-            self._requests.append(request)
-            return self._script.popleft() if self._script else self.default
+        super().stop()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -170,7 +130,7 @@ class FakeOpenAIServer:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                 )
-                reply = server._next_reply(request)
+                reply = server._take(request)
                 if reply.delay and server._stopping.wait(reply.delay):
                     self.close_connection = True
                     return

@@ -14,14 +14,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import threading
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 from slack_sdk import WebClient
+
+from tests.fakes.base import ScriptedServer
 
 BOT_TOKEN = "xoxb-fake-token"
 _METHODS = {"/chat.postMessage", "/chat.update"}
@@ -64,69 +64,23 @@ class SlackRequest:
     params: dict[str, Any]  # JSON body, or form fields (first value each)
 
 
-class FakeSlackServer:
+class FakeSlackServer(ScriptedServer[SlackRequest, SlackReply]):
     """Serves the two chat methods on 127.0.0.1; scripted replies first, then ``default``."""
+
+    name = "fake-slack"
 
     def __init__(self, token: str = BOT_TOKEN, default: SlackReply | None = None) -> None:
         self.token = token
-        self.default = default or SlackReply.ok()
-        self._script: deque[SlackReply] = deque()
-        self._requests: list[SlackRequest] = []
-        self._lock = threading.Lock()
         self._ts = itertools.count(1)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        super().__init__(default or SlackReply.ok())
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    @property
-    def requests(self) -> list[SlackRequest]:
-        with self._lock:
-            return list(self._requests)
+        return f"http://127.0.0.1:{self.port}/"  # WebClient wants the trailing slash
 
     def client(self, token: str | None = None) -> WebClient:
         # No retry handlers: the channel, not the SDK, decides about retries.
         return WebClient(token=token or self.token, base_url=self.base_url, retry_handlers=[])
-
-    def script(self, *replies: SlackReply) -> None:
-        with self._lock:
-            self._script.extend(replies)
-
-    def start(self) -> FakeSlackServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="fake-slack",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeSlackServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _record(self, request: SlackRequest, authorized: bool) -> SlackReply:
-        with self._lock:
-            self._requests.append(request)
-            if not authorized:
-                return SlackReply.error("invalid_auth")
-            return self._script.popleft() if self._script else self.default
 
     def _ok_body(self, request: SlackRequest) -> dict[str, Any]:
         channel = request.params.get("channel")
@@ -169,7 +123,10 @@ class FakeSlackServer:
                     params=_params(self.headers.get("Content-Type") or "", raw),
                 )
                 auth = self.headers.get("Authorization")
-                reply = server._record(request, auth == f"Bearer {server.token}")
+                reply = server._take(
+                    request,
+                    None if auth == f"Bearer {server.token}" else SlackReply.error("invalid_auth"),
+                )
                 payload = reply.body if reply.body is not None else server._ok_body(request)
                 self._send(reply.status, payload, reply.headers)
 

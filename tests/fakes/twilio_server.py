@@ -16,14 +16,14 @@ import base64
 import itertools
 import json
 import re
-import threading
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 from twilio.rest import Client
+
+from tests.fakes.base import ScriptedServer
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-auth-token"
@@ -80,7 +80,7 @@ class TwilioRequest:
         return values[0] if values else None
 
 
-class FakeTwilioServer:
+class FakeTwilioServer(ScriptedServer[TwilioRequest, TwilioReply]):
     """Serves ``POST /2010-04-01/Accounts/{sid}/{Messages,Calls}.json`` on 127.0.0.1.
 
     Scripted replies are used in order, then ``default``. Bad credentials get Twilio's 401
@@ -95,27 +95,8 @@ class FakeTwilioServer:
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self.default = default or TwilioReply.ok()
-        self._script: deque[TwilioReply] = deque()
-        self._requests: list[TwilioRequest] = []
-        self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def requests(self) -> list[TwilioRequest]:
-        with self._lock:
-            return list(self._requests)
+        super().__init__(default or TwilioReply.ok())
 
     def client(self, account_sid: str | None = None, auth_token: str | None = None) -> Client:
         """The official client, routed here (TWILIO_REGION/TWILIO_EDGE must be unset)."""
@@ -123,42 +104,9 @@ class FakeTwilioServer:
         client.api.base_url = self.base_url
         return client
 
-    def script(self, *replies: TwilioReply) -> None:
-        with self._lock:
-            self._script.extend(replies)
-
-    def start(self) -> FakeTwilioServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="fake-twilio",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeTwilioServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def _authorized(self, header: str | None, sid: str) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return header == f"Basic {expected}" and sid == self.account_sid
-
-    def _record(self, request: TwilioRequest, authorized: bool) -> TwilioReply:
-        with self._lock:
-            self._requests.append(request)
-            if not authorized:
-                return TwilioReply.error(401, 20003, "Authenticate")
-            return self._script.popleft() if self._script else self.default
 
     def _resource(self, request: TwilioRequest, sid: str) -> dict[str, Any]:
         number = next(self._ids)
@@ -206,7 +154,9 @@ class FakeTwilioServer:
                     form=parse_qs(body, keep_blank_values=True),
                 )
                 authorized = server._authorized(self.headers.get("Authorization"), match["sid"])
-                reply = server._record(request, authorized)
+                reply = server._take(
+                    request, None if authorized else TwilioReply.error(401, 20003, "Authenticate")
+                )
                 payload = reply.body
                 if payload is None:
                     payload = server._resource(request, match["sid"])
