@@ -22,11 +22,14 @@ from common.db import normalize_url
 
 BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
-KEEP_TABLES = {
-    "alembic_version",
-    "sentinel_alembic_version",
-    "subscription_plans",
-}  # migration rows
+KEEP_TABLES = {"subscription_plans"}  # seed rows written by migrations
+# Each component's Database class; a component's tables appear once it has one.
+COMPONENT_DATABASES = (
+    "translator.db",
+    "sentinel.db",
+    "release_gate.db",
+    "postmortems.db",
+)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -78,14 +81,25 @@ def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str 
     if BACKEND != "postgres":
         yield None
         return
-    from sentinel.db import Database as SentinelDatabase
-    from translator.db import Database
-
     with fresh_database(tmp_path_factory.mktemp("pg"), "test") as url:
-        for db in (Database(url), SentinelDatabase(url)):
-            db.migrate()
-            db.dispose()
+        migrate_all(url)
         yield url
+
+
+def migrate_all(url: str) -> None:
+    """Bring every component's schema in one database to its latest revision."""
+    import importlib
+
+    for module_name in COMPONENT_DATABASES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        db = module.Database(url)
+        db.migrate()
+        db.dispose()
 
 
 @pytest.fixture
@@ -107,7 +121,7 @@ def database_url(postgres_database: str | None, tmp_path: Path) -> Iterator[str]
             for row in conn.execute(
                 text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
             )
-            if row[0] not in KEEP_TABLES
+            if row[0] not in KEEP_TABLES and not row[0].endswith("alembic_version")
         ]
         if tables:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
