@@ -27,3 +27,4 @@ class Database(common_db.Database):
 
 def import_all_models() -> None:
     from sentinel import models as _models  # noqa: F401
+    from sentinel.alerting import models as _alerting_models  # noqa: F401

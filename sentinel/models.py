@@ -71,6 +71,12 @@ class Alert(Base):
     firing_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Re-fires folded into this episode instead of opening a new one (flapping).
+    reopened: Mapped[int] = mapped_column(default=0)
+    # The notification group this alert was routed to (sentinel.alerting).
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert_groups.id", ondelete="SET NULL"), nullable=True, index=True
+    )
 
     transitions: Mapped[list[AlertTransition]] = relationship(
         order_by="AlertTransition.id", cascade="all, delete-orphan"
@@ -128,6 +134,8 @@ class NotificationStatus(enum.StrEnum):
     sending = "sending"  # claimed by a dispatcher until lease_until
     sent = "sent"
     failed = "failed"  # gave up: retries exhausted or a permanent error
+    held = "held"  # over its channel's rate limit: waits to go out in a bundle
+    bundled = "bundled"  # went out inside the bundle ``bundled_into``
 
 
 class Notification(Base):
@@ -157,10 +165,19 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Escalation context: which group, step and person this page belongs to.
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert_groups.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    person: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    step: Mapped[int | None] = mapped_column(nullable=True)
+    bundled_into: Mapped[int | None] = mapped_column(nullable=True)
+    # Delivery confirmed by the provider (SMS delivered, call answered by a human).
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class DeliveryAttempt(Base):
-    """Every try to deliver, and what came of it."""
+    """Every try to deliver, and every provider callback about it (``source``)."""
 
     __tablename__ = "delivery_attempts"
 
@@ -173,3 +190,4 @@ class DeliveryAttempt(Base):
     status: Mapped[str] = mapped_column(String(32))
     provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="send")  # send | callback
