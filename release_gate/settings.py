@@ -1,0 +1,33 @@
+"""Release gate configuration, from ``GATE_*`` environment variables. What is
+deployed and how (services, deployers, seniors, judge) lives in the YAML file
+named by ``GATE_CONFIG``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GateSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATE_", extra="ignore")
+
+    # Releases, steps, locks, freezes and overrides.
+    database_url: str = "sqlite:///var/release_gate.db"
+    config: Path = Path("release_gate.yaml")
+    # Deployers keep what they need between calls here (e.g. the promoted version).
+    state_dir: Path = Path("var/release_gate")
+
+    # Peers over HTTP. Unset: the check is skipped and the receipt says so.
+    sentinel_url: str | None = None
+    sentinel_token: str | None = None
+    postmortems_url: str | None = None
+    postmortems_token: str | None = None
+    peer_timeout_seconds: float = 5.0
+
+    # Bearer token for `release-gate serve`; unset leaves the API open on a trusted network.
+    api_token: str | None = None
+    # A release whose gate process on another host has not written anything for
+    # this long is taken as abandoned (on this host the process id is checked).
+    stale_after_seconds: float = 900.0
+    log_level: str = "INFO"
