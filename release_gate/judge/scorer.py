@@ -1,18 +1,20 @@
-"""The judge: walks the aligned samples in time order, runs every check after
-each new interval, and stops at the first decision (so a cut at `decided_at`
-gives the same answer)."""
+"""The judge: the classifiers (error rate, signatures, latency) look at each aligned
+interval in time order; the scorer turns their results into one decision and stops
+at the first one, so the same input cut at ``decided_at`` gives the same answer.
+
+Any failing check rolls back. A promote needs the error-rate check to have ruled out
+the configured regression on enough traffic and the canary to have run for
+``min_duration_s``. At ``max_duration_s`` an undecided canary is inconclusive, and
+so is one whose input ends first when the input is all there is (``final``).
+"""
 
 from __future__ import annotations
 
-from release_gate.judge.models import (
-    ErrorRateCheck,
-    Evidence,
-    JudgeConfig,
-    JudgeInput,
-    LatencyCheck,
-    SignatureCheck,
-    Verdict,
-)
+from release_gate.judge.counts import align
+from release_gate.judge.latency import LatencyTracker
+from release_gate.judge.models import Decision, Evidence, JudgeConfig, JudgeInput, Verdict
+from release_gate.judge.sequential import ErrorRateTest
+from release_gate.judge.signatures import SignatureTracker
 
 
 def judge(data: JudgeInput, config: JudgeConfig | None = None, *, final: bool = True) -> Verdict:
@@ -20,31 +22,71 @@ def judge(data: JudgeInput, config: JudgeConfig | None = None, *, final: bool = 
 
     ``final=False`` is the live gate calling after every new sample: decision None means
     "not yet". ``final=True`` means the input is all there is: undecided is inconclusive.
+    Pure: no I/O and no clock, time is the samples' ``t``.
     """
     config = config or JudgeConfig()
-    evidence = Evidence(
-        t=None,
-        evaluations=0,
-        error_rate=ErrorRateCheck(
-            status="no_data", reason="no data", canary_requests=0, canary_errors=0,
-            control_requests=0, control_errors=0, canary_error_rate=None,
-            control_error_rate=None, observed_ratio=None, rollback_e_value=1.0,
-            rollback_threshold=1 / config.alpha, promote_e_value=1.0,
-            promote_threshold=1 / config.promote_alpha, ruled_out_ratio=None,
-            ruled_out_error_rate=None,
-        ),
-        signatures=SignatureCheck(
-            status="no_data", reason="no data", threshold=config.signature_alpha, findings=[]
-        ),
-        latency=LatencyCheck(
-            status="no_data", reason="no data", factor=config.latency_factor, intervals=0,
-            slower_intervals=0, e_value=1.0, threshold=1 / config.latency_alpha,
-            canary_p95_ms=None, control_p95_ms=None,
-        ),
-        config=config,
-    )
+    errors = ErrorRateTest(config)
+    signatures = SignatureTracker(config)
+    latency = LatencyTracker(config)
+    evaluations = 0
+    last_t: float | None = None
+
+    def verdict(decision: Decision | None, at: float | None, reason: str) -> Verdict:
+        evidence = Evidence(
+            t=at if at is not None else last_t, evaluations=evaluations,
+            error_rate=errors.check(), signatures=signatures.check(), latency=latency.check(),
+            config=config,
+        )
+        return Verdict(decision=decision, decided_at=at, reason=reason, evidence=evidence)
+
+    for step in align(data):
+        if step.t > config.max_duration_s:
+            return _deadline(verdict, step.t, config, errors)
+        last_t = step.t
+        if step.interval is not None:
+            evaluations += 1
+            iv = step.interval
+            errors.update(iv.canary.requests, iv.canary.errors,
+                          iv.control.requests, iv.control.errors)
+            signatures.update(iv.canary, iv.control)
+            latency.update(iv.canary, iv.control)
+            failing = [check for check, fails in (
+                ("error_rate", errors.rolls_back),
+                ("signatures", signatures.fails),
+                ("latency", latency.fails),
+            ) if fails]
+            if failing:
+                v = verdict("rollback", step.t, "")
+                first = getattr(v.evidence, failing[0])
+                v.reason = f"Roll back at t={step.t:g}s: {first.reason}."
+                return v
+            if (errors.rules_out_regression and errors.enough_traffic
+                    and step.t >= config.min_duration_s):
+                v = verdict("promote", step.t, "")
+                v.reason = f"Promote at t={step.t:g}s: {v.evidence.error_rate.reason}."
+                return v
+        if step.t >= config.max_duration_s:
+            return _deadline(verdict, step.t, config, errors)
+
     if not final:
-        return Verdict(decision=None, decided_at=None, reason="not enough data yet",
-                       evidence=evidence)
-    return Verdict(decision="inconclusive", decided_at=None, reason="not enough data",
-                   evidence=evidence)
+        v = verdict(None, None, "")
+        v.reason = f"Not decided yet: {v.evidence.error_rate.reason}."
+        return v
+    if last_t is None:
+        return verdict("inconclusive", None, "Inconclusive: no samples.")
+    v = verdict("inconclusive", last_t, "")
+    v.reason = (f"Inconclusive: the input ends at t={last_t:g}s before the evidence was "
+                f"enough ({v.evidence.error_rate.reason}).")
+    return v
+
+
+def _deadline(verdict, t: float, config: JudgeConfig, errors: ErrorRateTest) -> Verdict:  # type: ignore[no-untyped-def]
+    v = verdict("inconclusive", t, "")
+    if not errors.enough_traffic:
+        why = (f"too little traffic ({errors.canary_requests} canary requests, "
+               f"{errors.control_requests} production; a promote needs "
+               f"{config.min_canary_requests} and {config.min_control_requests})")
+    else:
+        why = v.evidence.error_rate.reason
+    v.reason = f"Inconclusive: deadline of {config.max_duration_s:g}s reached, {why}."
+    return v
