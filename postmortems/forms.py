@@ -1,0 +1,137 @@
+"""The mandatory postmortem form (seed 003 §6.2): root cause, how it was
+eliminated, business impact, conclusions. Every field is required, and an
+answer that only fills the box ("TBD", "n/a", "-", "todo"...) is refused.
+
+``validate`` returns every failing field at once, so a person fixes the form
+in one pass; the API answers 422 with that list, the web form shows each
+message next to its field."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from postmortems.models import IncidentClass
+
+NARRATIVE_FIELDS: dict[str, str] = {
+    "root_cause": "Root cause",
+    "resolution": "How it was eliminated",
+    "business_impact": "Business impact",
+    "conclusions": "Conclusions",
+}
+
+# Answers that only fill the box. Compared after lower-casing and stripping
+# surrounding punctuation, brackets and quotes: "TBD.", "<todo>", "N/A!" match.
+PLACEHOLDERS = frozenset(
+    {
+        "tbd", "tba", "tbc", "todo", "to do", "fixme", "later", "n/a", "na", "n.a", "none",
+        "nothing", "null", "nil", "unknown", "wip", "xxx", "test", "asdf", "see above",
+        "same", "idk", "no", "yes", "ok", "-", "?", "...", "нет", "потом", "待定",
+    }
+)
+# Words that make the whole answer a placeholder when they open it: "TODO: write".
+PLACEHOLDER_OPENERS = ("tbd", "todo", "fixme", "tba", "tbc", "wip", "xxx")
+_EDGE = " \t\r\n.,;:!?-_*#<>[](){}'\"`"
+
+# A real answer to a narrative question takes more than a word: at least this
+# many characters and two words ("bad release" is a class, not a root cause).
+MIN_NARRATIVE_CHARS = 12
+MIN_NARRATIVE_WORDS = 2
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class LessonIn(BaseModel):
+    kind: Literal["do", "dont"]
+    text: str
+
+
+class PostmortemForm(BaseModel):
+    """What a person submits. Everything optional here: ``validate`` says what is missing."""
+
+    root_cause: str | None = None
+    resolution: str | None = Field(default=None, description="how it was eliminated")
+    business_impact: str | None = None
+    conclusions: str | None = None
+    # Class-specific: bad releases name the release (and a 500s release its rollback).
+    release_id: str | None = None
+    rolled_back_at: datetime | None = None
+    # External cause: the dependency or provider that failed.
+    dependency: str | None = None
+    # Do's and don'ts for the registry.
+    lessons: list[LessonIn] = []
+
+
+def placeholder_problem(value: str | None) -> str | None:
+    """Why ``value`` is no answer at all, or None when it is one."""
+    if value is None or not value.strip():
+        return "required"
+    text = value.strip()
+    core = text.lower().strip(_EDGE)
+    if not re.search(r"\w", text) or core in PLACEHOLDERS:
+        return f"{text!r} is a placeholder, not an answer"
+    first = re.split(r"[\s:.,;!?-]+", core, maxsplit=1)[0]
+    if first in PLACEHOLDER_OPENERS:
+        return f"{text!r} is a placeholder, not an answer"
+    return None
+
+
+def narrative_problem(value: str | None) -> str | None:
+    problem = placeholder_problem(value)
+    if problem is not None:
+        return problem
+    text = (value or "").strip()
+    words = re.findall(r"\w+", text)
+    if len(text) < MIN_NARRATIVE_CHARS or len(words) < MIN_NARRATIVE_WORDS:
+        return (
+            f"too short to be an answer ({len(text)} characters): say what happened in "
+            f"at least {MIN_NARRATIVE_WORDS} words and {MIN_NARRATIVE_CHARS} characters"
+        )
+    return None
+
+
+def class_requirements(incident_class: IncidentClass) -> list[str]:
+    """The class-specific form fields required for this class."""
+    if incident_class == IncidentClass.bad_release:
+        return ["release_id", "rolled_back_at"]
+    if incident_class in (IncidentClass.bad_release_load, IncidentClass.broken_functionality):
+        return ["release_id"]
+    if incident_class == IncidentClass.external_cause:
+        return ["dependency"]
+    return []
+
+
+_CLASS_FIELD_MESSAGES = {
+    "release_id": "required for a bad release: the id of the release that caused it",
+    "rolled_back_at": "required for a bad release with 500s: when it was rolled back",
+    "dependency": "required for an external cause: the dependency or provider that failed",
+}
+
+
+def validate(form: PostmortemForm, incident_class: IncidentClass) -> list[FieldError]:
+    """Every failing field of the form, in form order; empty when complete."""
+    errors: list[FieldError] = []
+    for name in NARRATIVE_FIELDS:
+        problem = narrative_problem(getattr(form, name))
+        if problem:
+            errors.append(FieldError(field=name, message=problem))
+    for name in class_requirements(incident_class):
+        value = getattr(form, name)
+        if value is None:
+            errors.append(FieldError(field=name, message=_CLASS_FIELD_MESSAGES[name]))
+        elif isinstance(value, str):
+            problem = placeholder_problem(value)
+            if problem:
+                message = _CLASS_FIELD_MESSAGES[name] if problem == "required" else problem
+                errors.append(FieldError(field=name, message=message))
+    for i, lesson in enumerate(form.lessons):
+        problem = narrative_problem(lesson.text)
+        if problem:
+            errors.append(FieldError(field=f"lessons.{i}", message=problem))
+    return errors

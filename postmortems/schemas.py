@@ -1,0 +1,278 @@
+"""What crosses the boundary: requests into the service and what it answers
+(HTTP, CLI, web and the release gate all speak these)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from postmortems.forms import FieldError
+from postmortems.models import (
+    ActionCategory,
+    ActionItem,
+    ActionKind,
+    ActionStatus,
+    Incident,
+    IncidentAlert,
+    IncidentClass,
+    IncidentStatus,
+    Postmortem,
+    Severity,
+    TimelineEntry,
+)
+from postmortems.timing import Timing
+
+
+class IncidentIn(BaseModel):
+    title: str = Field(min_length=3, max_length=300)
+    severity: Severity
+    service: str = Field(min_length=1, max_length=128)
+    incident_class: IncidentClass = IncidentClass.unclassified
+    class_reason: str | None = None
+    on_call: str | None = None
+    lead: str | None = None
+    started_at: datetime | None = Field(
+        default=None, description="defaults to the first anomalous sample of the linked alerts"
+    )
+    detected_at: datetime | None = Field(default=None, description="defaults to now")
+    acknowledged_at: datetime | None = None
+    source: str = "api"
+    source_ref: str | None = None
+    release_id: str | None = None
+    rolled_back_at: datetime | None = None
+    alert_ids: list[int] = []
+    # Attach to an open incident of the same service instead of opening a duplicate.
+    attach: bool = True
+
+    @field_validator("title", "service")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("started_at", "detected_at", "acknowledged_at", "rolled_back_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a timezone (e.g. 2026-01-05T12:00:00Z)")
+        return value
+
+    @model_validator(mode="after")
+    def _other_needs_reason(self) -> IncidentIn:
+        if self.incident_class == IncidentClass.other and not (self.class_reason or "").strip():
+            raise ValueError("class_reason: required when incident_class is 'other'")
+        return self
+
+
+class IncidentPatch(BaseModel):
+    title: str | None = None
+    severity: Severity | None = None
+    service: str | None = None
+    incident_class: IncidentClass | None = None
+    class_reason: str | None = None
+    on_call: str | None = None
+    lead: str | None = None
+    started_at: datetime | None = None
+    detected_at: datetime | None = None
+    release_id: str | None = None
+    rolled_back_at: datetime | None = None
+
+
+class TransitionIn(BaseModel):
+    status: IncidentStatus | None = None
+    acknowledge: bool = False
+    at: datetime | None = None
+    note: str | None = None
+
+
+class ActionIn(BaseModel):
+    title: str = Field(min_length=3)
+    kind: ActionKind
+    owner: str = Field(min_length=1, max_length=128)
+    due_date: date
+    category: ActionCategory | None = None
+    status: ActionStatus = ActionStatus.open
+    signal: str | None = None
+    series: str | None = None
+
+    @model_validator(mode="after")
+    def _signal_for_detective(self) -> ActionIn:
+        if self.signal and self.kind != ActionKind.detective:
+            raise ValueError("signal: only detective actions are linked to a sentinel signal")
+        return self
+
+
+class ActionPatch(BaseModel):
+    title: str | None = None
+    owner: str | None = None
+    due_date: date | None = None
+    status: ActionStatus | None = None
+    category: ActionCategory | None = None
+    signal: str | None = None
+    series: str | None = None
+
+
+class TimelineIn(BaseModel):
+    at: datetime
+    text: str = Field(min_length=1)
+    kind: str = "note"
+
+
+class SlaOut(BaseModel):
+    targets: str = ""
+    response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    response_breached: bool = False
+    resolution_breached: bool = False
+
+
+class IncidentOut(BaseModel):
+    id: int
+    title: str
+    severity: str
+    status: str
+    service: str
+    incident_class: str
+    class_reason: str | None
+    on_call: str | None
+    lead: str | None
+    source: str
+    source_ref: str | None
+    release_id: str | None
+    rolled_back_at: datetime | None
+    started_at: datetime
+    detected_at: datetime
+    acknowledged_at: datetime | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    passive_seconds: float | None
+    active_seconds: float | None
+    sla: SlaOut
+    postmortem_due: datetime | None
+    postmortem_complete: bool
+    alert_ids: list[int]
+
+    @classmethod
+    def of(cls, i: Incident, timing: Timing, now: datetime) -> IncidentOut:
+        passive, active = timing.phases(i.started_at, i.detected_at, i.resolved_at, now)
+        sla = timing.sla(i.severity, i.detected_at, i.acknowledged_at, i.resolved_at, now)
+        return cls(
+            id=i.id,
+            title=i.title,
+            severity=i.severity.value,
+            status=i.status.value,
+            service=i.service,
+            incident_class=i.incident_class.value,
+            class_reason=i.class_reason,
+            on_call=i.on_call,
+            lead=i.lead,
+            source=i.source,
+            source_ref=i.source_ref,
+            release_id=i.release_id,
+            rolled_back_at=i.rolled_back_at,
+            started_at=i.started_at,
+            detected_at=i.detected_at,
+            acknowledged_at=i.acknowledged_at,
+            mitigated_at=i.mitigated_at,
+            resolved_at=i.resolved_at,
+            closed_at=i.closed_at,
+            created_at=i.created_at,
+            updated_at=i.updated_at,
+            passive_seconds=_seconds(passive),
+            active_seconds=_seconds(active),
+            sla=sla,
+            postmortem_due=timing.postmortem_due(i.severity, i.resolved_at),
+            postmortem_complete=bool(i.postmortem and i.postmortem.complete),
+            alert_ids=[a.alert_id for a in i.alerts],
+        )
+
+
+def _seconds(delta: timedelta | None) -> float | None:
+    return None if delta is None else delta.total_seconds()
+
+
+class PostmortemOut(BaseModel):
+    root_cause: str | None
+    resolution: str | None
+    business_impact: str | None
+    conclusions: str | None
+    release_id: str | None
+    rolled_back_at: datetime | None
+    dependency: str | None
+    lessons: list[dict[str, str]]
+    complete: bool
+    submitted_by: str | None
+    submitted_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: Postmortem) -> PostmortemOut:
+        return cls.model_validate(p, from_attributes=True)
+
+
+class ActionOut(BaseModel):
+    id: int
+    incident_id: int
+    title: str
+    kind: str
+    category: str | None
+    owner: str
+    due_date: date
+    status: str
+    signal: str | None
+    series: str | None
+    replay: dict[str, Any] | None
+    created_at: datetime
+    done_at: datetime | None
+
+    @classmethod
+    def of(cls, a: ActionItem) -> ActionOut:
+        return cls.model_validate(a, from_attributes=True)
+
+
+class TimelineOut(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    text: str
+    ref: str | None
+    suspect: bool
+    origin: str
+    author: str | None
+
+    @classmethod
+    def of(cls, t: TimelineEntry) -> TimelineOut:
+        return cls.model_validate(t, from_attributes=True)
+
+
+class LinkedAlertOut(BaseModel):
+    alert_id: int
+    signal: str
+    severity: str
+    summary: str
+    started_at: datetime
+    firing_at: datetime | None
+
+    @classmethod
+    def of(cls, a: IncidentAlert) -> LinkedAlertOut:
+        return cls.model_validate(a, from_attributes=True)
+
+
+class IncidentDetail(IncidentOut):
+    postmortem: PostmortemOut | None
+    actions: list[ActionOut]
+    timeline: list[TimelineOut]
+    alerts: list[LinkedAlertOut]
+    # What still stands between this incident and closing it (empty: it can close).
+    close_problems: list[FieldError]
+
+
+class OpenResult(BaseModel):
+    incident: IncidentDetail
+    created: bool  # False: attached to an open incident of the same service

@@ -1,0 +1,979 @@
+"""Incidents and their postmortems: open (or attach), transition, fill the
+form, add action items and timeline entries, and close — only when the
+postmortem is complete and the lesson became a detector.
+
+Every write is one transaction with its audit entry; readers get pydantic
+``IncidentDetail`` snapshots, never live ORM objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from common.clock import Clock, SystemClock, ensure_utc
+from common.logs import get_logger
+from postmortems import forms
+from postmortems.db import Database
+from postmortems.forms import FieldError, PostmortemForm
+from postmortems.models import (
+    DONE_ACTION_STATUSES,
+    OPEN_STATUSES,
+    ActionCategory,
+    ActionItem,
+    ActionKind,
+    ActionStatus,
+    AuditEntry,
+    Incident,
+    IncidentAlert,
+    IncidentClass,
+    IncidentStatus,
+    Lesson,
+    LessonKind,
+    Postmortem,
+    Severity,
+    TimelineEntry,
+)
+from postmortems.schemas import (
+    ActionIn,
+    ActionOut,
+    ActionPatch,
+    IncidentDetail,
+    IncidentIn,
+    IncidentOut,
+    IncidentPatch,
+    LinkedAlertOut,
+    OpenResult,
+    PostmortemOut,
+    TimelineIn,
+    TimelineOut,
+)
+from postmortems.settings import PostmortemSettings
+from postmortems.timing import Timing
+
+log = get_logger("postmortems.service")
+
+SEVERITY_RANK = {Severity.P0: 0, Severity.P1: 1, Severity.P2: 2, Severity.P3: 3}
+# Seed 003 §6: every major bug, and every bad release or broken function, gets a monitor.
+DETECTOR_RULE_CLASSES = (IncidentClass.bad_release, IncidentClass.broken_functionality)
+DETECTOR_RULE_SEVERITIES = (Severity.P0, Severity.P1)
+
+# replay(signal, series, window_start, window_end, detected_at) -> a JSON-able dict
+Replayer = Callable[[str, str | None, datetime, datetime, datetime], dict[str, Any]]
+# draft(service, start, end, alert_ids) -> entries with at, kind, text, ref, suspect
+TimelineDrafter = Callable[[str | None, datetime, datetime, list[int]], list[Any]]
+# alerts(ids) -> the sentinel's alerts (objects with id, signal, severity, summary, ...)
+AlertReader = Callable[[list[int]], list[Any]]
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Invalid(ValueError):
+    """A request the service refuses; ``errors`` name each failing field."""
+
+    def __init__(self, message: str, errors: list[FieldError]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class FormInvalid(Invalid):
+    pass
+
+
+class CloseRefused(Invalid):
+    pass
+
+
+class Conflict(Invalid):
+    pass
+
+
+def _incident_query() -> Any:
+    return select(Incident).options(
+        selectinload(Incident.postmortem),
+        selectinload(Incident.actions),
+        selectinload(Incident.timeline),
+        selectinload(Incident.alerts),
+    )
+
+
+@dataclass
+class Postmortems:
+    settings: PostmortemSettings
+    db: Database
+    clock: Clock = field(default_factory=SystemClock)
+    timing: Timing | None = None
+    replayer: Replayer | None = None
+    drafter: TimelineDrafter | None = None
+    alert_reader: AlertReader | None = None
+
+    def __post_init__(self) -> None:
+        if self.timing is None:
+            self.timing = Timing.from_settings(self.settings)
+
+    # ----- reading -------------------------------------------------------------
+
+    def detail(self, incident_id: int) -> IncidentDetail:
+        with self.db.session() as s:
+            return self._detail(self._load(s, incident_id))
+
+    def list(
+        self,
+        *,
+        service: str | None = None,
+        open_only: bool = False,
+        status: list[IncidentStatus] | None = None,
+        severity: list[Severity] | None = None,
+        incident_class: list[IncidentClass] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> list[IncidentOut]:
+        query = _incident_query().order_by(Incident.id.desc()).limit(limit)
+        if service:
+            query = query.where(Incident.service == service)
+        if open_only:
+            query = query.where(Incident.status.in_(OPEN_STATUSES))
+        if status:
+            query = query.where(Incident.status.in_(status))
+        if severity:
+            query = query.where(Incident.severity.in_(severity))
+        if incident_class:
+            query = query.where(Incident.incident_class.in_(incident_class))
+        if since:
+            query = query.where(Incident.started_at >= since)
+        if until:
+            query = query.where(Incident.started_at < until)
+        now = self.clock.now()
+        assert self.timing is not None
+        with self.db.session() as s:
+            return [IncidentOut.of(i, self.timing, now) for i in s.scalars(query)]
+
+    def incidents_between(self, start: datetime, end: datetime) -> list[IncidentDetail]:
+        """Every incident that started in [start, end), with its records (reports)."""
+        query = (
+            _incident_query()
+            .where(Incident.started_at >= start, Incident.started_at < end)
+            .order_by(Incident.started_at)
+        )
+        with self.db.session() as s:
+            return [self._detail(i) for i in s.scalars(query)]
+
+    # ----- opening -------------------------------------------------------------
+
+    def open(self, data: IncidentIn, actor: str = "api") -> OpenResult:
+        """Open an incident, or attach to the open incident of the same service."""
+        now = self.clock.now()
+        alerts = self._read_alerts(data.alert_ids)
+        with self.db.session() as s:
+            existing = None
+            if data.attach:
+                existing = s.scalars(
+                    _incident_query()
+                    .where(Incident.service == data.service, Incident.status.in_(OPEN_STATUSES))
+                    .order_by(Incident.id)
+                    .limit(1)
+                ).first()
+            if existing is not None:
+                self._attach(s, existing, data, alerts, actor, now)
+                s.flush()
+                log.info(
+                    "incident.attached",
+                    incident_id=existing.id,
+                    service=data.service,
+                    source=data.source,
+                    source_ref=data.source_ref,
+                )
+                return OpenResult(incident=self._detail(existing), created=False)
+            incident = self._create(s, data, alerts, actor, now)
+            s.flush()
+            log.info(
+                "incident.opened",
+                incident_id=incident.id,
+                service=incident.service,
+                severity=incident.severity.value,
+                source=data.source,
+                source_ref=data.source_ref,
+            )
+            return OpenResult(incident=self._detail(incident), created=True)
+
+    def _create(
+        self, s: Session, data: IncidentIn, alerts: list[Any], actor: str, now: datetime
+    ) -> Incident:
+        detected = data.detected_at or _earliest(a.firing_at for a in alerts) or now
+        started = data.started_at or _earliest(a.started_at for a in alerts) or detected
+        incident = Incident(
+            title=data.title,
+            severity=data.severity,
+            status=IncidentStatus.open,
+            incident_class=data.incident_class,
+            class_reason=data.class_reason,
+            service=data.service,
+            on_call=data.on_call,
+            lead=data.lead,
+            source=data.source,
+            source_ref=data.source_ref,
+            release_id=data.release_id,
+            rolled_back_at=data.rolled_back_at,
+            started_at=min(started, detected),
+            detected_at=detected,
+            acknowledged_at=data.acknowledged_at,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(incident)
+        s.flush()
+        self._note(s, incident, detected, "status", f"Incident opened ({data.source}) by {actor}")
+        if data.rolled_back_at:
+            self._note(
+                s,
+                incident,
+                data.rolled_back_at,
+                "rollback",
+                f"Release {data.release_id or '?'} rolled back",
+                ref=data.source_ref,
+            )
+        self._link_alerts(s, incident, alerts, now)
+        self._audit(s, incident.id, actor, "open", data.model_dump(mode="json"), now)
+        return incident
+
+    def _attach(
+        self,
+        s: Session,
+        incident: Incident,
+        data: IncidentIn,
+        alerts: list[Any],
+        actor: str,
+        now: datetime,
+    ) -> None:
+        changes: dict[str, Any] = {"source": data.source, "source_ref": data.source_ref}
+        if SEVERITY_RANK[data.severity] < SEVERITY_RANK[incident.severity]:
+            changes["severity"] = [incident.severity.value, data.severity.value]
+            incident.severity = data.severity
+        if data.release_id and not incident.release_id:
+            incident.release_id = data.release_id
+            changes["release_id"] = data.release_id
+        if data.rolled_back_at and not incident.rolled_back_at:
+            incident.rolled_back_at = data.rolled_back_at
+            self._note(
+                s,
+                incident,
+                data.rolled_back_at,
+                "rollback",
+                f"Release {data.release_id or '?'} rolled back",
+                ref=data.source_ref,
+            )
+        if (
+            incident.incident_class == IncidentClass.unclassified
+            and data.incident_class != IncidentClass.unclassified
+        ):
+            incident.incident_class = data.incident_class
+            incident.class_reason = data.class_reason
+            changes["incident_class"] = data.incident_class.value
+        earliest = _earliest([data.started_at, *(a.started_at for a in alerts)])
+        if earliest and earliest < incident.started_at:
+            changes["started_at"] = [incident.started_at.isoformat(), earliest.isoformat()]
+            incident.started_at = earliest
+        origin = f"{data.source}, {data.source_ref}" if data.source_ref else data.source
+        self._note(
+            s, incident, now, "status", f"Attached: {data.title} ({origin})", ref=data.source_ref
+        )
+        self._link_alerts(s, incident, alerts, now)
+        incident.updated_at = now
+        self._audit(s, incident.id, actor, "attach", changes, now)
+
+    def link_alerts(self, incident_id: int, alert_ids: list[int], actor: str) -> IncidentDetail:
+        alerts = self._read_alerts(alert_ids)
+        now = self.clock.now()
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            self._link_alerts(s, incident, alerts, now)
+            earliest = _earliest(a.started_at for a in alerts)
+            if earliest and earliest < incident.started_at:
+                incident.started_at = earliest
+            self._audit(s, incident.id, actor, "link_alerts", {"alert_ids": alert_ids}, now)
+            s.flush()
+            return self._detail(incident)
+
+    def _link_alerts(
+        self, s: Session, incident: Incident, alerts: list[Any], now: datetime
+    ) -> None:
+        known = {a.alert_id for a in incident.alerts}
+        taken = (
+            set(
+                s.scalars(
+                    select(IncidentAlert.alert_id).where(
+                        IncidentAlert.alert_id.in_([a.id for a in alerts])
+                    )
+                )
+            )
+            if alerts
+            else set()
+        )
+        for alert in alerts:
+            if alert.id in known or alert.id in taken:
+                continue
+            incident.alerts.append(
+                IncidentAlert(
+                    alert_id=alert.id,
+                    signal=alert.signal,
+                    severity=alert.severity,
+                    summary=alert.summary,
+                    started_at=ensure_utc(alert.started_at),
+                    firing_at=ensure_utc(alert.firing_at) if alert.firing_at else None,
+                    linked_at=now,
+                )
+            )
+
+    def _read_alerts(self, alert_ids: list[int]) -> list[Any]:
+        if not alert_ids:
+            return []
+        if self.alert_reader is None:
+            self.alert_reader = sentinel_alert_reader(self.settings.sentinel_database_url)
+        found = self.alert_reader(alert_ids)
+        missing = sorted(set(alert_ids) - {a.id for a in found})
+        if missing:
+            raise Invalid(
+                f"unknown sentinel alerts: {missing}",
+                [FieldError(field="alert_ids", message=f"no such sentinel alert: {missing}")],
+            )
+        return found
+
+    # ----- changing ------------------------------------------------------------
+
+    def update(self, incident_id: int, patch: IncidentPatch, actor: str) -> IncidentDetail:
+        now = self.clock.now()
+        changes = patch.model_dump(exclude_unset=True, mode="json")
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            self._refuse_if_closed(incident)
+            for name, value in patch.model_dump(exclude_unset=True).items():
+                if value is None and name in (
+                    "title",
+                    "severity",
+                    "service",
+                    "incident_class",
+                    "started_at",
+                    "detected_at",
+                ):
+                    continue
+                setattr(incident, name, value)
+            if (
+                incident.incident_class == IncidentClass.other
+                and not (incident.class_reason or "").strip()
+            ):
+                raise Invalid(
+                    "an 'other' incident needs a reason",
+                    [FieldError(field="class_reason", message="required when the class is other")],
+                )
+            if incident.started_at > incident.detected_at:
+                raise Invalid(
+                    "started after detected",
+                    [FieldError(field="started_at", message="must not be after detected_at")],
+                )
+            incident.updated_at = now
+            self._audit(s, incident.id, actor, "update", changes, now)
+            s.flush()
+            return self._detail(incident)
+
+    def transition(self, incident_id: int, change: Any, actor: str) -> IncidentDetail:
+        """Acknowledge, mitigate, resolve or reopen (``change``: a TransitionIn)."""
+        now = self.clock.now()
+        at = ensure_utc(change.at) if change.at else now
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            self._refuse_if_closed(incident)
+            if change.acknowledge and incident.acknowledged_at is None:
+                incident.acknowledged_at = at
+                self._note(s, incident, at, "ack", f"Acknowledged by {actor}")
+            target = change.status
+            if target is not None and target != incident.status:
+                if target == IncidentStatus.closed:
+                    raise Conflict(
+                        "use close",
+                        [FieldError(field="status", message="close through the close action")],
+                    )
+                if target == IncidentStatus.open:
+                    incident.resolved_at = None
+                    incident.mitigated_at = None
+                if target == IncidentStatus.mitigated:
+                    incident.mitigated_at = incident.mitigated_at or at
+                if target == IncidentStatus.resolved:
+                    incident.mitigated_at = incident.mitigated_at or at
+                    incident.resolved_at = at
+                    incident.acknowledged_at = incident.acknowledged_at or at
+                self._note(
+                    s,
+                    incident,
+                    at,
+                    "status",
+                    f"{incident.status.value} → {target.value} by {actor}"
+                    + (f": {change.note}" if change.note else ""),
+                )
+                log.info(
+                    "incident.transition",
+                    incident_id=incident.id,
+                    from_status=incident.status.value,
+                    to_status=target.value,
+                    actor=actor,
+                )
+                incident.status = target
+            incident.updated_at = now
+            self._audit(s, incident.id, actor, "transition", change.model_dump(mode="json"), now)
+            s.flush()
+            return self._detail(incident)
+
+    def save_postmortem(
+        self, incident_id: int, form: PostmortemForm, actor: str, *, draft: bool = False
+    ) -> IncidentDetail:
+        """Store the form. Unless ``draft``, an incomplete form is refused (FormInvalid)
+        and nothing is stored; a draft is stored as it is, marked incomplete."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            self._refuse_if_closed(incident)
+            # What the release gate already told us need not be typed again.
+            form = form.model_copy(
+                update={
+                    "release_id": form.release_id or incident.release_id,
+                    "rolled_back_at": form.rolled_back_at or incident.rolled_back_at,
+                }
+            )
+            errors = forms.validate(form, incident.incident_class)
+            if errors and not draft:
+                log.info(
+                    "postmortem.refused",
+                    incident_id=incident.id,
+                    fields=",".join(e.field for e in errors),
+                )
+                raise FormInvalid("the postmortem is incomplete", errors)
+            pm = incident.postmortem or Postmortem(incident_id=incident.id, lessons=[])
+            pm.root_cause = _clean(form.root_cause)
+            pm.resolution = _clean(form.resolution)
+            pm.business_impact = _clean(form.business_impact)
+            pm.conclusions = _clean(form.conclusions)
+            pm.release_id = _clean(form.release_id)
+            pm.rolled_back_at = form.rolled_back_at
+            pm.dependency = _clean(form.dependency)
+            pm.lessons = [lesson.model_dump() for lesson in form.lessons]
+            pm.complete = not errors
+            pm.updated_at = now
+            if not errors:
+                pm.submitted_by, pm.submitted_at = actor, now
+            incident.postmortem = pm
+            if pm.release_id and not incident.release_id:
+                incident.release_id = pm.release_id
+            if pm.rolled_back_at and not incident.rolled_back_at:
+                incident.rolled_back_at = pm.rolled_back_at
+            incident.updated_at = now
+            self._audit(
+                s,
+                incident.id,
+                actor,
+                "postmortem.draft" if draft else "postmortem",
+                {"complete": pm.complete},
+                now,
+            )
+            s.flush()
+            log.info("postmortem.saved", incident_id=incident.id, complete=pm.complete)
+            return self._detail(incident)
+
+    def add_action(self, incident_id: int, data: ActionIn, actor: str) -> ActionOut:
+        now = self.clock.now()
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            action = ActionItem(
+                incident_id=incident.id,
+                title=data.title.strip(),
+                kind=data.kind,
+                category=data.category,
+                owner=data.owner.strip(),
+                due_date=data.due_date,
+                status=data.status,
+                signal=_clean(data.signal),
+                series=_clean(data.series),
+                created_at=now,
+                updated_at=now,
+                done_at=now if data.status in DONE_ACTION_STATUSES else None,
+            )
+            s.add(action)
+            incident.updated_at = now
+            s.flush()
+            self._audit(
+                s,
+                incident.id,
+                actor,
+                "action.add",
+                {"action_id": action.id, **data.model_dump(mode="json")},
+                now,
+            )
+            if action.signal:
+                action.replay = self._replay(incident, action)
+            log.info(
+                "action.added",
+                incident_id=incident.id,
+                action_id=action.id,
+                kind=action.kind.value,
+                owner=action.owner,
+            )
+            return ActionOut.of(action)
+
+    def update_action(self, action_id: int, patch: ActionPatch, actor: str) -> ActionOut:
+        now = self.clock.now()
+        with self.db.session() as s:
+            action = s.get(ActionItem, action_id)
+            if action is None:
+                raise NotFound(f"action item {action_id} not found")
+            values = patch.model_dump(exclude_unset=True)
+            if values.get("signal") and action.kind != ActionKind.detective:
+                raise Invalid(
+                    "only detective actions have a signal",
+                    [
+                        FieldError(
+                            field="signal", message="only detective actions are linked to a signal"
+                        )
+                    ],
+                )
+            for name, value in values.items():
+                setattr(action, name, value)
+            if "status" in values:
+                action.done_at = now if action.status in DONE_ACTION_STATUSES else None
+            action.updated_at = now
+            if {"signal", "series"} & values.keys() and action.signal:
+                incident = self._load(s, action.incident_id)
+                action.replay = self._replay(incident, action)
+            self._audit(
+                s,
+                action.incident_id,
+                actor,
+                "action.update",
+                {"action_id": action.id, **patch.model_dump(exclude_unset=True, mode="json")},
+                now,
+            )
+            s.flush()
+            return ActionOut.of(action)
+
+    def replay_action(self, action_id: int, actor: str) -> ActionOut:
+        with self.db.session() as s:
+            action = s.get(ActionItem, action_id)
+            if action is None:
+                raise NotFound(f"action item {action_id} not found")
+            if not action.signal:
+                raise Invalid(
+                    "no signal",
+                    [
+                        FieldError(
+                            field="signal", message="link the action to a sentinel signal first"
+                        )
+                    ],
+                )
+            action.replay = self._replay(self._load(s, action.incident_id), action)
+            s.flush()
+            return ActionOut.of(action)
+
+    def add_timeline_entry(self, incident_id: int, data: TimelineIn, actor: str) -> TimelineOut:
+        now = self.clock.now()
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            entry = TimelineEntry(
+                incident_id=incident.id,
+                at=ensure_utc(data.at),
+                kind=data.kind,
+                text=data.text.strip(),
+                origin="manual",
+                author=actor,
+                created_at=now,
+            )
+            s.add(entry)
+            s.flush()
+            self._audit(s, incident.id, actor, "timeline.add", {"entry_id": entry.id}, now)
+            return TimelineOut.of(entry)
+
+    def draft_timeline(self, incident_id: int, actor: str) -> IncidentDetail:
+        """Add what the platform recorded in the incident window: alerts with their
+        values, notifications and acknowledgements, releases and rollbacks (a
+        suspect release flagged). Running it again adds only what is new."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            start = incident.started_at - timedelta(hours=1)
+            end = incident.resolved_at or now
+            alert_ids = [a.alert_id for a in incident.alerts]
+            service = incident.service
+        if self.drafter is None:
+            self.drafter = default_drafter(self.settings)
+        entries = self.drafter(service, start, end, alert_ids)
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            seen = {(t.kind, t.ref, t.at) for t in incident.timeline if t.origin == "draft"}
+            added = 0
+            for e in entries:
+                at = ensure_utc(e.at)
+                if (e.kind, e.ref, at) in seen:
+                    continue
+                seen.add((e.kind, e.ref, at))
+                incident.timeline.append(
+                    TimelineEntry(
+                        at=at,
+                        kind=e.kind,
+                        text=e.text,
+                        ref=e.ref,
+                        suspect=bool(e.suspect),
+                        origin="draft",
+                        author=None,
+                        created_at=now,
+                    )
+                )
+                added += 1
+            self._audit(s, incident.id, actor, "timeline.draft", {"added": added}, now)
+            s.flush()
+            log.info("timeline.drafted", incident_id=incident.id, added=added)
+            return self._detail(incident)
+
+    # ----- closing -------------------------------------------------------------
+
+    def close_problems(self, incident: Incident) -> list[FieldError]:
+        """Everything that stands between this incident and closing it."""
+        problems: list[FieldError] = []
+        if incident.status == IncidentStatus.closed:
+            return problems
+        if incident.status != IncidentStatus.resolved:
+            problems.append(FieldError(field="status", message="resolve the incident first"))
+        if incident.incident_class == IncidentClass.unclassified:
+            problems.append(
+                FieldError(
+                    field="incident_class",
+                    message="classify the incident (seed 003's six classes or other with a reason)",
+                )
+            )
+        pm = incident.postmortem
+        if pm is None:
+            problems.append(FieldError(field="postmortem", message="the postmortem is not filled"))
+        form = _form_of(pm)
+        problems += forms.validate(form, incident.incident_class)
+        live = [a for a in incident.actions if a.status != ActionStatus.cancelled]
+        if not live:
+            problems.append(
+                FieldError(
+                    field="action_items",
+                    message="at least one action item: an incident must "
+                    "leave something better behind",
+                )
+            )
+        if incident.incident_class == IncidentClass.latent_bug and not any(
+            a.category == ActionCategory.sibling_scan for a in live
+        ):
+            problems.append(
+                FieldError(
+                    field="action_items",
+                    message="a latent bug needs a sibling-scan action: look "
+                    "for the same egg elsewhere in the code",
+                )
+            )
+        if incident.incident_class == IncidentClass.failed_manual_intervention and not any(
+            a.category in (ActionCategory.runbook, ActionCategory.automation) for a in live
+        ):
+            problems.append(
+                FieldError(
+                    field="action_items",
+                    message="a failed manual intervention needs a runbook or automation action",
+                )
+            )
+        if self.detector_rule_applies(incident):
+            detective = [a for a in live if a.kind == ActionKind.detective and a.signal]
+            if not detective:
+                problems.append(
+                    FieldError(
+                        field="detective_action",
+                        message="a detective action linked to a sentinel "
+                        "signal is required (every major bug gets a monitor)",
+                    )
+                )
+            elif all((a.replay or {}).get("error") for a in detective):
+                first = detective[0]
+                problems.append(
+                    FieldError(
+                        field="detective_action",
+                        message=f"the replay of signal {first.signal!r} failed: "
+                        f"{(first.replay or {}).get('error')}",
+                    )
+                )
+        return problems
+
+    @staticmethod
+    def detector_rule_applies(incident: Incident) -> bool:
+        return (
+            incident.severity in DETECTOR_RULE_SEVERITIES
+            or incident.incident_class in DETECTOR_RULE_CLASSES
+        )
+
+    def close(self, incident_id: int, actor: str) -> IncidentDetail:
+        now = self.clock.now()
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            if incident.status == IncidentStatus.closed:
+                return self._detail(incident)
+            # Replays that never ran (or ran before the window was known) run now.
+            for action in incident.actions:
+                if action.signal and (action.replay is None or action.replay.get("error")):
+                    action.replay = self._replay(incident, action)
+            problems = self.close_problems(incident)
+            if problems:
+                log.info(
+                    "incident.close_refused",
+                    incident_id=incident.id,
+                    fields=",".join(p.field for p in problems),
+                )
+                s.flush()
+                raise CloseRefused("the incident cannot be closed yet", problems)
+            incident.status = IncidentStatus.closed
+            incident.closed_at = now
+            incident.updated_at = now
+            self._note(s, incident, now, "status", f"Closed by {actor}")
+            self._register_lessons(s, incident, now)
+            self._audit(s, incident.id, actor, "close", {}, now)
+            s.flush()
+            log.info("incident.closed", incident_id=incident.id, actor=actor)
+            return self._detail(incident)
+
+    def _register_lessons(self, s: Session, incident: Incident, now: datetime) -> None:
+        pm = incident.postmortem
+        assert pm is not None
+        for lesson in pm.lessons:
+            s.add(
+                Lesson(
+                    incident_id=incident.id,
+                    kind=LessonKind(lesson["kind"]),
+                    text=lesson["text"],
+                    service=incident.service,
+                    incident_class=incident.incident_class.value,
+                    created_at=now,
+                )
+            )
+
+    # ----- internals -----------------------------------------------------------
+
+    def _replay(self, incident: Incident, action: ActionItem) -> dict[str, Any]:
+        """Would this signal's detector have caught the incident, and how much earlier?"""
+        assert action.signal is not None
+        lookback = timedelta(hours=self.settings.replay_lookback_hours)
+        window_start = incident.started_at - lookback
+        window_end = incident.resolved_at or self.clock.now()
+        if self.replayer is None:
+            self.replayer = default_replayer(self.settings)
+        try:
+            result = self.replayer(
+                action.signal, action.series, window_start, window_end, incident.detected_at
+            )
+        except Exception as exc:  # noqa: BLE001 - shown to the lead, never a crash
+            log.warning(
+                "replay.failed", incident_id=incident.id, signal=action.signal, error=str(exc)
+            )
+            return {"signal": action.signal, "error": f"{type(exc).__name__}: {exc}"}
+        log.info(
+            "replay.done",
+            incident_id=incident.id,
+            signal=action.signal,
+            would_have_fired=result.get("would_have_fired"),
+            lead_seconds=result.get("lead_seconds"),
+        )
+        return result
+
+    def _load(self, s: Session, incident_id: int) -> Incident:
+        incident = s.scalars(_incident_query().where(Incident.id == incident_id)).first()
+        if incident is None:
+            raise NotFound(f"incident {incident_id} not found")
+        return incident
+
+    def _detail(self, incident: Incident) -> IncidentDetail:
+        assert self.timing is not None
+        now = self.clock.now()
+        base = IncidentOut.of(incident, self.timing, now)
+        return IncidentDetail(
+            **base.model_dump(),
+            postmortem=PostmortemOut.of(incident.postmortem) if incident.postmortem else None,
+            actions=[ActionOut.of(a) for a in incident.actions],
+            timeline=[
+                TimelineOut.of(t)
+                for t in sorted(incident.timeline, key=lambda t: (t.at, t.id or 0))
+            ],
+            alerts=[LinkedAlertOut.of(a) for a in incident.alerts],
+            close_problems=self.close_problems(incident),
+        )
+
+    @staticmethod
+    def _refuse_if_closed(incident: Incident) -> None:
+        if incident.status == IncidentStatus.closed:
+            raise Conflict(
+                "the incident is closed",
+                [FieldError(field="status", message="the incident is closed")],
+            )
+
+    @staticmethod
+    def _note(
+        s: Session,
+        incident: Incident,
+        at: datetime,
+        kind: str,
+        text: str,
+        ref: str | None = None,
+    ) -> None:
+        incident.timeline.append(
+            TimelineEntry(
+                at=at,
+                kind=kind,
+                text=text,
+                ref=ref,
+                suspect=False,
+                origin="system",
+                created_at=at,
+            )
+        )
+
+    @staticmethod
+    def _audit(
+        s: Session,
+        incident_id: int | None,
+        actor: str,
+        action: str,
+        detail: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        s.add(
+            AuditEntry(incident_id=incident_id, at=now, actor=actor, action=action, detail=detail)
+        )
+
+
+def _form_of(pm: Postmortem | None) -> PostmortemForm:
+    if pm is None:
+        return PostmortemForm()
+    return PostmortemForm(
+        root_cause=pm.root_cause,
+        resolution=pm.resolution,
+        business_impact=pm.business_impact,
+        conclusions=pm.conclusions,
+        release_id=pm.release_id,
+        rolled_back_at=pm.rolled_back_at,
+        dependency=pm.dependency,
+        lessons=pm.lessons or [],
+    )
+
+
+def form_of(detail: IncidentDetail) -> PostmortemForm:
+    """The form as last saved, for re-display (defaults from the incident)."""
+    pm = detail.postmortem
+    if pm is None:
+        return PostmortemForm(release_id=detail.release_id, rolled_back_at=detail.rolled_back_at)
+    return PostmortemForm(
+        root_cause=pm.root_cause,
+        resolution=pm.resolution,
+        business_impact=pm.business_impact,
+        conclusions=pm.conclusions,
+        release_id=pm.release_id or detail.release_id,
+        rolled_back_at=pm.rolled_back_at or detail.rolled_back_at,
+        dependency=pm.dependency,
+        lessons=pm.lessons,
+    )
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _earliest(values: Any) -> datetime | None:
+    present = [ensure_utc(v) for v in values if v is not None]
+    return min(present) if present else None
+
+
+# ----- the sentinel and the release gate, read ------------------------------------
+
+
+def sentinel_alert_reader(url: str) -> AlertReader:
+    def read(ids: list[int]) -> list[Any]:
+        from sentinel.db import Database as SentinelDatabase
+        from sentinel.models import Alert
+
+        db = SentinelDatabase(url)
+        try:
+            with db.session() as s:
+                return list(s.scalars(select(Alert).where(Alert.id.in_(ids))))
+        finally:
+            db.dispose()
+
+    return read
+
+
+def default_replayer(settings: PostmortemSettings) -> Replayer:
+    def replay(
+        signal: str, series: str | None, start: datetime, end: datetime, detected: datetime
+    ) -> dict[str, Any]:
+        from postmortems.replay import replay_detector
+        from sentinel.db import Database as SentinelDatabase
+
+        db = SentinelDatabase(settings.sentinel_database_url)
+        try:
+            result = replay_detector(
+                db,
+                signal,
+                window_start=start,
+                window_end=end,
+                detected_at=detected,
+                series=series,
+            )
+        finally:
+            db.dispose()
+        return result.model_dump(mode="json")
+
+    return replay
+
+
+def default_drafter(settings: PostmortemSettings) -> TimelineDrafter:
+    def draft(
+        service: str | None, start: datetime, end: datetime, alert_ids: list[int]
+    ) -> list[Any]:
+        from postmortems.timeline import draft_timeline
+        from sentinel.db import Database as SentinelDatabase
+
+        sentinel_db = SentinelDatabase(settings.sentinel_database_url)
+        gate_db = gate_database(settings)
+        try:
+            return draft_timeline(
+                sentinel_db, gate_db, service=service, start=start, end=end, alert_ids=alert_ids
+            )
+        finally:
+            sentinel_db.dispose()
+            if gate_db is not None:
+                gate_db.dispose()
+
+    return draft
+
+
+def gate_database(settings: PostmortemSettings) -> Any:
+    if not settings.gate_database_url:
+        return None
+    from release_gate.db import Database as GateDatabase
+
+    return GateDatabase(settings.gate_database_url)
+
+
+def build_service(
+    settings: PostmortemSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+) -> Postmortems:
+    """The service on its configured database (created and migrated if needed)."""
+    settings = settings or PostmortemSettings()
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    return Postmortems(settings=settings, db=db, clock=clock or SystemClock())

@@ -1,0 +1,34 @@
+"""Postmortems configuration, from ``POSTMORTEM_*`` environment variables."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PostmortemSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POSTMORTEM_", extra="ignore")
+
+    # Incidents, postmortems, action items, timelines, lessons.
+    database_url: str = "sqlite:///var/postmortems.db"
+    # Read: alerts, notifications and signal history for timelines and replays.
+    sentinel_database_url: str = "sqlite:///var/sentinel.db"
+    # Read when set: releases and rollbacks for timelines and change-failure rate.
+    gate_database_url: str | None = None
+    # Bearer token for the API's write routes and the web form; unset = open.
+    api_token: str | None = None
+
+    # The business-hours calendar of working-day SLA targets and P2 due dates.
+    time_zone: str = "Europe/Moscow"
+    workday_start: str = "09:00"
+    workday_end: str = "18:00"
+    holidays: list[date] = []
+
+    # Reminders repeat at this interval until what they ask for is done.
+    reminder_interval_hours: float = 24.0
+    # How far before an incident's start a detector replay looks back.
+    replay_lookback_hours: float = 24.0
+    # Where people open the incident pages (links in reminders).
+    public_url: str = "http://127.0.0.1:8200"
+    log_level: str = "INFO"
