@@ -46,9 +46,12 @@ __all__ = [
     "load_schedule",
     "local_to_utc",
     "parse_schedule",
+    "parse_time_of_day",
+    "parse_weekdays",
     "shifts",
     "to_ical",
     "who_is_on_call",
+    "zone_info",
 ]
 
 Interval = tuple[datetime, datetime]
@@ -126,6 +129,29 @@ def _parse_day(value: str) -> int:
     return day
 
 
+def parse_weekdays(items: list[str]) -> list[str]:
+    """``["mon-fri", "sun"]`` -> short day names; ranges may wrap (``fri-mon``)."""
+    out: list[str] = []
+    for item in items:
+        if "-" in item:
+            lo, hi = (_parse_day(p) for p in item.split("-", 1))
+            span = (hi - lo) % 7
+            out.extend(_DAYS[(lo + i) % 7] for i in range(span + 1))
+        else:
+            out.append(_DAYS[_parse_day(item)])
+    return out
+
+
+def zone_info(name: str) -> ZoneInfo:
+    """The IANA zone, or a ValueError that says what a zone name looks like."""
+    return _zone(name)
+
+
+def parse_time_of_day(value: Any, allow_24: bool = False) -> int:
+    """Minutes after midnight of a quoted ``"HH:MM"`` (``"24:00"`` only with allow_24)."""
+    return _parse_minutes(value, allow_24)
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -152,15 +178,7 @@ class Restriction(BaseModel):
             return None
         if not value:
             raise ValueError("days must not be empty (omit it for every day)")
-        out: list[str] = []
-        for item in value:
-            if "-" in item:
-                lo, hi = (_parse_day(p) for p in item.split("-", 1))
-                span = (hi - lo) % 7
-                out.extend(_DAYS[(lo + i) % 7] for i in range(span + 1))
-            else:
-                out.append(_DAYS[_parse_day(item)])
-        return out
+        return parse_weekdays(value)
 
     # mode="before" so an unquoted YAML time (an int) gets the helpful message.
     @field_validator("start", mode="before")
