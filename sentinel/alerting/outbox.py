@@ -10,8 +10,9 @@ most one extra time (the notification id travels as an idempotency key)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from common.clock import Clock
 from common.logs import get_logger
 from sentinel.alerting.channels.base import Channel, Message
+from sentinel.alerting.models import MessageRef
 from sentinel.db import Database
 from sentinel.models import DeliveryAttempt, Notification, NotificationStatus
 
@@ -76,26 +78,50 @@ def enqueue(
     payload: dict[str, Any],
     now: datetime,
     alert_id: int | None = None,
+    *,
+    group_id: int | None = None,
+    person: str | None = None,
+    step: int | None = None,
+    held: bool = False,
 ) -> bool:
-    """Add a notification in the caller's transaction; False if ``key`` exists."""
+    """Add a notification in the caller's transaction; False if ``key`` exists.
+    A message that edits an earlier one in place (``payload["ref"]``) makes any
+    older unsent edit of it pointless: that one is folded into this."""
     try:
         with session.begin_nested():
-            session.add(
-                Notification(
-                    key=key,
-                    alert_id=alert_id,
-                    channel=channel,
-                    recipient=recipient,
-                    payload=payload,
-                    status=NotificationStatus.pending,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
+            row = Notification(
+                key=key,
+                alert_id=alert_id,
+                channel=channel,
+                recipient=recipient,
+                payload=payload,
+                status=NotificationStatus.held if held else NotificationStatus.pending,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                group_id=group_id,
+                person=person,
+                step=step,
             )
-        return True
+            session.add(row)
+            session.flush()
     except IntegrityError:
         return False
+    ref = payload.get("ref")
+    if ref and not held:
+        session.execute(
+            update(Notification)
+            .where(
+                Notification.id != row.id,
+                Notification.channel == channel,
+                Notification.recipient == recipient,
+                Notification.status == NotificationStatus.pending,
+                Notification.payload["ref"].as_string() == ref,
+            )
+            .values(status=NotificationStatus.bundled, bundled_into=row.id)
+            .execution_options(synchronize_session=False)
+        )
+    return True
 
 
 def claim(db: Database, now: datetime, lease: timedelta, limit: int) -> list[Outgoing]:
@@ -143,51 +169,116 @@ def claim(db: Database, now: datetime, lease: timedelta, limit: int) -> list[Out
     return [Outgoing(*row, token=token) for row in sorted(rows)]
 
 
+OnFailed = Callable[[Session, Notification, datetime], None]
+
+
 def record(
     db: Database, item: Outgoing, result: Result, now: datetime, policy: RetryPolicy
 ) -> NotificationStatus | None:
     """Store the attempt and the notification's next state (None: claim lost)."""
+    return record_many(db, [(item, result)], now, policy)[0]
+
+
+def record_many(
+    db: Database,
+    outcomes: Sequence[tuple[Outgoing, Result]],
+    now: datetime,
+    policy: RetryPolicy,
+    on_failed: OnFailed | None = None,
+) -> list[NotificationStatus | None]:
+    """Store a batch of attempts in one transaction. A notification that gives
+    up is handed to ``on_failed`` in that same transaction (the fallback to
+    another channel is written atomically with the failure)."""
+    statuses: list[NotificationStatus | None] = []
     with db.session() as s:
-        row = s.get(Notification, item.id, with_for_update=True)
-        if row is None or row.claim_token != item.token:
-            return None  # another dispatcher took it over after our lease ran out
-        s.add(
-            DeliveryAttempt(
-                notification_id=item.id,
-                at=now,
-                ok=result.ok,
-                status=result.status,
-                provider_id=result.provider_id,
-                error=result.error,
+        ids = [item.id for item, _ in outcomes]
+        rows = {
+            row.id: row
+            for row in s.scalars(
+                select(Notification).where(Notification.id.in_(ids)).with_for_update()
             )
+        }
+        for item, result in outcomes:
+            row = rows.get(item.id)
+            if row is None or row.claim_token != item.token:
+                statuses.append(None)  # another dispatcher took it over after our lease ran out
+                continue
+            statuses.append(_apply(s, row, item, result, now, policy))
+            if row.status is NotificationStatus.failed and on_failed is not None:
+                on_failed(s, row, now)
+            ref = item.payload.get("ref")
+            if result.ok and ref and result.provider_id:
+                _remember_ref(s, ref, item.channel, result.provider_id, now)
+    for (item, result), status in zip(outcomes, statuses, strict=True):
+        if status is None:
+            continue
+        level = log.info if result.ok else log.warning
+        level(
+            "notification.attempt",
+            notification_id=item.id,
+            key=item.key,
+            channel=item.channel,
+            attempt=item.attempt,
+            outcome=status.value,
+            error=result.error,
         )
-        row.lease_until = None
-        row.claim_token = None
-        row.provider_id = result.provider_id or row.provider_id
-        if result.ok:
-            row.status = NotificationStatus.sent
-            row.sent_at = now
-            row.last_error = None
-        elif result.retryable and item.attempt < policy.max_attempts:
-            row.status = NotificationStatus.pending
-            row.next_attempt_at = now + timedelta(
-                seconds=policy.delay(item.attempt, result.retry_after)
-            )
-            row.last_error = result.error
-        else:
-            row.status = NotificationStatus.failed
-            row.last_error = result.error
-        status = row.status
-    level = log.info if result.ok else log.warning
-    level(
-        "notification.attempt",
-        notification_id=item.id,
-        channel=item.channel,
-        attempt=item.attempt,
-        outcome=status.value,
-        error=result.error,
+    return statuses
+
+
+def _apply(
+    s: Session,
+    row: Notification,
+    item: Outgoing,
+    result: Result,
+    now: datetime,
+    policy: RetryPolicy,
+) -> NotificationStatus:
+    s.add(
+        DeliveryAttempt(
+            notification_id=item.id,
+            at=now,
+            ok=result.ok,
+            status=result.status,
+            provider_id=result.provider_id,
+            error=result.error,
+            source="send",
+        )
     )
-    return status
+    row.lease_until = None
+    row.claim_token = None
+    row.provider_id = result.provider_id or row.provider_id
+    if result.ok:
+        row.status = NotificationStatus.sent
+        row.sent_at = now
+        row.last_error = None
+    elif result.retryable and item.attempt < policy.max_attempts:
+        row.status = NotificationStatus.pending
+        row.next_attempt_at = now + timedelta(
+            seconds=policy.delay(item.attempt, result.retry_after)
+        )
+        row.last_error = result.error
+    else:
+        row.status = NotificationStatus.failed
+        row.last_error = result.error
+    return row.status
+
+
+def _remember_ref(s: Session, ref: str, channel: str, provider_id: str, now: datetime) -> None:
+    existing = s.get(MessageRef, ref)
+    if existing is None:
+        s.add(MessageRef(ref=ref, channel=channel, provider_id=provider_id, updated_at=now))
+    else:
+        existing.provider_id, existing.updated_at = provider_id, now
+
+
+def known_refs(db: Database, refs: set[str]) -> dict[str, str]:
+    if not refs:
+        return {}
+    with db.session() as s:
+        rows = s.execute(
+            select(MessageRef.ref, MessageRef.provider_id).where(MessageRef.ref.in_(refs))
+        ).all()
+    return {ref: provider_id for ref, provider_id in rows}
 
 
 @dataclass(frozen=True)
@@ -203,6 +294,10 @@ class _Failure:
 
 
 class Dispatcher:
+    """Claims due notifications and sends them, ``workers`` at a time. Edits of
+    one message (same ``ref``) go in order on one worker, each carrying the
+    provider id the previous one got back."""
+
     def __init__(
         self,
         db: Database,
@@ -211,27 +306,57 @@ class Dispatcher:
         policy: RetryPolicy | None = None,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 100,
+        workers: int = 1,
+        on_failed: OnFailed | None = None,
     ) -> None:
         self.db, self.channels, self.clock = db, channels, clock
         self.policy = policy or RetryPolicy()
         self.lease, self.batch = lease, batch
+        self.on_failed = on_failed
+        self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
 
     def run_once(self) -> int:
         """Send what is due now; returns how many were attempted."""
         items = claim(self.db, self.clock.now(), self.lease, self.batch)
+        if not items:
+            return 0
+        refs = known_refs(self.db, {i.payload["ref"] for i in items if i.payload.get("ref")})
+        lanes: dict[object, list[Outgoing]] = {}
         for item in items:
-            send = self.channels.get(item.channel)
-            try:
-                result: Result = (
-                    send(item)
-                    if send is not None
-                    else _Failure(f"no channel {item.channel!r}", retryable=False)
-                )
-            except Exception as exc:  # a channel bug must not stop the others
-                log.exception("notification.channel_crashed", channel=item.channel)
-                result = _Failure(f"{type(exc).__name__}: {exc}")
-            record(self.db, item, result, self.clock.now(), self.policy)
+            lanes.setdefault(item.payload.get("ref") or item.id, []).append(item)
+        if self._pool is None:
+            done = [self._lane(lane, refs) for lane in lanes.values()]
+        else:
+            done = list(self._pool.map(lambda lane: self._lane(lane, refs), lanes.values()))
+        outcomes = [outcome for lane in done for outcome in lane]
+        record_many(self.db, outcomes, self.clock.now(), self.policy, self.on_failed)
         return len(items)
+
+    def _lane(self, lane: list[Outgoing], refs: dict[str, str]) -> list[tuple[Outgoing, Result]]:
+        out: list[tuple[Outgoing, Result]] = []
+        for item in lane:
+            ref = item.payload.get("ref")
+            if ref and ref in refs:
+                item = replace(item, payload={**item.payload, "slack_ts": refs[ref]})
+            result = self._send(item)
+            if ref and result.ok and result.provider_id:
+                refs[ref] = result.provider_id
+            out.append((item, result))
+        return out
+
+    def _send(self, item: Outgoing) -> Result:
+        send = self.channels.get(item.channel)
+        if send is None:
+            return _Failure(f"no channel {item.channel!r}", retryable=False)
+        try:
+            return send(item)
+        except Exception as exc:  # a channel bug must not stop the others
+            log.exception("notification.channel_crashed", channel=item.channel)
+            return _Failure(f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def via(channel: Channel) -> Send:

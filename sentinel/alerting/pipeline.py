@@ -1,0 +1,375 @@
+"""The notification pipeline: the path of one alert group from its alerts to a
+phone ringing, as a list of small stages (after Alertmanager's
+``notify.PipelineBuilder``). ``build_pipeline`` is the one place to read it.
+
+A pass runs per due group in one transaction: the group's row, the
+notifications it decides and its new escalation position commit together,
+and each notification is written to the outbox before anything is sent."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from common.logs import get_logger
+from sentinel.alerting import messages
+from sentinel.alerting.config import AlertingConfig, Policy, Route, schedule
+from sentinel.alerting.groups import LIVE_STATES
+from sentinel.alerting.inhibit import inhibited_by
+from sentinel.alerting.models import AlertGroup, GroupState
+from sentinel.alerting.outbox import enqueue
+from sentinel.alerting.schedules import who_is_on_call
+from sentinel.alerting.silences import MaintenanceWindow, silenced_by
+from sentinel.alerting.silences import Silence as SilenceRule
+from sentinel.models import Alert, Notification, NotificationStatus
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Planned:
+    """A notification a stage decided on, before it reaches the outbox."""
+
+    key: str
+    channel: str
+    recipient: str
+    payload: dict[str, Any]
+    person: str | None = None
+    step: int | None = None
+    held: bool = False  # over the rate limit: waits for a bundle
+
+
+@dataclass
+class Tick:
+    """What every group's pass in one run shares."""
+
+    now: datetime
+    firing_labels: list[dict[str, str]]  # for inhibition: every firing alert
+    silences: list[SilenceRule]
+    windows: list[MaintenanceWindow]
+    public_url: str | None = None
+    sent_recently: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class GroupPass:
+    session: Session
+    tick: Tick
+    config: AlertingConfig
+    group: AlertGroup
+    route: Route
+    policy: Policy
+    alerts: list[Alert]  # every member
+    live: list[Alert] = field(default_factory=list)  # firing and not muted
+    muted: dict[int, str] = field(default_factory=dict)  # alert id -> why
+    resolved: bool = False
+    outgoing: list[Planned] = field(default_factory=list)
+
+    @property
+    def now(self) -> datetime:
+        return self.tick.now
+
+
+class Stage(Protocol):
+    def exec(self, p: GroupPass) -> bool:
+        """Act on the pass; False ends it (nothing more to do for this group now)."""
+        ...
+
+
+def build_pipeline(config: AlertingConfig) -> list[Stage]:
+    """The stages every alert group passes, in order."""
+    return [
+        Resolve(),  # nothing firing any more: close the group, tell who was paged
+        Settle(),  # group_wait: let a new group's alerts arrive before the first page
+        Inhibit(config),  # mute alerts explained by another firing alert
+        Silence(),  # mute silenced alerts and those inside a maintenance window
+        Escalate(config),  # page the current step's people; next step when unacknowledged
+        Broadcast(),  # the group's shared message (Slack), updated in place
+        RateLimit(config),  # past a recipient's limit: hold for one bundle
+        Enqueue(),  # into the transactional outbox; the dispatcher sends
+    ]
+
+
+def run_pipeline(stages: Sequence[Stage], p: GroupPass) -> None:
+    for stage in stages:
+        if not stage.exec(p):
+            break
+
+
+# ---------------------------------------------------------------- the stages
+
+
+class Resolve:
+    def exec(self, p: GroupPass) -> bool:
+        group = p.group
+        by_hand = group.state is GroupState.resolved
+        if not by_hand and any(a.state in LIVE_STATES for a in p.alerts):
+            return True
+        group.state, group.next_escalation_at = GroupState.resolved, None
+        group.resolved_at = group.resolved_at or p.now
+        p.resolved = True
+        log.info("alert_group.resolved", group_id=group.id, by_hand=by_hand)
+        if group.last_notified_at is None:
+            return False  # resolved before anyone was told: nothing to say
+        for person in _paged_people(p.session, group.id):
+            contact = p.config.people.get(person)
+            if contact is not None and contact.phone:
+                p.outgoing.append(
+                    Planned(
+                        key=f"g{group.id}:resolved{group.reopened}:{person}",
+                        channel="sms",
+                        recipient=contact.phone,
+                        payload=_payload(p, messages.resolved_text(group), state="resolved"),
+                        person=person,
+                    )
+                )
+        return True
+
+
+class Settle:
+    def exec(self, p: GroupPass) -> bool:
+        wait_over = p.group.opened_at + timedelta(seconds=p.route.group_wait_seconds)
+        if p.group.step < 0 and p.group.last_notified_at is None and p.now < wait_over:
+            p.group.notify_at = wait_over
+            return False
+        return True
+
+
+class Inhibit:
+    def __init__(self, config: AlertingConfig) -> None:
+        self.rules = config.inhibit_rules
+
+    def exec(self, p: GroupPass) -> bool:
+        if p.resolved:
+            return True
+        p.live = [a for a in p.alerts if a.state in LIVE_STATES]
+        if not self.rules:
+            return True
+        for alert in p.live:
+            found = inhibited_by(alert.labels, p.tick.firing_labels, self.rules)
+            if found is not None:
+                _rule, source = found
+                p.muted[alert.id] = "inhibited by " + _label_text(source)
+        p.live = [a for a in p.live if a.id not in p.muted]
+        return True
+
+
+class Silence:
+    def exec(self, p: GroupPass) -> bool:
+        if p.resolved:
+            return True
+        for alert in p.live:
+            rule = silenced_by(alert.labels, p.now, p.tick.silences, p.tick.windows)
+            if rule is not None:
+                name = rule.name if isinstance(rule, MaintenanceWindow) else f"silence {rule.id}"
+                p.muted[alert.id] = f"silenced by {name}"
+        p.live = [a for a in p.live if a.id not in p.muted]
+        return True
+
+
+class Escalate:
+    def __init__(self, config: AlertingConfig) -> None:
+        self.config = config
+
+    def exec(self, p: GroupPass) -> bool:
+        group = p.group
+        if p.resolved or group.state is not GroupState.open or not p.live:
+            return True  # acknowledged, or everything muted: nobody is paged
+        if group.step < 0:
+            self._page(p, 0)
+        elif group.next_escalation_at is not None and p.now >= group.next_escalation_at:
+            self._advance(p)
+        return True
+
+    def _advance(self, p: GroupPass) -> None:
+        group = p.group
+        if group.step + 1 < len(p.policy.steps):
+            self._page(p, group.step + 1)
+        elif group.repeat < p.policy.repeat:
+            group.repeat += 1
+            self._page(p, 0)
+        else:
+            group.next_escalation_at = None
+            log.warning("escalation.exhausted", group_id=group.id, repeats=group.repeat)
+
+    def _page(self, p: GroupPass, index: int) -> None:
+        group, step = p.group, p.policy.steps[index]
+        group.step = index
+        people = self._targets(step.notify.schedules, step.notify.people, p.now)
+        text = messages.group_text(group, p.live, p.muted)
+        for person in people:
+            contact = self.config.people[person]
+            chain = [c for c in step.channels if contact.address(c, person) is not None]
+            if not chain:
+                log.warning("escalation.unreachable", group_id=group.id, person=person)
+                continue
+            first = chain[0]
+            payload = _payload(p, text, state="firing")
+            payload["fallback"] = chain[1:]
+            p.outgoing.append(
+                Planned(
+                    key=f"g{group.id}:r{group.repeat}:s{index}:{person}:{first}",
+                    channel=first,
+                    recipient=str(contact.address(first, person)),
+                    payload=payload,
+                    person=person,
+                    step=index,
+                )
+            )
+        if people:
+            group.next_escalation_at = p.now + timedelta(minutes=step.wait_minutes)
+        else:
+            # A gap in the schedule must not swallow the page: go straight on.
+            log.warning("escalation.nobody_on_call", group_id=group.id, step=index + 1)
+            group.next_escalation_at = p.now
+        log.warning(
+            "escalation.step",
+            group_id=group.id,
+            step=index + 1,
+            repeat=group.repeat,
+            people=",".join(people),
+        )
+
+    def _targets(self, schedules: list[str], people: list[str], now: datetime) -> list[str]:
+        found: list[str] = []
+        for name in schedules:
+            on_call = who_is_on_call(schedule(self.config, name), now)
+            if on_call is not None:
+                found.append(on_call.person)
+        found.extend(people)
+        return list(dict.fromkeys(found))
+
+
+class Broadcast:
+    def exec(self, p: GroupPass) -> bool:
+        group = p.group
+        if group.last_notified_at is None and not p.live:
+            return True  # never announced and nothing to announce yet
+        state = group.state.value
+        digest = state + ":" + _digest(p)
+        if digest == group.notified_digest:
+            return True
+        changed_state = not group.notified_digest.startswith(state + ":")
+        interval = timedelta(seconds=p.route.group_interval_seconds)
+        due = group.last_notified_at is None or changed_state
+        if not due and p.now < group.last_notified_at + interval:
+            group.notify_at = group.last_notified_at + interval
+            return True
+        text = messages.group_text(group, p.live, p.muted)
+        for target in p.policy.broadcast:
+            p.outgoing.append(
+                Planned(
+                    key=f"g{group.id}:b{group.broadcasts}:{target.channel}:{target.to}",
+                    channel=target.channel,
+                    recipient=target.to,
+                    payload=_payload(
+                        p, text, state=state, ref=f"group:{group.id}:{target.channel}:{target.to}"
+                    ),
+                )
+            )
+        group.broadcasts += 1
+        group.notified_digest = digest
+        group.last_notified_at = p.now
+        return True
+
+
+class RateLimit:
+    def __init__(self, config: AlertingConfig) -> None:
+        self.limits = config.rate_limits
+
+    def exec(self, p: GroupPass) -> bool:
+        for planned in p.outgoing:
+            limit = self.limits.get(planned.channel)  # type: ignore[call-overload]
+            if limit is None:
+                continue
+            slot = (planned.channel, planned.recipient)
+            counts = p.tick.sent_recently
+            if slot not in counts:
+                counts[slot] = recent_count(
+                    p.session, *slot, since=p.now - timedelta(minutes=limit.per_minutes)
+                )
+            if counts[slot] >= limit.max:
+                planned.held = True
+            else:
+                counts[slot] += 1
+        return True
+
+
+class Enqueue:
+    def exec(self, p: GroupPass) -> bool:
+        for planned in p.outgoing:
+            enqueue(
+                p.session,
+                planned.key,
+                planned.channel,
+                planned.recipient,
+                planned.payload,
+                p.now,
+                alert_id=p.live[0].id if p.live else None,
+                group_id=p.group.id,
+                person=planned.person,
+                step=planned.step,
+                held=planned.held,
+            )
+        return True
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def recent_count(session: Session, channel: str, recipient: str, since: datetime) -> int:
+    """Messages to one recipient on one channel since ``since`` (bundles count once)."""
+    return int(
+        session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.channel == channel,
+                Notification.recipient == recipient,
+                Notification.created_at >= since,
+                Notification.status.not_in((NotificationStatus.held, NotificationStatus.bundled)),
+            )
+        )
+        or 0
+    )
+
+
+def _paged_people(session: Session, group_id: int) -> list[str]:
+    rows = session.scalars(
+        select(Notification.person)
+        .where(Notification.group_id == group_id, Notification.person.is_not(None))
+        .distinct()
+    ).all()
+    return sorted(p for p in rows if p)
+
+
+def _payload(p: GroupPass, text: str, state: str, ref: str | None = None) -> dict[str, Any]:
+    group = p.group
+    payload: dict[str, Any] = {
+        "subject": messages.group_subject(group, p.live),
+        "text": text,
+        "fingerprint": f"group:{group.id}",
+        "severity": group.severity,
+        "state": state,
+    }
+    if ref:
+        payload["ref"] = ref
+    if p.tick.public_url:
+        payload["links"] = {"Open": f"{p.tick.public_url.rstrip('/')}/api/groups/{group.id}"}
+    return payload
+
+
+def _digest(p: GroupPass) -> str:
+    parts = [",".join(str(a.id) for a in p.live), ",".join(map(str, sorted(p.muted)))]
+    parts.append(p.group.acked_by or "")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _label_text(labels: dict[str, str] | Any) -> str:
+    name = labels.get("signal") or labels.get("alertname") or "alert"
+    rest = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k in ("service", "method"))
+    return f"{name}{{{rest}}}" if rest else name
