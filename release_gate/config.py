@@ -21,12 +21,15 @@ canary is judged. Errors name the file, the line and the field.
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.yaml_config import load_yaml_model, parse_yaml_model
+
+PLACEHOLDERS = {"service", "version", "node", "previous_version"}
 
 
 class _Strict(BaseModel):
@@ -57,6 +60,21 @@ class HooksDeployerConfig(_Strict):
     # Working directory and extra environment for the commands.
     cwd: Path | None = None
     env: dict[str, str] = {}
+
+    @field_validator("deploy_canary", "promote", "rollback", "current_version", "health_check")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"bad placeholder syntax: {exc}") from exc
+        unknown = names - PLACEHOLDERS
+        if unknown:
+            allowed = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
+        return value
 
 
 class LocalFleetDeployerConfig(BaseModel):

@@ -46,8 +46,9 @@ class Release(Base):
     override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Why it was refused: lock holder and until when, freezes, incidents, alerts.
     refusal: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    # What the incident/alert guards found, or that they were skipped.
-    guards: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # How it got in: the lock it found (and which exemption let it pass), the
+    # freezes in force, what the incident/alert guards found or that they were skipped.
+    admission: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     canary_node: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     verdict: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # The last counts read from the canary and the control, for the receipt.

@@ -85,7 +85,7 @@ def upgrade() -> None:
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("override_reason", sa.Text(), nullable=True),
         sa.Column("refusal", sa.JSON(), nullable=True),
-        sa.Column("guards", sa.JSON(), nullable=False),
+        sa.Column("admission", sa.JSON(), nullable=False),
         sa.Column("canary_node", sa.JSON(), nullable=True),
         sa.Column("verdict", sa.JSON(), nullable=True),
         sa.Column("samples", sa.JSON(), nullable=True),

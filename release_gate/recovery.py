@@ -1,0 +1,139 @@
+"""Releases whose gate died (killed mid-canary, machine lost) are found and
+put right: the canary goes back to the previous version and the release is
+recorded as aborted; a release killed while promoting finishes its promotion,
+since the judge had already said yes. This runs on the next ``deploy`` of the
+service and on ``release-gate recover``.
+
+A release is abandoned when its owner (host:pid) is a process of this host
+that no longer exists, or, for another host, when nothing was written for
+``stale_after_seconds``. Taking one over is a conditional UPDATE on the owner,
+so two recoverers never both act on it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from common.logs import get_logger, log_context
+from release_gate.deployers.base import DeployError
+from release_gate.models import IN_FLIGHT, Release, ReleaseStatus
+from release_gate.receipts import EXIT_INFRASTRUCTURE, EXIT_PROMOTED, Receipt
+
+if TYPE_CHECKING:
+    from release_gate.service import ReleaseGate
+
+log = get_logger(__name__)
+
+
+def owner_is_alive(owner: str | None, heartbeat_at: datetime, now: datetime, stale: float) -> bool:
+    if not owner:
+        return False
+    host, _, pid_text = owner.rpartition(":")
+    if host == socket.gethostname() and pid_text.isdigit():
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return True  # this very process (e.g. the API running it in a thread)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return now - heartbeat_at < timedelta(seconds=stale)
+
+
+def abandoned_releases(gate: ReleaseGate, service: str | None = None) -> list[Release]:
+    now = gate.clock.now()
+    stmt = select(Release).where(Release.status.in_(IN_FLIGHT)).order_by(Release.id)
+    if service is not None:
+        stmt = stmt.where(Release.service == service)
+    with gate.db.sessions() as session:
+        rows = list(session.execute(stmt).scalars())
+    return [
+        r
+        for r in rows
+        if not owner_is_alive(r.owner, r.heartbeat_at, now, gate.stale_after_seconds)
+    ]
+
+
+def recover_abandoned(gate: ReleaseGate, service: str | None = None) -> list[Receipt]:
+    receipts = []
+    for release in abandoned_releases(gate, service):
+        receipt = recover_release(gate, release)
+        if receipt is not None:
+            receipts.append(receipt)
+    return receipts
+
+
+def _take_over(gate: ReleaseGate, release: Release) -> bool:
+    with gate.db.session() as session:
+        result = session.execute(
+            update(Release)
+            .where(
+                Release.id == release.id,
+                Release.status.in_(IN_FLIGHT),
+                Release.owner.is_(None)
+                if release.owner is None
+                else Release.owner == release.owner,
+            )
+            .values(owner=gate.owner, heartbeat_at=gate.clock.now())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def recover_release(gate: ReleaseGate, release: Release) -> Receipt | None:
+    """Put one abandoned release right; None if another recoverer took it first."""
+    if not _take_over(gate, release):
+        return None
+    with log_context(release_id=release.id, service=release.service):
+        log.warning("release.abandoned", status=release.status.value, owner=release.owner)
+        gate._update(
+            release.id, "recovery", {"dead_owner": release.owner, "found_in": release.status.value}
+        )
+        deployer = gate.deployer_for(release.service)
+        try:
+            if release.status == ReleaseStatus.promoting:
+                deployer.promote(release.service, release.version)
+                return gate._close(
+                    release.id,
+                    ReleaseStatus.promoted,
+                    EXIT_PROMOTED,
+                    "promoted",
+                    f"The gate stopped while promoting; recovery finished the promotion of "
+                    f"{release.version}.",
+                    "info",
+                )
+            previous = release.previous_version
+            if release.status == ReleaseStatus.started and previous is None:
+                previous = deployer.current_version(release.service)  # production is untouched
+            deployer.rollback_canary(release.service, previous)
+        except DeployError as exc:
+            gate._update(release.id, "recovery_failed", {"error": str(exc)})
+            log.error("release.recovery_failed", error=str(exc))
+            raise
+        gate._update(
+            release.id,
+            "canary_reverted",
+            {"to": previous},
+            previous_version=previous,
+            rolled_back_at=gate.clock.now(),
+            decision="aborted",
+        )
+        why = (
+            f"the gate running it ({release.owner}) stopped during {release.status.value}; "
+            f"the canary was put back on {previous or 'the previous version'}"
+        )
+        return gate._close(
+            release.id,
+            ReleaseStatus.aborted,
+            EXIT_INFRASTRUCTURE,
+            "aborted",
+            f"Aborted: {why}.",
+            "warning",
+            error=why,
+        )
