@@ -29,3 +29,285 @@ def judge(input_file) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"release-gate judge: {exc}", err=True)
         sys.exit(2)
     click.echo(run_judge(data, final=True).model_dump_json())
+
+
+# -- releases ------------------------------------------------------------------------------
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from common.logs import configure_logging
+    from release_gate.settings import GateSettings
+
+    settings = GateSettings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _gate(settings):  # type: ignore[no-untyped-def]
+    """The gate, or exit 4 with the configuration's problem (file:line: field: error)."""
+    from common.yaml_config import ConfigError
+    from release_gate.build import build_gate
+
+    try:
+        return build_gate(settings)
+    except ConfigError as exc:
+        click.echo(f"release-gate: {exc}", err=True)
+        sys.exit(4)
+
+
+def _database(settings):  # type: ignore[no-untyped-def]
+    from release_gate.db import Database
+
+    db = Database(settings.database_url)
+    db.migrate()
+    return db
+
+
+def _emit_receipt(receipt, receipt_file: str | None) -> None:  # type: ignore[no-untyped-def]
+    text = receipt.model_dump_json(indent=2)
+    if receipt_file:
+        from pathlib import Path
+
+        path = Path(receipt_file)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(path)
+    else:
+        click.echo(text)
+    click.echo(receipt.summary, err=True)
+
+
+@main.command()
+@click.option("--service", required=True, help="A service of the gate's configuration.")
+@click.option("--version", "version", required=True, help="The version to release.")
+@click.option("--author", required=True, help="Who releases (the lock's holder).")
+@click.option(
+    "--override",
+    "override_reason",
+    default=None,
+    metavar="REASON",
+    help="Release through a lock, a freeze or an incident; audited and announced.",
+)
+@click.option(
+    "--receipt",
+    "receipt_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write the JSON receipt here instead of standard output.",
+)
+def deploy(
+    service: str,
+    version: str,
+    author: str,
+    override_reason: str | None,
+    receipt_file: str | None,
+) -> None:
+    """Release VERSION of SERVICE through the canary. Exit 0 promoted, 1 rolled
+    back, 2 refused (nothing deployed), 3 inconclusive (old version left), 4
+    infrastructure error."""
+    import signal
+
+    from release_gate.service import DeployRequest, GateError
+
+    gate = _gate(_settings())
+
+    def _interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    # SIGTERM (a cancelled CI job) rolls the canary back like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupted)
+    request = DeployRequest(service, version, author, override_reason)
+    try:
+        release_id, admitted = gate.admit(request)
+    except GateError as exc:
+        click.echo(f"release-gate deploy: {exc}", err=True)
+        sys.exit(4)
+    try:
+        receipt = gate.run(release_id) if admitted else gate.receipt(release_id)
+    except KeyboardInterrupt:
+        receipt = gate.receipt(release_id)
+    _emit_receipt(receipt, receipt_file)
+    sys.exit(receipt.exit_code if receipt.exit_code is not None else 4)
+
+
+@main.command()
+@click.option("--service", default=None, help="Only this service's releases.")
+def recover(service: str | None) -> None:
+    """Put right releases whose gate died: the canary goes back to the previous
+    version (a release killed while promoting finishes its promotion)."""
+    from release_gate.deployers.base import DeployError
+    from release_gate.recovery import abandoned_releases, recover_release
+
+    gate = _gate(_settings())
+    abandoned = abandoned_releases(gate, service)
+    if not abandoned:
+        click.echo("no abandoned releases", err=True)
+        return
+    failed = 0
+    for release in abandoned:
+        try:
+            receipt = recover_release(gate, release)
+        except DeployError as exc:
+            failed += 1
+            click.echo(f"release {release.id}: recovery failed: {exc}", err=True)
+            continue
+        if receipt is not None:
+            click.echo(receipt.model_dump_json())
+            click.echo(receipt.summary, err=True)
+    sys.exit(4 if failed else 0)
+
+
+@main.command()
+@click.option("--service", default=None)
+@click.option("--days", default=30.0, show_default=True, type=float)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def history(service: str | None, days: float, as_json: bool) -> None:
+    """Releases of the last DAYS days and the change-failure rate."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from release_gate.history import change_failure_rate, releases_between
+
+    db = _database(_settings())
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    start = end - timedelta(days=days)
+    releases = releases_between(db, start, end, service)
+    rate = change_failure_rate(db, start, end, service)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "releases": [r.model_dump(mode="json") for r in releases],
+                    "change_failure_rate": rate.model_dump(mode="json"),
+                }
+            )
+        )
+        return
+    for r in releases:
+        when = r.started_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"{r.id:>5}  {when}  {r.service:<14} {r.version:<14} {r.author:<12} {r.status:<12}"
+            + (f"  override: {r.override_reason}" if r.override_reason else "")
+        )
+    shown = "n/a" if rate.rate is None else f"{rate.rate:.1%}"
+    click.echo(f"change-failure rate: {rate.failed}/{rate.releases} = {shown} over {days:g} days")
+
+
+# -- locks and freezes -----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--reason", required=True)
+@click.option("--by", "created_by", required=True, help="Who freezes.")
+@click.option("--service", default=None, help="Default: every service.")
+@click.option("--minutes", default=None, type=float, help="How long (or --until).")
+@click.option("--until", "until", default=None, help="ISO time the freeze ends (UTC if no zone).")
+def freeze(
+    reason: str, created_by: str, service: str | None, minutes: float | None, until: str | None
+) -> None:
+    """Forbid releases until an expiry, with a reason."""
+    from datetime import UTC, datetime, timedelta
+
+    from common.clock import ensure_utc
+    from release_gate.freezes import FreezeError, create_freeze
+
+    now = datetime.now(UTC)
+    if (minutes is None) == (until is None):
+        raise click.UsageError("give exactly one of --minutes and --until")
+    try:
+        expires = (
+            now + timedelta(minutes=minutes)
+            if minutes is not None
+            else ensure_utc(datetime.fromisoformat(until or ""))
+        )
+    except ValueError as exc:
+        raise click.UsageError(f"--until: {exc}") from exc
+    db = _database(_settings())
+    try:
+        with db.session() as session:
+            info = create_freeze(
+                session,
+                service=service,
+                reason=reason,
+                created_by=created_by,
+                expires_at=expires,
+                now=now,
+            )
+    except FreezeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(info.model_dump_json())
+    click.echo(info.describe(), err=True)
+
+
+@main.command()
+@click.argument("freeze_id", type=int)
+@click.option("--by", "lifted_by", required=True, help="Who lifts it.")
+def unfreeze(freeze_id: int, lifted_by: str) -> None:
+    """Lift a freeze before it expires."""
+    from datetime import UTC, datetime
+
+    from release_gate.freezes import FreezeError, lift_freeze
+
+    db = _database(_settings())
+    try:
+        with db.session() as session:
+            info = lift_freeze(session, freeze_id, lifted_by, datetime.now(UTC))
+    except FreezeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(info.model_dump_json())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def locks(as_json: bool) -> None:
+    """Release locks and the freezes in force."""
+    import json
+    from datetime import UTC, datetime
+
+    from release_gate.freezes import active_freezes
+    from release_gate.locks import list_locks
+
+    db = _database(_settings())
+    now = datetime.now(UTC)
+    with db.sessions() as session:
+        held = list_locks(session, now, active_only=True)
+        frozen = active_freezes(session, None, now)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "locks": [lock.model_dump(mode="json") for lock in held],
+                    "freezes": [f.model_dump(mode="json") for f in frozen],
+                }
+            )
+        )
+        return
+    for lock in held:
+        until = lock.until.strftime("%Y-%m-%d %H:%M:%S UTC") if lock.until else "-"
+        click.echo(
+            f"{lock.service:<14} {lock.state:<10} {lock.holder or '-':<12} until {until}"
+            f"  (release {lock.release_id}, {lock.version})"
+        )
+    for f in frozen:
+        click.echo(f.describe())
+    if not held and not frozen:
+        click.echo("no locks, no freezes")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8200, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """The same over HTTP: POST /api/releases, GET /api/releases, locks, freezes."""
+    import uvicorn
+
+    from release_gate.api import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(_gate(settings), api_token=settings.api_token),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )

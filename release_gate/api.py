@@ -1,0 +1,166 @@
+"""``release-gate serve``: the gate over HTTP for tools that prefer it to the
+CLI. ``POST /api/releases`` admits the release at once (a refusal answers 409
+with the receipt naming the lock's holder and until when), then runs the
+canary in the background (202, poll ``GET /api/releases/{id}``) or, with
+``?wait=true``, answers the final receipt. With ``GATE_API_TOKEN`` set every
+route but the health check wants it as a bearer token."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, model_validator
+
+from common.logs import get_logger
+from release_gate.freezes import (
+    FreezeError,
+    FreezeInfo,
+    active_freezes,
+    create_freeze,
+    lift_freeze,
+    list_freezes,
+)
+from release_gate.history import (
+    ChangeFailureRate,
+    ReleaseSummary,
+    change_failure_rate,
+    recent_releases,
+)
+from release_gate.locks import LockInfo, list_locks
+from release_gate.receipts import EXIT_INFRASTRUCTURE, Receipt
+from release_gate.service import DeployRequest, GateError, ReleaseGate
+
+log = get_logger("release_gate.http")
+
+
+class ReleaseIn(BaseModel):
+    service: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    author: str = Field(min_length=1)
+    override_reason: str | None = Field(default=None, min_length=1)
+
+
+class FreezeIn(BaseModel):
+    reason: str = Field(min_length=1)
+    created_by: str = Field(min_length=1)
+    service: str | None = None
+    minutes: float | None = Field(default=None, gt=0)
+    expires_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> FreezeIn:
+        if (self.minutes is None) == (self.expires_at is None):
+            raise ValueError("give exactly one of minutes and expires_at")
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("expires_at needs a time zone")
+        return self
+
+
+class LiftIn(BaseModel):
+    lifted_by: str = Field(min_length=1)
+
+
+def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
+    app = FastAPI(title="Release gate")
+    app.state.gate = gate
+    app.state.runs = []  # background releases, joinable by tests and at shutdown
+
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        if api_token is None:
+            return
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), api_token.encode()):
+            log.warning("http.forbidden", reason="bad token")
+            raise HTTPException(403, "invalid or missing API token")
+
+    guarded = [Depends(require_token)]
+
+    @app.get("/api/health")
+    def health() -> dict[str, str]:
+        return {"status": "healthy"}
+
+    @app.post("/api/releases", dependencies=guarded, response_model=Receipt)
+    def post_release(body: ReleaseIn, wait: bool = False) -> Any:
+        request = DeployRequest(body.service, body.version, body.author, body.override_reason)
+        try:
+            release_id, admitted = gate.admit(request)
+        except GateError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if not admitted:
+            receipt = gate.receipt(release_id)
+            status = 503 if receipt.exit_code == EXIT_INFRASTRUCTURE else 409
+            return JSONResponse(receipt.model_dump(mode="json"), status_code=status)
+        if wait:
+            return gate.run(release_id)
+        thread = threading.Thread(target=gate.run, args=(release_id,), name=f"release-{release_id}")
+        app.state.runs.append(thread)
+        thread.start()
+        return JSONResponse(
+            gate.receipt(release_id).model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": f"/api/releases/{release_id}"},
+        )
+
+    @app.get("/api/releases", dependencies=guarded, response_model=list[ReleaseSummary])
+    def get_releases(
+        service: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ) -> list[ReleaseSummary]:
+        return recent_releases(gate.db, limit=limit, service=service)
+
+    @app.get("/api/releases/{release_id}", dependencies=guarded, response_model=Receipt)
+    def get_release(release_id: int) -> Receipt:
+        try:
+            return gate.receipt(release_id)
+        except GateError as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @app.get("/api/locks", dependencies=guarded, response_model=list[LockInfo])
+    def get_locks() -> list[LockInfo]:
+        with gate.db.sessions() as session:
+            return list_locks(session, gate.clock.now(), active_only=True)
+
+    @app.get("/api/freezes", dependencies=guarded, response_model=list[FreezeInfo])
+    def get_freezes(active: bool = True) -> list[FreezeInfo]:
+        with gate.db.sessions() as session:
+            if active:
+                return active_freezes(session, None, gate.clock.now())
+            return list_freezes(session)
+
+    @app.post("/api/freezes", dependencies=guarded, status_code=201, response_model=FreezeInfo)
+    def post_freeze(body: FreezeIn) -> FreezeInfo:
+        now = gate.clock.now()
+        expires = body.expires_at or now + timedelta(minutes=body.minutes or 0)
+        try:
+            with gate.db.session() as session:
+                return create_freeze(
+                    session,
+                    service=body.service,
+                    reason=body.reason,
+                    created_by=body.created_by,
+                    expires_at=expires,
+                    now=now,
+                )
+        except FreezeError as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+    @app.post("/api/freezes/{freeze_id}/lift", dependencies=guarded, response_model=FreezeInfo)
+    def post_lift(freeze_id: int, body: LiftIn) -> FreezeInfo:
+        try:
+            with gate.db.session() as session:
+                return lift_freeze(session, freeze_id, body.lifted_by, gate.clock.now())
+        except FreezeError as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @app.get("/api/change-failure-rate", dependencies=guarded, response_model=ChangeFailureRate)
+    def get_change_failure_rate(
+        days: Annotated[float, Query(gt=0)] = 30.0, service: str | None = None
+    ) -> ChangeFailureRate:
+        end = gate.clock.now() + timedelta(seconds=1)
+        return change_failure_rate(gate.db, end - timedelta(days=days), end, service)
+
+    return app
