@@ -74,14 +74,20 @@ def ingest(session: Session, config: AlertingConfig, now: datetime, limit: int =
     alert_ids = {alert_id for _, alert_id in rows}
     alerts = session.scalars(select(Alert).where(Alert.id.in_(alert_ids))).all()
     live_groups: dict[str, AlertGroup] = {}
+    calmed = False
     for alert in alerts:
         if alert.state in LIVE_STATES:
             _attach(session, config, alert, now, live_groups)
-        elif alert.group_id is not None:
-            # Resolved or cancelled: its group re-checks at once whether anything is left.
-            session.execute(
-                update(AlertGroup).where(AlertGroup.id == alert.group_id).values(notify_at=now)
-            )
+        else:
+            calmed = True
+    if calmed:
+        # Its own group may be done, and any group it inhibited may page now.
+        session.execute(
+            update(AlertGroup)
+            .where(AlertGroup.state != GroupState.resolved)
+            .values(notify_at=now)
+            .execution_options(synchronize_session=False)
+        )
     write_cursor(session, rows[-1][0])
     return len(rows)
 

@@ -113,10 +113,7 @@ def set_state(
     fp = fingerprint(signal, series)
     with db.session() as s:
         alert = s.scalar(
-            select(Alert)
-            .where(Alert.fingerprint == fp)
-            .order_by(Alert.id.desc())
-            .limit(1)
+            select(Alert).where(Alert.fingerprint == fp).order_by(Alert.id.desc()).limit(1)
         )
         previous = alert.state.value if alert else None
         closed = alert is not None and alert.state in (AlertState.resolved, AlertState.cancelled)

@@ -1,0 +1,149 @@
+"""Delivery you can trust: fallback per person, next step when a call reaches
+a voicemail, rate limits with bundles, and schedule gaps that do not swallow pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from sentinel.alerting.notifier import Notifier
+from sentinel.alerting.outbox import Dispatcher, RetryPolicy
+from sentinel.alerting.reactions import Reactions, call_outcome, sms_outcome
+from sentinel.models import DeliveryAttempt, Notification
+from tests.alerting_pipeline.conftest import Rig, make_config
+
+
+@dataclass
+class Answer:
+    ok: bool
+    retryable: bool = False
+    provider_id: str | None = None
+    retry_after: float | None = None
+    error: str | None = None
+    status: str = "queued"
+
+
+def _dispatcher(rig, sent, fail=()):  # type: ignore[no-untyped-def]
+    def send(item):  # type: ignore[no-untyped-def]
+        sent.append((item.channel, item.recipient))
+        if item.channel in fail:
+            return Answer(False, error="twilio 400 code=30006: landline or unreachable carrier")
+        return Answer(True, provider_id=f"SID{item.id}")
+
+    channels = {name: send for name in ("sms", "voice", "slack", "console", "webhook")}
+    reactions = Reactions(rig.notifier.config)
+    return Dispatcher(
+        rig.db, channels, rig.clock, RetryPolicy(max_attempts=2), on_failed=reactions.on_failed
+    )
+
+
+def _p2(rig):  # type: ignore[no-untyped-def]
+    rig.fire("queue.lag", severity="P2", service="translator")
+    rig.run()
+
+
+def test_an_sms_that_cannot_be_sent_becomes_a_call(rig):
+    sent: list[tuple[str, str]] = []
+    _p2(rig)
+    _dispatcher(rig, sent, fail={"sms"}).run_once()
+    _dispatcher(rig, sent).run_once()
+    assert ("voice", "+15550000001") in sent
+    (call,) = [n for n in rig.notifications() if n.channel == "voice"]
+    assert call.key.endswith(":fallback:voice") and call.person == "alice"
+
+
+def test_an_undelivered_sms_receipt_becomes_a_call(rig):
+    sent: list[tuple[str, str]] = []
+    _p2(rig)
+    _dispatcher(rig, sent).run_once()
+    reactions = Reactions(rig.notifier.config)
+    with rig.db.session() as s:
+        sms = s.scalar(select(Notification).where(Notification.channel == "sms"))
+        reactions.on_callback(s, sms, sms_outcome("undelivered"), rig.clock.now())
+    _dispatcher(rig, sent).run_once()
+    assert sent[-1] == ("voice", "+15550000001")
+    with rig.db.session() as s:
+        statuses = s.scalars(select(DeliveryAttempt.status).order_by(DeliveryAttempt.id)).all()
+    assert "undelivered" in statuses  # the receipt is on record with the attempts
+
+
+def test_a_call_answered_by_voicemail_moves_to_the_next_step_now(rig):
+    sent: list[tuple[str, str]] = []
+    rig.fire("payments.failed", service="translator")
+    rig.clock.advance(seconds=30)
+    rig.run()
+    _dispatcher(rig, sent).run_once()
+    reactions = Reactions(rig.notifier.config)
+    with rig.db.session() as s:
+        call = s.scalar(select(Notification).where(Notification.channel == "voice"))
+        reactions.on_callback(
+            s, call, call_outcome("completed", "machine_end_beep"), rig.clock.now()
+        )
+    rig.clock.advance(seconds=1)  # not the 5 minutes of the step
+    rig.run()
+    people = [n.person for n in rig.notifications() if n.person]
+    assert people == ["alice", "alice", "manager"]  # alice also gets the SMS fallback
+    assert [n.channel for n in rig.notifications() if n.person == "alice"] == ["voice", "sms"]
+
+
+def test_a_call_answered_by_a_human_is_confirmed_and_escalation_waits(rig):
+    sent: list[tuple[str, str]] = []
+    rig.fire("payments.failed", service="translator")
+    rig.clock.advance(seconds=30)
+    rig.run()
+    _dispatcher(rig, sent).run_once()
+    with rig.db.session() as s:
+        call = s.scalar(select(Notification).where(Notification.channel == "voice"))
+        Reactions(rig.notifier.config).on_callback(
+            s, call, call_outcome("completed", "human"), rig.clock.now()
+        )
+    rig.clock.advance(minutes=1)
+    rig.run()
+    assert [n.person for n in rig.notifications() if n.person] == ["alice"]
+    with rig.db.session() as s:
+        assert s.scalar(select(Notification.confirmed_at).where(Notification.channel == "voice"))
+
+
+def test_past_the_rate_limit_pages_wait_and_go_out_as_one_bundle(sentinel_url):
+    from common.clock import FakeClock
+    from sentinel.db import Database
+
+    db = Database(sentinel_url)
+    clock = FakeClock()
+    config = make_config("rate_limits:\n  sms: {max: 3, per_minutes: 10}\n")
+    rig = Rig(db, clock, Notifier(db, config, clock))
+    for i in range(8):
+        rig.fire(f"signal.{i}", severity="P2", service=f"svc{i}")  # 8 groups, same on-call
+    rig.run()
+    sms = [n for n in rig.notifications() if n.channel == "sms"]
+    assert [n.status.value for n in sms] == ["pending"] * 3 + ["held"] * 5
+    clock.advance(minutes=10, seconds=1)
+    rig.run()
+    sms = [n for n in rig.notifications() if n.channel == "sms"]
+    (bundle,) = [n for n in sms if n.key.startswith("bundle:")]
+    assert bundle.payload["text"].startswith("5 more alert notifications")
+    assert all(n.bundled_into == bundle.id for n in sms if n.status.value == "bundled")
+    assert sum(n.status.value == "bundled" for n in sms) == 5  # none lost
+    db.dispose()
+
+
+def test_a_gap_in_the_schedule_goes_straight_to_the_next_step(sentinel_url):
+    from common.clock import FakeClock
+    from sentinel.alerting.config import parse_alerting_config
+    from sentinel.db import Database
+    from tests.alerting_pipeline.conftest import CONFIG
+
+    weekends_only = CONFIG.replace(
+        "handoff: weekly}",
+        'handoff: weekly}\n        restrictions: [{days: [sat-sun], start: "00:00", end: "24:00"}]',
+    )
+    db = Database(sentinel_url)
+    clock = FakeClock()  # a Monday: nobody on the weekend-only layer
+    rig = Rig(db, clock, Notifier(db, parse_alerting_config(weekends_only), clock))
+    rig.fire("payments.failed", service="translator")
+    clock.advance(seconds=30)
+    rig.run()
+    rig.run()
+    assert [n.person for n in rig.notifications() if n.person] == ["manager"]
+    db.dispose()
