@@ -45,6 +45,19 @@ def require_alertmanager() -> str:
     return path
 
 
+def require_amtool() -> str:
+    """amtool (same package), or skip (fail under CI)."""
+    path = shutil.which("amtool") or (
+        "/usr/bin/amtool" if os.path.exists("/usr/bin/amtool") else None
+    )
+    if path is None:
+        message = "amtool not installed: apt-get install -y prometheus-alertmanager"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 @dataclass
 class AlertmanagerServer:
     url: str

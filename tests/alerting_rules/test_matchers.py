@@ -17,28 +17,27 @@ from sentinel.alerting.matchers import (
     parse_matchers,
 )
 
+PARSED: list[tuple[str, str, str, str]] = [
+    ('service="payments"', "service", "=", "payments"),
+    ("service=payments", "service", "=", "payments"),
+    ('  service  =  "payments"  ', "service", "=", "payments"),
+    ('severity=~"P0|P1"', "severity", "=~", "P0|P1"),
+    ("severity=~P0|P1", "severity", "=~", "P0|P1"),
+    ('env!="staging"', "env", "!=", "staging"),
+    ('team!~"ops-.*"', "team", "!~", "ops-.*"),
+    ('team=""', "team", "=", ""),
+    ("team=", "team", "=", ""),
+    (r'quote="She said: \"Hi\""', "quote", "=", 'She said: "Hi"'),
+    (r'path="C:\\temp"', "path", "=", "C:\\temp"),
+    (r'text="two\nlines"', "text", "=", "two\nlines"),
+    (r"re=~\d+", "re", "=~", r"\d+"),  # a lone backslash stays literal
+    ('signal="database.down"', "signal", "=", "database.down"),
+    ('k8s.pod_name="api-1"', "k8s.pod_name", "=", "api-1"),
+    ('value="a=b"', "value", "=", "a=b"),
+]
 
-@pytest.mark.parametrize(
-    ("text", "name", "op", "value"),
-    [
-        ('service="payments"', "service", "=", "payments"),
-        ("service=payments", "service", "=", "payments"),
-        ('  service  =  "payments"  ', "service", "=", "payments"),
-        ('severity=~"P0|P1"', "severity", "=~", "P0|P1"),
-        ("severity=~P0|P1", "severity", "=~", "P0|P1"),
-        ('env!="staging"', "env", "!=", "staging"),
-        ('team!~"ops-.*"', "team", "!~", "ops-.*"),
-        ('team=""', "team", "=", ""),
-        ("team=", "team", "=", ""),
-        (r'quote="She said: \"Hi\""', "quote", "=", 'She said: "Hi"'),
-        (r'path="C:\\temp"', "path", "=", "C:\\temp"),
-        (r'text="two\nlines"', "text", "=", "two\nlines"),
-        (r"re=~\d+", "re", "=~", r"\d+"),  # a lone backslash stays literal
-        ('signal="database.down"', "signal", "=", "database.down"),
-        ('k8s.pod_name="api-1"', "k8s.pod_name", "=", "api-1"),
-        ('value="a=b"', "value", "=", "a=b"),
-    ],
-)
+
+@pytest.mark.parametrize(("text", "name", "op", "value"), PARSED)
 def test_parse_one(text: str, name: str, op: str, value: str) -> None:
     assert parse_matcher(text) == Matcher(name, op, value)  # type: ignore[arg-type]
 
@@ -66,36 +65,36 @@ def test_bad_matchers_say_what_and_where(text: str, fragment: str) -> None:
     assert fragment in message
 
 
-@pytest.mark.parametrize(
-    ("matcher", "labels", "expected"),
-    [
-        ('service="payments"', {"service": "payments"}, True),
-        ('service="payments"', {"service": "billing"}, False),
-        ('service="payments"', {}, False),
-        ('service!="payments"', {}, True),
-        ('service!="payments"', {"service": "payments"}, False),
-        # A missing label is the empty string.
-        ('team=""', {}, True),
-        ('team=""', {"team": "ops"}, False),
-        ('team!=""', {}, False),
-        ('team!=""', {"team": "ops"}, True),
-        ('team=~".*"', {}, True),
-        ('team=~".+"', {}, False),
-        # Regexes are anchored at both ends, around the whole alternation.
-        ('severity=~"P0|P1"', {"severity": "P1"}, True),
-        ('severity=~"P0|P1"', {"severity": "P10"}, False),
-        ('severity=~"P0|P1"', {"severity": "xP0"}, False),
-        ('severity=~"P"', {"severity": "P0"}, False),
-        ('severity!~"P0|P1"', {"severity": "P2"}, True),
-        ('severity!~"P0|P1"', {"severity": "P0"}, False),
-        ('severity!~"P0|P1"', {}, True),
-        ('route=~"/api/.*"', {"route": "/api/jobs"}, True),
-        ('route=~"/api/.*"', {"route": "/health"}, False),
-        ('route=~"/api/.*"', {"route": "/api/jobs\nx"}, False),
-        ('signal=~"queue\\..*"', {"signal": "queue.lag"}, True),
-        ('signal=~"queue\\..*"', {"signal": "queuelag"}, False),
-    ],
-)
+SEMANTICS: list[tuple[str, dict[str, str], bool]] = [
+    ('service="payments"', {"service": "payments"}, True),
+    ('service="payments"', {"service": "billing"}, False),
+    ('service="payments"', {}, False),
+    ('service!="payments"', {}, True),
+    ('service!="payments"', {"service": "payments"}, False),
+    # A missing label is the empty string.
+    ('team=""', {}, True),
+    ('team=""', {"team": "ops"}, False),
+    ('team!=""', {}, False),
+    ('team!=""', {"team": "ops"}, True),
+    ('team=~".*"', {}, True),
+    ('team=~".+"', {}, False),
+    # Regexes are anchored at both ends, around the whole alternation.
+    ('severity=~"P0|P1"', {"severity": "P1"}, True),
+    ('severity=~"P0|P1"', {"severity": "P10"}, False),
+    ('severity=~"P0|P1"', {"severity": "xP0"}, False),
+    ('severity=~"P"', {"severity": "P0"}, False),
+    ('severity!~"P0|P1"', {"severity": "P2"}, True),
+    ('severity!~"P0|P1"', {"severity": "P0"}, False),
+    ('severity!~"P0|P1"', {}, True),
+    ('route=~"/api/.*"', {"route": "/api/jobs"}, True),
+    ('route=~"/api/.*"', {"route": "/health"}, False),
+    ('route=~"/api/.*"', {"route": "/api/jobs\nx"}, False),
+    ('signal=~"queue\\..*"', {"signal": "queue.lag"}, True),
+    ('signal=~"queue\\..*"', {"signal": "queuelag"}, False),
+]
+
+
+@pytest.mark.parametrize(("matcher", "labels", "expected"), SEMANTICS)
 def test_semantics(matcher: str, labels: dict[str, str], expected: bool) -> None:
     assert parse_matcher(matcher).matches(labels) is expected
 
