@@ -155,6 +155,20 @@ class Postmortems:
         with self.db.session() as s:
             return [IncidentOut.of(i, self.timing, now) for i in s.scalars(query)]
 
+    def actions(self, *, overdue_only: bool = False, owner: str | None = None) -> list[ActionOut]:
+        """Action items not done yet, oldest due first (overdue: due before today)."""
+        query = (
+            select(ActionItem)
+            .where(ActionItem.status.not_in(DONE_ACTION_STATUSES))
+            .order_by(ActionItem.due_date, ActionItem.id)
+        )
+        if overdue_only:
+            query = query.where(ActionItem.due_date < self.clock.now().date())
+        if owner:
+            query = query.where(ActionItem.owner == owner)
+        with self.db.session() as s:
+            return [ActionOut.of(a) for a in s.scalars(query)]
+
     def incidents_between(self, start: datetime, end: datetime) -> list[IncidentDetail]:
         """Every incident that started in [start, end), with its records (reports)."""
         query = (
@@ -167,10 +181,14 @@ class Postmortems:
 
     # ----- opening -------------------------------------------------------------
 
-    def open(self, data: IncidentIn, actor: str = "api") -> OpenResult:
-        """Open an incident, or attach to the open incident of the same service."""
+    def open(
+        self, data: IncidentIn, actor: str = "api", *, alerts: list[Any] | None = None
+    ) -> OpenResult:
+        """Open an incident, or attach to the open incident of the same service.
+        ``alerts``: the sentinel alerts of ``data.alert_ids`` when the caller read them."""
         now = self.clock.now()
-        alerts = self._read_alerts(data.alert_ids)
+        if alerts is None:
+            alerts = self._read_alerts(data.alert_ids)
         with self.db.session() as s:
             existing = None
             if data.attach:

@@ -16,6 +16,10 @@ class PostmortemSettings(BaseSettings):
     sentinel_database_url: str = "sqlite:///var/sentinel.db"
     # Read when set: releases and rollbacks for timelines and change-failure rate.
     gate_database_url: str | None = None
+    # Reminders go through the sentinel's announcements: over HTTP when this is set
+    # (with SENTINEL_API_TOKEN's value in sentinel_api_token), else in-process.
+    sentinel_url: str | None = None
+    sentinel_api_token: str | None = None
     # Bearer token for the API's write routes and the web form; unset = open.
     api_token: str | None = None
 
@@ -27,6 +31,8 @@ class PostmortemSettings(BaseSettings):
 
     # Reminders repeat at this interval until what they ask for is done.
     reminder_interval_hours: float = 24.0
+    # Incidents opened from alerts without a service label belong to this service.
+    default_service: str = "translator"
     # How far before an incident's start a detector replay looks back.
     replay_lookback_hours: float = 24.0
     # Where people open the incident pages (links in reminders).

@@ -1,0 +1,248 @@
+"""The postmortems' HTTP API (the release gate relies on ``/api/incidents``:
+keep it stable) and, mounted beside it, the server-rendered web form.
+
+Errors answer ``{"detail": ..., "errors": [{"field", "message"}, ...]}``: 422
+for a form or request that fails validation (every failing field named), 409
+when the incident's state refuses the change (closing before it is complete),
+404 for what does not exist, 403 for a missing or wrong bearer token."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+
+from common.logs import get_logger
+from postmortems import lessons, markdown, reports
+from postmortems.forms import FieldError, PostmortemForm
+from postmortems.models import IncidentClass, IncidentStatus, Severity
+from postmortems.schemas import (
+    ActionIn,
+    ActionOut,
+    ActionPatch,
+    IncidentDetail,
+    IncidentIn,
+    IncidentOut,
+    IncidentPatch,
+    TimelineIn,
+    TimelineOut,
+    TransitionIn,
+)
+from postmortems.service import CloseRefused, Conflict, FormInvalid, Invalid, NotFound, Postmortems
+
+log = get_logger("postmortems.http")
+
+
+class AlertLinkIn(BaseModel):
+    alert_ids: list[int]
+
+
+def actor(x_actor: Annotated[str | None, Header()] = None) -> str:
+    """Who makes the change, for the audit trail and the timeline (``X-Actor``)."""
+    return (x_actor or "api").strip() or "api"
+
+
+# Module level: with postponed annotations FastAPI resolves these names here.
+Actor = Annotated[str, Depends(actor)]
+
+
+def token_ok(service: Postmortems, given: str | None) -> bool:
+    expected = service.settings.api_token
+    if expected is None:
+        return True
+    return hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+def create_app(service: Postmortems) -> FastAPI:
+    app = FastAPI(title="Postmortems")
+    app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(field=_field_name(e.get("loc", ())), message=e.get("msg", "invalid"))
+            for e in exc.errors()
+        ]
+        return _error(422, "invalid request", errors)
+
+    @app.exception_handler(FormInvalid)
+    async def _form_invalid(_request: Request, exc: FormInvalid) -> JSONResponse:
+        return _error(422, str(exc), exc.errors)
+
+    @app.exception_handler(CloseRefused)
+    async def _close_refused(_request: Request, exc: CloseRefused) -> JSONResponse:
+        return _error(409, str(exc), exc.errors, missing=True)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
+        return _error(409, str(exc), exc.errors)
+
+    @app.exception_handler(Invalid)
+    async def _invalid(_request: Request, exc: Invalid) -> JSONResponse:
+        return _error(422, str(exc), exc.errors)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, str(exc), [])
+
+    app.include_router(api_router(service))
+    from postmortems.views import web_router
+
+    app.include_router(web_router(service))
+    return app
+
+
+def _field_name(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def _error(
+    status: int, detail: str, errors: list[FieldError], missing: bool = False
+) -> JSONResponse:
+    body: dict[str, Any] = {"detail": detail, "errors": [e.model_dump() for e in errors]}
+    if missing:
+        body["missing"] = body["errors"]
+    return JSONResponse(body, status_code=status)
+
+
+def api_router(service: Postmortems) -> APIRouter:
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not token_ok(service, given):
+            log.warning("http.forbidden", reason="bad token")
+            raise HTTPException(403, "invalid or missing API token")
+
+    write = [Depends(require_token)]
+    r = APIRouter(prefix="/api")
+
+    @r.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "healthy", "open_incidents": len(service.list(open_only=True))}
+
+    @r.get("/incidents", response_model=list[IncidentOut])
+    def list_incidents(
+        service_name: Annotated[str | None, Query(alias="service")] = None,
+        open: bool = False,  # noqa: A002 - the contract's query name
+        status: Annotated[list[IncidentStatus] | None, Query()] = None,
+        severity: Annotated[list[Severity] | None, Query()] = None,
+        incident_class: Annotated[list[IncidentClass] | None, Query()] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[IncidentOut]:
+        return service.list(
+            service=service_name,
+            open_only=open,
+            status=status,
+            severity=severity,
+            incident_class=incident_class,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+
+    @r.post("/incidents", dependencies=write, response_model=IncidentDetail, status_code=201)
+    def open_incident(data: IncidentIn, response: Response, who: Actor) -> IncidentDetail:
+        result = service.open(data, actor=who if who != "api" else data.source)
+        if not result.created:
+            response.status_code = 200
+            response.headers["X-Incident-Attached"] = "true"
+        return result.incident
+
+    @r.get("/incidents/{incident_id}", response_model=IncidentDetail)
+    def get_incident(incident_id: int) -> IncidentDetail:
+        return service.detail(incident_id)
+
+    @r.patch("/incidents/{incident_id}", dependencies=write, response_model=IncidentDetail)
+    def patch_incident(incident_id: int, patch: IncidentPatch, who: Actor) -> IncidentDetail:
+        return service.update(incident_id, patch, who)
+
+    @r.post(
+        "/incidents/{incident_id}/transition", dependencies=write, response_model=IncidentDetail
+    )
+    def transition(incident_id: int, change: TransitionIn, who: Actor) -> IncidentDetail:
+        return service.transition(incident_id, change, who)
+
+    @r.put("/incidents/{incident_id}/postmortem", dependencies=write, response_model=IncidentDetail)
+    def put_postmortem(
+        incident_id: int, form: PostmortemForm, who: Actor, draft: bool = False
+    ) -> IncidentDetail:
+        return service.save_postmortem(incident_id, form, who, draft=draft)
+
+    @r.post(
+        "/incidents/{incident_id}/actions",
+        dependencies=write,
+        response_model=ActionOut,
+        status_code=201,
+    )
+    def add_action(incident_id: int, data: ActionIn, who: Actor) -> ActionOut:
+        return service.add_action(incident_id, data, who)
+
+    @r.get("/actions", response_model=list[ActionOut])
+    def list_actions(overdue: bool = False, owner: str | None = None) -> list[ActionOut]:
+        return service.actions(overdue_only=overdue, owner=owner)
+
+    @r.patch("/actions/{action_id}", dependencies=write, response_model=ActionOut)
+    def patch_action(action_id: int, patch: ActionPatch, who: Actor) -> ActionOut:
+        return service.update_action(action_id, patch, who)
+
+    @r.post("/actions/{action_id}/replay", dependencies=write, response_model=ActionOut)
+    def replay_action(action_id: int, who: Actor) -> ActionOut:
+        return service.replay_action(action_id, who)
+
+    @r.post(
+        "/incidents/{incident_id}/timeline",
+        dependencies=write,
+        response_model=TimelineOut,
+        status_code=201,
+    )
+    def add_timeline(incident_id: int, data: TimelineIn, who: Actor) -> TimelineOut:
+        return service.add_timeline_entry(incident_id, data, who)
+
+    @r.post(
+        "/incidents/{incident_id}/timeline/draft",
+        dependencies=write,
+        response_model=IncidentDetail,
+    )
+    def draft_timeline(incident_id: int, who: Actor) -> IncidentDetail:
+        return service.draft_timeline(incident_id, who)
+
+    @r.post("/incidents/{incident_id}/alerts", dependencies=write, response_model=IncidentDetail)
+    def link_alerts(incident_id: int, data: AlertLinkIn, who: Actor) -> IncidentDetail:
+        return service.link_alerts(incident_id, data.alert_ids, who)
+
+    @r.post("/incidents/{incident_id}/close", dependencies=write, response_model=IncidentDetail)
+    def close(incident_id: int, who: Actor) -> IncidentDetail:
+        return service.close(incident_id, who)
+
+    @r.get("/incidents/{incident_id}/markdown", response_class=PlainTextResponse)
+    def export_markdown(incident_id: int) -> PlainTextResponse:
+        text = markdown.render(service.detail(incident_id))
+        return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+
+    @r.get("/lessons", response_model=list[lessons.LessonOut])
+    def search_lessons(
+        q: str | None = None,
+        kind: str | None = None,
+        service_name: Annotated[str | None, Query(alias="service")] = None,
+        incident_class: str | None = None,
+    ) -> list[lessons.LessonOut]:
+        return lessons.search(
+            service.db, q, kind=kind, service=service_name, incident_class=incident_class
+        )
+
+    @r.get("/reports", response_model=reports.Report)
+    def report(
+        start: datetime,
+        end: datetime,
+        service_name: Annotated[str | None, Query(alias="service")] = None,
+    ) -> reports.Report:
+        return reports.build(service, start, end, service=service_name)
+
+    return r

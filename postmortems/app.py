@@ -1,0 +1,88 @@
+"""The served process: the HTTP API and web form, and in the background the
+alert watcher and the reminders, one pass every ``interval`` seconds."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from common.logs import get_logger
+from postmortems.reminders import Reminders, Sender, http_sender, sentinel_sender
+from postmortems.service import Postmortems
+from postmortems.watcher import AlertWatcher
+
+log = get_logger("postmortems.app")
+
+
+def default_sender(service: Postmortems) -> Sender:
+    settings = service.settings
+    if settings.sentinel_url:
+        return http_sender(settings.sentinel_url, settings.sentinel_api_token)
+    from sentinel.db import Database as SentinelDatabase
+
+    return sentinel_sender(SentinelDatabase(settings.sentinel_database_url), service.clock.now)
+
+
+class Background:
+    def __init__(self, service: Postmortems, *, interval: float, reminders: bool = True) -> None:
+        from sentinel.db import Database as SentinelDatabase
+
+        self.service = service
+        self.interval = interval
+        self.sentinel_db = SentinelDatabase(service.settings.sentinel_database_url)
+        self.watcher = AlertWatcher(
+            service, self.sentinel_db, default_service=service.settings.default_service
+        )
+        self.reminders = Reminders(service, default_sender(service)) if reminders else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> None:
+        try:
+            self.watcher.run_once()
+        except Exception:  # noqa: BLE001 - the next pass retries; the API keeps serving
+            log.exception("watcher.pass_failed")
+        if self.reminders is not None:
+            try:
+                self.reminders.run_once()
+            except Exception:  # noqa: BLE001
+                log.exception("reminders.pass_failed")
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="postmortems-bg", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.sentinel_db.dispose()
+
+
+def create_served_app(service: Postmortems, *, background: bool, interval: float) -> Any:
+    from postmortems.api import create_app
+
+    app: FastAPI = create_app(service)
+    if not background:
+        return app
+    worker = Background(service, interval=interval)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -1,0 +1,149 @@
+"""Opens incidents from critical sentinel alerts: P0/P1 alerts that fired, read
+from the sentinel's ``alerts`` table behind a persisted cursor. An alert of a
+service that already has an open incident is attached to it, not duplicated.
+
+The sentinel is never called: it records, we read (one direction only). An
+alert that fired and resolved between two polls still opens its incident; a
+restarted watcher resumes from its cursor, and an alert already linked to an
+incident is never taken twice (the link is unique), even with two watchers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from common.clock import ensure_utc
+from common.logs import get_logger
+from postmortems.models import IncidentAlert, WatcherCursor
+from postmortems.schemas import IncidentIn
+from postmortems.service import Postmortems
+
+log = get_logger("postmortems.watcher")
+
+CRITICAL_SEVERITIES = ("P0", "P1")
+CURSOR = "sentinel-alerts"
+# Alerts are read again this far behind the cursor: a transaction that committed
+# late with an earlier firing_at is not skipped (links make re-reads harmless).
+OVERLAP = timedelta(minutes=10)
+
+
+class WatchResult(BaseModel):
+    alert_id: int
+    incident_id: int
+    created: bool
+
+
+@dataclass
+class AlertWatcher:
+    service: Postmortems
+    sentinel_db: Any  # sentinel.db.Database
+    default_service: str = "translator"
+    first_run_lookback: timedelta = timedelta(hours=24)
+
+    def run_once(self) -> list[WatchResult]:
+        from sentinel.models import Alert, AlertState
+
+        now = self.service.clock.now()
+        since = self._cursor(now)
+        with self.sentinel_db.session() as s:
+            alerts = list(
+                s.scalars(
+                    select(Alert)
+                    .where(
+                        Alert.severity.in_(CRITICAL_SEVERITIES),
+                        Alert.firing_at.is_not(None),
+                        Alert.firing_at >= since - OVERLAP,
+                        Alert.state != AlertState.cancelled,
+                    )
+                    .order_by(Alert.firing_at, Alert.id)
+                )
+            )
+            on_call = self._first_paged(s, [a.id for a in alerts])
+        linked = self._linked([a.id for a in alerts])
+        results: list[WatchResult] = []
+        newest = since
+        for alert in alerts:
+            newest = max(newest, ensure_utc(alert.firing_at))
+            if alert.id in linked:
+                continue
+            result = self._open(alert, on_call.get(alert.id))
+            if result is not None:
+                results.append(result)
+        self._save_cursor(newest, now)
+        return results
+
+    def _open(self, alert: Any, on_call: str | None) -> WatchResult | None:
+        labels = alert.labels or {}
+        summary = (alert.summary or "").splitlines()[0] if alert.summary else alert.signal
+        data = IncidentIn(
+            title=f"[{alert.severity}] {summary}"[:300],
+            severity=alert.severity,
+            service=labels.get("service") or self.default_service,
+            started_at=ensure_utc(alert.started_at),
+            detected_at=ensure_utc(alert.firing_at),
+            on_call=on_call,
+            source="watcher",
+            source_ref=f"alert:{alert.id}",
+            alert_ids=[alert.id],
+        )
+        try:
+            opened = self.service.open(data, actor="watcher", alerts=[alert])
+        except IntegrityError:
+            # Another watcher linked this alert first: it is handled.
+            log.info("watcher.alert_taken", alert_id=alert.id)
+            return None
+        log.info(
+            "watcher.alert_linked",
+            alert_id=alert.id,
+            fingerprint=alert.fingerprint,
+            signal=alert.signal,
+            incident_id=opened.incident.id,
+            created=opened.created,
+        )
+        return WatchResult(
+            alert_id=alert.id, incident_id=opened.incident.id, created=opened.created
+        )
+
+    def _first_paged(self, s: Any, alert_ids: list[int]) -> dict[int, str]:
+        """Who was paged first for each alert: the on-call person at the time."""
+        from sentinel.models import Notification
+
+        if not alert_ids:
+            return {}
+        rows = s.execute(
+            select(Notification.alert_id, Notification.person, Notification.recipient)
+            .where(Notification.alert_id.in_(alert_ids))
+            .order_by(Notification.id)
+        )
+        first: dict[int, str] = {}
+        for alert_id, person, recipient in rows:
+            first.setdefault(alert_id, person or recipient)
+        return first
+
+    def _linked(self, alert_ids: list[int]) -> set[int]:
+        if not alert_ids:
+            return set()
+        with self.service.db.session() as s:
+            return set(
+                s.scalars(
+                    select(IncidentAlert.alert_id).where(IncidentAlert.alert_id.in_(alert_ids))
+                )
+            )
+
+    def _cursor(self, now: datetime) -> datetime:
+        with self.service.db.session() as s:
+            row = s.get(WatcherCursor, CURSOR)
+            return row.firing_since if row else now - self.first_run_lookback
+
+    def _save_cursor(self, firing_since: datetime, now: datetime) -> None:
+        with self.service.db.session() as s:
+            row = s.get(WatcherCursor, CURSOR)
+            if row is None:
+                s.add(WatcherCursor(name=CURSOR, firing_since=firing_since, updated_at=now))
+            elif firing_since > row.firing_since:
+                row.firing_since, row.updated_at = firing_since, now
