@@ -84,15 +84,20 @@ def draft_timeline(
     """The drafted entries, oldest first. ``service`` None takes every service's
     alerts and releases. ``gate_db`` is the release gate's ``Database``, or any object
     with ``releases_between(start, end, service)``, or None (no releases). The suspect
-    releases are judged against ``incident_started_at`` (default ``start``); see
-    ``suspect_releases``. ``catalogue`` gives the units of values (default: the
+    releases are judged against ``incident_started_at`` (see ``suspect_releases``);
+    without it, against the first anomalous sample of the linked alerts, or ``start``
+    when none is linked (a window opened early for context then shifts the rule: pass
+    the incident's start). ``catalogue`` gives the units of values (default: the
     sentinel's configured catalogue, if it loads)."""
     start, end = ensure_utc(start), ensure_utc(end)
     if end < start:
         raise ValueError(f"the window ends ({end.isoformat()}) before it starts")
-    incident_start = ensure_utc(incident_started_at) if incident_started_at else start
     units = _units(catalogue)
-    entries = _alert_entries(sentinel_db, service, start, end, list(alert_ids), units)
+    entries, first_sample = _alert_entries(sentinel_db, service, start, end, list(alert_ids), units)
+    if incident_started_at is not None:
+        incident_start = ensure_utc(incident_started_at)
+    else:
+        incident_start = first_sample or start
     releases = _releases(gate_db, min(start, incident_start - suspect_window), end, service)
     entries += release_entries(releases, incident_start, service, suspect_window)
     entries.sort(key=lambda e: (e.at, _KIND_ORDER.get(e.kind, 9), e.ref or "", e.text))
@@ -118,7 +123,8 @@ def _alert_entries(
     end: datetime,
     linked: list[int],
     units: dict[str, str],
-) -> list[DraftEntry]:
+) -> tuple[list[DraftEntry], datetime | None]:
+    """The entries, and the first anomalous sample of the linked alerts."""
     with db.session() as s:
         overlapping = s.scalars(
             select(Alert).where(
@@ -132,7 +138,7 @@ def _alert_entries(
         if linked:
             alerts.update({a.id: a for a in s.scalars(select(Alert).where(Alert.id.in_(linked)))})
         if not alerts:
-            return []
+            return [], None
         ids = sorted(alerts)
         transitions = s.scalars(
             select(AlertTransition)
@@ -169,7 +175,9 @@ def _alert_entries(
             (n.alert_id, e) for e in _notification_entries(n, by_notification.get(n.id, []))
         ]
     entries += [(None, e) for e in actions]
-    return [e for alert_id, e in entries if start <= e.at <= end or alert_id in linked]
+    kept = [e for alert_id, e in entries if start <= e.at <= end or alert_id in linked]
+    starts = [alerts[i].started_at for i in linked if i in alerts]
+    return kept, min(starts) if starts else None
 
 
 def _notifications(s: Any, alert_ids: list[int], group_ids: list[int]) -> list[Notification]:

@@ -336,6 +336,24 @@ def test_the_suspect_window_and_incident_start_are_adjustable(
     assert [e.ref for e in entries if e.suspect] == [f"release:{recorded['alice']}"]
 
 
+def test_suspects_are_judged_from_the_linked_alerts_first_sample(
+    sentinel_db: Database, gate_db: GateDatabase, recorded: dict[str, int]
+) -> None:
+    """A window opened an hour early for context does not move the rule: the incident
+    started with the linked alert's first anomalous sample."""
+    entries = draft_timeline(
+        sentinel_db,
+        gate_db,
+        service="translator",
+        start=INCIDENT - timedelta(hours=1),
+        end=at(15, 0),
+        alert_ids=[recorded["wallet"]],
+    )
+    suspects = [e for e in entries if e.suspect]
+    assert [e.ref for e in suspects] == [f"release:{recorded[k]}" for k in ("bob", "alice")]
+    assert "most suspect: finished 10 min before" in suspects[-1].text
+
+
 @dataclass
 class StubRelease:
     id: int
