@@ -57,6 +57,11 @@ _MONTH_ALIASES = {name: i + 1 for i, name in enumerate(_MONTHS)} | {
 }  # fmt: skip
 # How far next_window looks before giving up (covers a 29 February every 4 years).
 _SEARCH_DAYS = 8 * 366
+# Windows computed per (definition, local day) are kept: every alert of a storm
+# asks about the same few days. Plain dict operations are safe across threads.
+_WINDOW_CACHE_SIZE = 4096
+_WINDOWS: dict[tuple[Any, date], Interval | None] = {}
+_MISSING = object()
 
 
 def _aware(value: datetime, what: str) -> datetime:
@@ -298,6 +303,28 @@ class MaintenanceWindow(BaseModel):
     def window_on(self, day: date) -> Interval | None:
         """The UTC window starting on local ``day``, or None (not a start day, inside
         the DST gap, or outside valid_from/valid_until)."""
+        # Keyed by the fields that shape the window, so copies and edits never
+        # see another definition's windows.
+        key = (
+            self.time_zone,
+            self.start,
+            self.end,
+            tuple(self.days),
+            None if self.months is None else tuple(self.months),
+            None if self.days_of_month is None else tuple(self.days_of_month),
+            None if self.dates is None else tuple(self.dates),
+            self.valid_from,
+            self.valid_until,
+        )
+        cached = _WINDOWS.get((key, day), _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        if len(_WINDOWS) >= _WINDOW_CACHE_SIZE:
+            _WINDOWS.clear()  # crude but bounded; a storm asks about the same few days
+        found = _WINDOWS[(key, day)] = self._compute_window(day)
+        return found
+
+    def _compute_window(self, day: date) -> Interval | None:
         if not self._starts_on(day):
             return None
         tz = self.zone
@@ -328,15 +355,19 @@ class MaintenanceWindow(BaseModel):
 
     # ------------------------------------------------------------------ public
 
-    def active_at(self, at: datetime) -> bool:
+    def current_window(self, at: datetime) -> Interval | None:
+        """The window in progress at ``at`` (UTC start, end), or None."""
         t = _aware(at, "at")
         today = t.astimezone(self.zone).date()
         # A window lasts under a wall-clock day, so only today's or yesterday's covers t.
         for day in (today - timedelta(days=1), today):
             window = self.window_on(day)
             if window is not None and window[0] <= t < window[1]:
-                return True
-        return False
+                return window
+        return None
+
+    def active_at(self, at: datetime) -> bool:
+        return self.current_window(at) is not None
 
     def next_window(self, after: datetime) -> Interval | None:
         """The window in progress at ``after``, or else the next one to start, as UTC
@@ -390,16 +421,14 @@ def silenced_by(
     lasts longest, so "silenced until" is honest), else a maintenance window in
     progress (likewise), else None."""
     t = _aware(at, "at")
-    active = [s for s in silences if s.active_at(t) and s.matches(labels)]
+    active = [s for s in silences if s.starts_at <= t < s.ends_at and s.matches(labels)]
     if active:
         return max(active, key=lambda s: s.ends_at)
     best: tuple[datetime, MaintenanceWindow] | None = None
     for window in windows:
         if not window.matches(labels):
             continue
-        current = window.next_window(t)
-        if current is None or current[0] > t:
-            continue
-        if best is None or current[1] > best[0]:
+        current = window.current_window(t)
+        if current is not None and (best is None or current[1] > best[0]):
             best = (current[1], window)
     return best[1] if best is not None else None

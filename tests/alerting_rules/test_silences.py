@@ -345,3 +345,13 @@ def test_next_window_agrees_with_active_at(
         probe = at + (lo - at) * data.draw(st.floats(0, 0.999))
         assert not w.active_at(probe)
     assert found in w.windows(at, hi)
+
+
+def test_current_window_and_edited_copies() -> None:
+    w = window()
+    assert w.current_window(utc(2026, 1, 6, 1, 30)) == (utc(2026, 1, 6, 1), utc(2026, 1, 6, 3))
+    assert w.current_window(utc(2026, 1, 6, 3)) is None
+    # Windows are remembered per definition: an edited copy computes its own.
+    earlier = w.model_copy(update={"start": "01:00"})
+    assert earlier.window_on(date(2026, 1, 6)) == (utc(2026, 1, 6, 0), utc(2026, 1, 6, 3))
+    assert w.window_on(date(2026, 1, 6)) == (utc(2026, 1, 6, 1), utc(2026, 1, 6, 3))
