@@ -25,9 +25,10 @@ import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from common.yaml_config import load_yaml_model, parse_yaml_model
+from release_gate.judge import JudgeConfig
 
 PLACEHOLDERS = {"service", "version", "node", "previous_version"}
 
@@ -114,7 +115,29 @@ class GateConfig(_Strict):
     lock_minutes: float = Field(default=5.0, ge=0)
     sampling_interval_seconds: float = Field(default=10.0, gt=0)
     canary_deadline_seconds: float = Field(default=600.0, gt=0)
-    judge: dict[str, Any] = {}
+    # JudgeConfig fields; max_duration_s defaults to canary_deadline_seconds.
+    judge: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+
+    @field_validator("judge")
+    @classmethod
+    def _judge_fits(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        deadline = info.data.get("canary_deadline_seconds", 600.0)
+        try:
+            JudgeConfig.model_validate({"max_duration_s": deadline, **value})
+        except ValidationError as exc:
+            problems = "; ".join(
+                ".".join(str(p) for p in e["loc"]) + ": " + e["msg"].removeprefix("Value error, ")
+                if e["loc"]
+                else e["msg"].removeprefix("Value error, ")
+                for e in exc.errors()
+            )
+            raise ValueError(f"{problems} (canary_deadline_seconds is {deadline:g})") from None
+        return value
+
+    def judge_config(self) -> JudgeConfig:
+        return JudgeConfig.model_validate(
+            {"max_duration_s": self.canary_deadline_seconds, **self.judge}
+        )
 
     @field_validator("services")
     @classmethod

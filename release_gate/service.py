@@ -297,9 +297,7 @@ class ReleaseGate:
         controls: Sequence[Node],
         canary_at: datetime,
     ) -> Verdict:
-        judge_config = JudgeConfig.model_validate(
-            {"max_duration_s": self.config.canary_deadline_seconds, **self.config.judge}
-        )
+        judge_config = self.config.judge_config()
         deadline = self.config.canary_deadline_seconds
         interval = self.config.sampling_interval_seconds
         promql = self.config.service(service).promql
