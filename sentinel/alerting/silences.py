@@ -169,8 +169,8 @@ def _ranges(items: list[Any], parse: Any, what: str) -> list[int]:
         cut = text.find("-", 1)
         if isinstance(item, str) and cut > 0:
             lo, hi = parse(text[:cut]), parse(text[cut + 1 :])
-            if hi < lo:
-                raise ValueError(f"{what} range {item!r} runs backwards")
+            if hi < lo or (lo < 0) != (hi < 0):
+                raise ValueError(f"{what} range {item!r} runs backwards or changes sign")
             out.extend(range(lo, hi + 1))
         else:
             out.append(parse(item))

@@ -188,6 +188,7 @@ def test_days_months_dates_and_validity() -> None:
     assert summer.months == [7, 8, 12]
     assert summer.next_window(utc(2026, 1, 5)) == (utc(2026, 7, 1, 0), utc(2026, 7, 1, 2))
 
+    assert window(days_of_month=["-3--1", "1-2"]).days_of_month == [-3, -2, -1, 1, 2]
     last_day = window(days_of_month=[-1, 15])
     assert last_day.next_window(utc(2026, 2, 16)) == (utc(2026, 2, 28, 1), utc(2026, 2, 28, 3))
     assert last_day.window_on(date(2026, 2, 15)) is not None
@@ -222,6 +223,7 @@ def test_days_months_dates_and_validity() -> None:
         ({"months": ["smarch"]}, ("months",), "unknown month"),
         ({"months": ["aug-jul"]}, ("months",), "runs backwards"),
         ({"days_of_month": [32]}, ("days_of_month",), "1 ... 31"),
+        ({"days_of_month": ["-3-5"]}, ("days_of_month",), "changes sign"),
         ({"matchers": []}, ("matchers",), "at least one matcher"),
         ({"matchers": ['service=~"pay(ments"']}, ("matchers", 0), "invalid regular expression"),
         ({"valid_from": "2026-02-02T00:00:00Z", "valid_until": "2026-02-01T00:00:00Z"}, (),
