@@ -22,7 +22,7 @@ from sentinel.catalogue.models import Catalogue, SignalSpec
 from sentinel.db import Database
 from sentinel.detectors.spec import DetectorSpec, default_spec, evaluate
 from sentinel.history import HistoryStore, Row, parse_series_key, series_key
-from sentinel.models import Tuning
+from sentinel.models import Resolution, Tuning
 from sentinel.tunings import applied
 
 log = get_logger(__name__)
@@ -47,6 +47,7 @@ class ReplayResult(BaseModel):
     warmup_samples: int = 0  # samples before the window the detector learnt from
     series_replayed: int = 0
     peak_score: float | None = None  # the highest score inside the window
+    resolution: str = "raw"  # "1h": replayed on hourly means, the raw samples had expired
 
 
 def _catalogue(catalogue: Catalogue | str | Path | None) -> Catalogue:
@@ -111,9 +112,16 @@ def replay_detector(
         warmup = timedelta(days=SentinelSettings().history_warmup_days)
     key = None if series is None else canonical_series(series)
 
-    rows = HistoryStore(sentinel_db).load(
-        signal, series=key, since=window_start - warmup, until=window_end + _EPSILON
-    )
+    history = HistoryStore(sentinel_db)
+    span = {"since": window_start - warmup, "until": window_end + _EPSILON}
+    resolution = Resolution.raw
+    rows = history.load(signal, series=key, **span)
+    if not any(r.t >= window_start for r in rows):
+        # Raw samples expire (SENTINEL_RAW_RETENTION_DAYS): an old incident is replayed on
+        # the hourly means kept after them, and the note says so.
+        hourly = history.load(signal, series=key, resolution=Resolution.hour, **span)
+        if any(r.t >= window_start for r in hourly):
+            rows, resolution = hourly, Resolution.hour
     by_series: dict[str, list[Row]] = {}
     for row in rows:
         by_series.setdefault(row.series, []).append(row)
@@ -146,6 +154,7 @@ def replay_detector(
         warmup_samples=sum(r.warmup_samples for r in replays),
         series_replayed=len(replays),
         peak_score=max(scores) if scores else None,
+        resolution=resolution.value,
     )
     result.note = _note(result, replays, warmup)
     log.info(
@@ -167,6 +176,8 @@ def _note(result: ReplayResult, replays: list[_SeriesReplay], warmup: timedelta)
         what = f"{result.signal}{{{_labels(result.series)}}}" if result.series else result.signal
         return f"no stored samples of {what} {span}: nothing to replay"
     learning = _warmup_note(replays, warmup)
+    if result.resolution != Resolution.raw.value:
+        learning += " (on hourly means: the raw samples of that time have expired)"
     if result.first_alert_at is None or result.lead_seconds is None:
         many = f" (none of {len(replays)} series)" if len(replays) > 1 else ""
         score = f"; its highest score was {result.peak_score:.2f}" if result.peak_score else ""

@@ -14,6 +14,7 @@ from sentinel import tunings
 from sentinel.catalogue.models import Catalogue
 from sentinel.db import Database
 from sentinel.history import HistoryStore, Row
+from sentinel.models import Resolution
 
 INCIDENT = datetime(2026, 11, 30, 13, 50, tzinfo=UTC)  # the wallet starts failing
 DETECTED = INCIDENT + timedelta(minutes=12)  # a person noticed
@@ -176,6 +177,24 @@ def test_short_history_is_said(db: Database) -> None:
     history(db, wallet_fails=True)
     result = replay(db, warmup=timedelta(days=10))
     assert "may still have been learning" in result.note
+
+
+def test_an_old_incident_replays_on_hourly_means(db: Database) -> None:
+    """After retention folded the raw samples into hourly means, the replay runs on
+    those and says so."""
+    start = INCIDENT - timedelta(days=3)
+    hours = [0.3] * 72 + [6.0, 6.0]
+    HistoryStore(db).append(
+        [
+            Row("payments.failed", WALLET, start + timedelta(hours=i), v, None)
+            for i, v in enumerate(hours)
+        ],
+        Resolution.hour,
+    )
+    result = replay(db, detected_at=INCIDENT + timedelta(hours=1))
+    assert result.resolution == "1h"
+    assert result.first_alert_at == INCIDENT
+    assert "hourly means" in result.note
 
 
 def test_no_history(db: Database) -> None:
