@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from common.logs import get_logger
 from sentinel.catalogue.models import NoDataPolicy, SignalSpec
@@ -122,9 +123,34 @@ class _Active:
     state: AlertState
 
 
+def recently_closed(session: Session, fp: str, since: datetime) -> Alert | None:
+    """The episode of ``fp`` that closed at or after ``since``: a re-fire this
+    soon is the same problem flapping, and reopens it."""
+    return session.scalar(
+        select(Alert)
+        .where(
+            Alert.fingerprint == fp,
+            Alert.state.in_((AlertState.resolved, AlertState.cancelled)),
+            Alert.resolved_at >= since,
+        )
+        .order_by(Alert.id.desc())
+        .limit(1)
+    )
+
+
+def reopen(alert: Alert, target: AlertState) -> str:
+    """Bring a closed episode back; returns the state it left."""
+    previous = alert.state.value
+    alert.state = target
+    alert.resolved_at = None
+    alert.reopened += 1
+    return previous
+
+
 class AlertBook:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, flap_window: timedelta = timedelta(minutes=15)) -> None:
         self.db = db
+        self.flap_window = flap_window
         self._active: dict[str, _Active] = {}
         self.reload()
 
@@ -161,7 +187,13 @@ class AlertBook:
         v = step.verdict
         evidence = {**evidence, "provenance": provenance}
         with self.db.session() as s:
-            if active is None:
+            previous: str | None = None
+            alert = None
+            if active is None and target in ACTIVE_STATES and self.flap_window:
+                alert = recently_closed(s, fp, now - self.flap_window)
+                if alert is not None:
+                    previous = reopen(alert, target)
+            if active is None and alert is None:
                 started = now if v.no_data else _utc(v.t)
                 alert = Alert(
                     fingerprint=fp,
@@ -185,10 +217,11 @@ class AlertBook:
                 )
                 s.add(alert)
                 s.flush()
-            else:
+            elif active is not None:
                 alert = s.get(Alert, active.alert_id)
                 assert alert is not None
-            previous = None if active is None else active.state.value
+                previous = active.state.value
+            assert alert is not None
             alert.state = target
             alert.value = v.value
             alert.evidence = evidence

@@ -8,7 +8,7 @@ import contextlib
 import hmac
 import threading
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
@@ -20,7 +20,9 @@ from sqlalchemy import func, select
 
 from common.logs import get_logger
 from sentinel import maintenance
+from sentinel.alerting.actions import audit
 from sentinel.alerting.receiver import AmPayload, receive
+from sentinel.alerting.views import alerting_router
 from sentinel.history import parse_series_key
 from sentinel.models import ACTIVE_STATES, Alert, AlertState, Sample, Tuning, TuningStatus
 from sentinel.service import Sentinel
@@ -116,6 +118,10 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
         given = (authorization or "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), expected.encode()):
             log.warning("http.forbidden", reason="bad token")
+            with sentinel.db.session() as s:
+                audit(
+                    s, "forbidden", "api", sentinel.clock.now(), reason="invalid or missing token"
+                )
             raise HTTPException(403, "invalid or missing API token")
 
     @app.get("/api/health")
@@ -127,6 +133,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             "leader": sentinel.is_leader,
             "signals": len(sentinel.catalogue.signals),
             "last_cycle_cpu_seconds": evaluator.cycle_seconds if evaluator else None,
+            "channels": sentinel.channel_kinds,
         }
 
     @app.get("/api/signals", response_model=list[SignalOut])
@@ -217,7 +224,10 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
     @app.post("/api/alertmanager/webhook", dependencies=[Depends(require_token)])
     def alertmanager_webhook(payload: AmPayload) -> dict[str, int]:
         """Alertmanager's webhook_config (payload version 4) points here."""
-        return receive(sentinel.db, payload, sentinel.clock.now())
+        flap = timedelta(minutes=sentinel.alerting.flap_minutes)
+        return receive(sentinel.db, payload, sentinel.clock.now(), flap_window=flap)
+
+    app.include_router(alerting_router(sentinel, require_token))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -352,6 +362,26 @@ def _start_loop(sentinel: Sentinel):  # type: ignore[no-untyped-def]
         "interval",
         seconds=sentinel.settings.tick_seconds,
         id="evaluate",
+        max_instances=1,
+        coalesce=True,
+    )
+    deliver_lock = threading.Lock()
+
+    def deliver() -> None:
+        if not deliver_lock.acquire(blocking=False):
+            return
+        try:
+            sentinel.deliver()
+        except Exception:
+            log.exception("sentinel.delivery_failed")
+        finally:
+            deliver_lock.release()
+
+    scheduler.add_job(
+        deliver,
+        "interval",
+        seconds=sentinel.settings.tick_seconds,
+        id="deliver",
         max_instances=1,
         coalesce=True,
     )

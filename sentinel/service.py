@@ -15,6 +15,11 @@ from common.clock import Clock, SystemClock
 from common.db import make_engine
 from common.logs import get_logger
 from sentinel import lease, tunings
+from sentinel.alerting.config import AlertingConfig, load_alerting_config
+from sentinel.alerting.delivery import build_channels, describe
+from sentinel.alerting.notifier import Notifier
+from sentinel.alerting.outbox import Dispatcher
+from sentinel.alerting.reactions import Reactions
 from sentinel.alerts import AlertBook
 from sentinel.catalogue import Catalogue, load_catalogue
 from sentinel.db import Database
@@ -42,6 +47,11 @@ class Sentinel:
     sources: dict[str, Source]
     translator_engine: Engine | None
     replica: str
+    alerting: AlertingConfig
+    notifier: Notifier
+    dispatcher: Dispatcher
+    reactions: Reactions
+    channel_kinds: dict[str, str]
     evaluator: Evaluator | None = None  # exists while this replica leads
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -66,7 +76,19 @@ class Sentinel:
                     self.catalogue, self.sources, self.history, self.book, tunings.applied(self.db)
                 )
                 self.evaluator.warm_up(now, self.settings.history_warmup_days)
-            return self.evaluator.tick(now)
+            changed = self.evaluator.tick(now)
+            self.notifier.run_once()
+            return changed
+
+    def deliver(self, rounds: int = 20) -> int:
+        """Send what the outbox holds (every replica may: claims are leased)."""
+        sent = 0
+        for _ in range(rounds):
+            batch = self.dispatcher.run_once()
+            sent += batch
+            if batch < self.dispatcher.batch:
+                break
+        return sent
 
     def reload_tunings(self) -> None:
         """Rebuild detectors after a tuning is applied (next cycle replays history)."""
@@ -81,6 +103,7 @@ class Sentinel:
 
     def close(self) -> None:
         self.step_down()
+        self.dispatcher.close()
         for source in self.sources.values():
             source.close()
         if self.translator_engine is not None:
@@ -101,6 +124,10 @@ def build_sentinel(
     catalogue = catalogue or load_catalogue(settings.catalogue)
     translator_engine = make_engine(settings.translator_database_url, read_only=True)
     clock = clock or SystemClock()
+    alerting = load_alerting_config(settings.alerting)
+    channels, kinds = build_channels(settings)
+    reactions = Reactions(alerting)
+    log.info("sentinel.channels", channels=describe(kinds))
     push_signals = sum(spec.source.type == "push" for spec in catalogue.signals)
     push = PushBuffer(max_signals=max(1000, push_signals), clock=clock)
     context = SourceContext(
@@ -119,9 +146,20 @@ def build_sentinel(
         db=db,
         catalogue=catalogue,
         history=HistoryStore(db),
-        book=AlertBook(db),
+        book=AlertBook(db, flap_window=timedelta(minutes=alerting.flap_minutes)),
         push=push,
         sources=sources,
         translator_engine=translator_engine,
         replica=settings.replica or f"{socket.gethostname()}:{os.getpid()}",
+        alerting=alerting,
+        notifier=Notifier(db, alerting, clock, public_url=settings.public_url),
+        dispatcher=Dispatcher(
+            db,
+            channels,
+            clock,
+            workers=settings.dispatcher_workers,
+            on_failed=reactions.on_failed,
+        ),
+        reactions=reactions,
+        channel_kinds=kinds,
     )

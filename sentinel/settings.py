@@ -28,6 +28,25 @@ class SentinelSettings(BaseSettings):
     raw_retention_days: int = 35
     rollup_retention_days: int = 400
     history_warmup_days: int = 28
-    # Bearer token for write endpoints (push); unset leaves them open on a trusted network.
+    # Bearer token for write endpoints (push, actions, silences, announcements);
+    # unset leaves them open on a trusted network.
     api_token: str | None = None
     log_level: str = "INFO"
+
+    # Alerting: routes, schedules, escalation (sentinel/alerting/examples/alerting.yaml).
+    alerting: Path | None = None
+    # Where Twilio and Slack reach this sentinel (keypad, delivery receipts, buttons).
+    public_url: str = "http://127.0.0.1:8100"
+    # Without credentials every channel writes to the console outbox instead.
+    outbox_file: Path = Path("var/outbox.jsonl")
+    dispatcher_workers: int = 8
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_base_url: str | None = None  # a local stand-in for api.twilio.com
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_base_url: str | None = None  # a local stand-in for slack.com/api/
+    slack_channel: str = "#alerts"  # where messages without a channel go
+    webhook_url: str | None = None
+    webhook_secret: str | None = None

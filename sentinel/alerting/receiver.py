@@ -4,13 +4,14 @@ through the same alert records."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from common.logs import get_logger
+from sentinel.alerts import recently_closed, reopen
 from sentinel.db import Database
 from sentinel.history import series_key
 from sentinel.models import ACTIVE_STATES, Alert, AlertState, AlertTransition
@@ -70,9 +71,15 @@ def _summary(alert: AmAlert, severity: str) -> str:
     return summary
 
 
-def receive(db: Database, payload: AmPayload, now: datetime) -> dict[str, int]:
-    """Record each alert of a notification: open, update or resolve its episode."""
-    counts = {"opened": 0, "updated": 0, "resolved": 0}
+def receive(
+    db: Database,
+    payload: AmPayload,
+    now: datetime,
+    flap_window: timedelta = timedelta(minutes=15),
+) -> dict[str, int]:
+    """Record each alert of a notification: open, update, reopen (flapping) or
+    resolve its episode."""
+    counts = {"opened": 0, "updated": 0, "resolved": 0, "reopened": 0}
     with db.session() as s:
         for am in payload.alerts:
             labels = dict(am.labels)
@@ -93,12 +100,19 @@ def receive(db: Database, payload: AmPayload, now: datetime) -> dict[str, int]:
                 "group_key": payload.group_key,
                 "receiver": payload.receiver,
             }
+            previous: str | None = None
+            if active is None and target is AlertState.firing and flap_window:
+                active = recently_closed(s, fingerprint, now - flap_window)
+                if active is not None:
+                    previous = reopen(active, target)
+                    counts["reopened"] += 1
             if active is None:
                 active = Alert(
                     fingerprint=fingerprint,
                     signal=name,
                     series=series_key({k: v for k, v in labels.items() if k != "alertname"}),
-                    labels={**labels, "severity": severity},
+                    # ``signal`` too, so routes and inhibition rules read both kinds alike.
+                    labels={"signal": name, **labels, "severity": severity},
                     severity=severity,
                     source=SOURCE,
                     state=target,
@@ -112,15 +126,15 @@ def receive(db: Database, payload: AmPayload, now: datetime) -> dict[str, int]:
                 )
                 s.add(active)
                 s.flush()
-                previous = None
                 counts["opened"] += 1
             else:
-                previous = active.state.value
+                if previous is None:
+                    previous = active.state.value
+                    counts["updated" if target is AlertState.firing else "resolved"] += 1
                 active.state = target
                 active.summary = _summary(am, severity)
                 active.evidence = evidence
                 active.updated_at = now
-                counts["updated" if target is AlertState.firing else "resolved"] += 1
             if target is AlertState.resolved:
                 ends = am.ends_at
                 active.resolved_at = ends if ends and ends.year > 1 else now

@@ -57,6 +57,7 @@ def test_firing_then_resolved(client):
         "opened": 1,
         "updated": 0,
         "resolved": 0,
+        "reopened": 0,
     }
     # Alertmanager repeats a notification: the same episode, not a new alert.
     client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH)
@@ -81,6 +82,29 @@ def test_firing_then_resolved(client):
     assert detail["state"] == "resolved"
     assert detail["resolved_at"].startswith("2026-01-05T12:10:00")
     assert [t["to_state"] for t in detail["transitions"]] == ["firing", "resolved"]
+    assert detail["labels"]["signal"] == "DiskFull"  # routes and inhibition read it
+
+
+def test_a_re_fire_soon_after_resolving_reopens_the_same_alert(client, clock):
+    resolved = {
+        **FIRING,
+        "status": "resolved",
+        "alerts": [{**FIRING["alerts"][0], "status": "resolved", "endsAt": "2026-01-05T12:00:00Z"}],
+    }
+    client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH)
+    client.post("/api/alertmanager/webhook", json=resolved, headers=AUTH)
+    clock.advance(minutes=5)
+    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH).json()[
+        "reopened"
+    ] == 1
+    (alert,) = client.get("/api/alerts").json()
+    detail = client.get(f"/api/alerts/{alert['id']}").json()
+    assert [t["to_state"] for t in detail["transitions"]] == ["firing", "resolved", "firing"]
+    clock.advance(hours=1)
+    client.post("/api/alertmanager/webhook", json=resolved, headers=AUTH)
+    clock.advance(hours=1)
+    client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH)
+    assert len(client.get("/api/alerts").json()) == 2  # long after: a new episode
 
 
 def test_forged_or_malformed_calls(client):

@@ -1,0 +1,67 @@
+"""The delivery channels a sentinel sends through, built from its settings.
+A channel without credentials is the console outbox, so a fresh install still
+shows (and keeps, in ``outbox_file``) every page it would have sent."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import TextIO
+
+import httpx
+
+from sentinel.alerting.channels.outbox_console import ConsoleChannel
+from sentinel.alerting.channels.slack import SlackChannel
+from sentinel.alerting.channels.twilio_sms import TwilioSmsChannel
+from sentinel.alerting.channels.twilio_voice import TwilioVoiceChannel
+from sentinel.alerting.channels.webhook import WebhookChannel
+from sentinel.alerting.outbox import Send, via
+from sentinel.settings import SentinelSettings
+
+TWILIO_STATUS_PATH = "/api/twilio/status"
+TWILIO_VOICE_PATH = "/api/twilio/voice"
+
+
+def build_channels(
+    settings: SentinelSettings, stream: TextIO | None = None
+) -> tuple[dict[str, Send], dict[str, str]]:
+    """The channels by name, and what each one really is (``console`` where
+    credentials are missing), for the logs and the health check."""
+    console = via(ConsoleChannel(stream or sys.stdout, settings.outbox_file))
+    channels: dict[str, Send] = dict.fromkeys(
+        ("sms", "voice", "slack", "webhook", "console"), console
+    )
+    kinds = dict.fromkeys(channels, "console")
+    base = settings.public_url.rstrip("/")
+    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number:
+        from twilio.rest import Client
+
+        client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+        if settings.twilio_base_url:
+            client.api.base_url = settings.twilio_base_url.rstrip("/")
+        status_url = base + TWILIO_STATUS_PATH
+        channels["sms"] = via(TwilioSmsChannel(client, settings.twilio_from_number, status_url))
+        channels["voice"] = via(
+            TwilioVoiceChannel(
+                client, settings.twilio_from_number, base + TWILIO_VOICE_PATH, status_url
+            )
+        )
+        kinds["sms"], kinds["voice"] = "twilio_sms", "twilio_voice"
+    if settings.slack_bot_token:
+        from slack_sdk import WebClient
+
+        kwargs = {"base_url": settings.slack_base_url} if settings.slack_base_url else {}
+        web = WebClient(token=settings.slack_bot_token, timeout=10, **kwargs)
+        channels["slack"] = via(SlackChannel(web, settings.slack_channel))
+        kinds["slack"] = "slack"
+    if settings.webhook_url and settings.webhook_secret:
+        http = httpx.Client(timeout=10)
+        channels["webhook"] = via(
+            WebhookChannel(http, settings.webhook_url, settings.webhook_secret)
+        )
+        kinds["webhook"] = "webhook"
+    return channels, kinds
+
+
+def describe(kinds: Mapping[str, str]) -> str:
+    return ", ".join(f"{name}→{kind}" for name, kind in sorted(kinds.items()))

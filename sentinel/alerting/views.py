@@ -1,0 +1,397 @@
+"""HTTP routes of the alerting pipeline: alert groups and what people do to
+them, silences, who is on call, announcements, and the signed inbound
+callbacks of Twilio (keypad, delivery receipts) and Slack (buttons).
+
+Anything forged (a bad Twilio or Slack signature, a stale Slack timestamp, a
+wrong API token) gets 403 and an audit record, and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from common.logs import get_logger
+from sentinel.alerting import actions
+from sentinel.alerting.announcements import Announcement, UnknownRecipient, announce
+from sentinel.alerting.channels.signatures import (
+    TWILIO_SIGNATURE_HEADER,
+    verify_slack,
+    verify_twilio,
+)
+from sentinel.alerting.channels.slack import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_SILENCE
+from sentinel.alerting.channels.twilio_voice import keypress_action
+from sentinel.alerting.config import schedule
+from sentinel.alerting.models import AlertGroup, AuditEvent, GroupState
+from sentinel.alerting.models import Silence as SilenceRow
+from sentinel.alerting.reactions import call_outcome, find_by_provider_id, sms_outcome
+from sentinel.alerting.schedules import to_ical, who_is_on_call
+from sentinel.models import Alert, DeliveryAttempt, Notification
+
+if TYPE_CHECKING:
+    from sentinel.service import Sentinel
+
+log = get_logger("sentinel.http")
+
+SLACK_ACTIONS: dict[str, actions.Action] = {
+    ACTION_ACKNOWLEDGE: "acknowledge",
+    ACTION_RESOLVE: "resolve",
+    ACTION_SILENCE: "silence",
+}
+_KEYPAD_WORDS = {
+    "acknowledge": "Acknowledged. Escalation stopped.",
+    "resolve": "Resolved.",
+    "silence": "Silenced for 30 minutes.",
+}
+
+
+class GroupOut(BaseModel):
+    id: int
+    route: str
+    policy: str
+    labels: dict[str, str]
+    severity: str
+    state: str
+    opened_at: datetime
+    acked_by: str | None
+    acked_at: datetime | None
+    resolved_at: datetime | None
+    step: int
+    repeat: int
+    next_escalation_at: datetime | None
+    reopened: int
+
+
+class NotificationOut(BaseModel):
+    id: int
+    key: str
+    channel: str
+    recipient: str
+    person: str | None
+    step: int | None
+    status: str
+    attempts: int
+    provider_id: str | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    confirmed_at: datetime | None
+    text: str
+    history: list[dict[str, Any]] = []
+
+
+class GroupDetail(GroupOut):
+    alerts: list[dict[str, Any]]
+    notifications: list[NotificationOut]
+    audit: list[dict[str, Any]]
+
+
+class ActionIn(BaseModel):
+    by: str = Field(min_length=1, max_length=128)
+    minutes: float = Field(default=30, gt=0, le=7 * 24 * 60)
+
+
+class SilenceIn(BaseModel):
+    matchers: list[str] = Field(min_length=1)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    duration_minutes: float | None = Field(default=None, gt=0)
+    created_by: str = Field(min_length=1, max_length=128)
+    comment: str
+
+
+class SilenceOut(BaseModel):
+    id: int
+    matchers: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+
+
+def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> APIRouter:
+    router = APIRouter()
+    guarded = [Depends(require_token)]
+
+    def now() -> datetime:
+        return sentinel.clock.now()
+
+    def refuse(kind: str, via: str, request: Request, reason: str) -> HTTPException:
+        with sentinel.db.session() as s:
+            actions.audit(
+                s,
+                kind,
+                via,
+                now(),
+                path=request.url.path,
+                remote=request.client.host if request.client else None,
+                reason=reason,
+            )
+        log.warning("http.forged", via=via, path=request.url.path, reason=reason)
+        return HTTPException(403, reason)
+
+    def run_action(action: actions.Action, group_id: int, by: str, via: str, minutes: float = 30):
+        try:
+            with sentinel.db.session() as s:
+                group = actions.act(s, action, group_id, by, via, now(), minutes)
+                return _group_out(group)
+        except actions.ActionError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+
+    # --- groups and actions ---------------------------------------------------
+
+    @router.get("/api/groups", response_model=list[GroupOut])
+    def groups(
+        state: Annotated[list[GroupState] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[GroupOut]:
+        query = select(AlertGroup).order_by(AlertGroup.id.desc()).limit(limit)
+        if state:
+            query = query.where(AlertGroup.state.in_(state))
+        with sentinel.db.session() as s:
+            return [_group_out(g) for g in s.scalars(query)]
+
+    @router.get("/api/groups/{group_id}", response_model=GroupDetail)
+    def group(group_id: int) -> GroupDetail:
+        with sentinel.db.session() as s:
+            g = s.get(AlertGroup, group_id)
+            if g is None:
+                raise HTTPException(404, f"no alert group {group_id}")
+            return _group_detail(s, g)
+
+    @router.post("/api/groups/{group_id}/{action}", response_model=GroupOut, dependencies=guarded)
+    def group_action(
+        group_id: int, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
+    ) -> GroupOut:
+        return run_action(action, group_id, body.by, "api", body.minutes)
+
+    @router.post("/api/alerts/{alert_id}/{action}", response_model=GroupOut, dependencies=guarded)
+    def alert_action(
+        alert_id: int, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
+    ) -> GroupOut:
+        with sentinel.db.session() as s:
+            try:
+                group_id = actions.group_of_alert(s, alert_id)
+            except actions.ActionError as exc:
+                raise HTTPException(exc.status, str(exc)) from exc
+        return run_action(action, group_id, body.by, "api", body.minutes)
+
+    # --- silences --------------------------------------------------------------
+
+    @router.get("/api/silences", response_model=list[SilenceOut])
+    def silences(active: bool = True) -> list[SilenceOut]:
+        query = select(SilenceRow).order_by(SilenceRow.id.desc()).limit(500)
+        if active:
+            query = query.where(SilenceRow.ends_at > now())
+        with sentinel.db.session() as s:
+            return [SilenceOut.model_validate(r, from_attributes=True) for r in s.scalars(query)]
+
+    @router.post("/api/silences", response_model=SilenceOut, status_code=201, dependencies=guarded)
+    def add_silence(body: SilenceIn) -> SilenceOut:
+        start = body.starts_at or now()
+        end = body.ends_at or (
+            start + timedelta(minutes=body.duration_minutes) if body.duration_minutes else None
+        )
+        if end is None:
+            raise HTTPException(422, "give ends_at or duration_minutes")
+        try:
+            with sentinel.db.session() as s:
+                row = actions.add_silence(
+                    s, body.matchers, start, end, body.created_by, body.comment, now()
+                )
+                return SilenceOut.model_validate(row, from_attributes=True)
+        except actions.ActionError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+
+    @router.delete("/api/silences/{silence_id}", response_model=SilenceOut, dependencies=guarded)
+    def expire_silence(silence_id: int, by: str = "api") -> SilenceOut:
+        try:
+            with sentinel.db.session() as s:
+                row = actions.expire_silence(s, silence_id, by, "api", now())
+                return SilenceOut.model_validate(row, from_attributes=True)
+        except actions.ActionError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+
+    # --- on call ---------------------------------------------------------------
+
+    @router.get("/api/oncall")
+    def on_call(at: datetime | None = None) -> list[dict[str, Any]]:
+        when = at or now()
+        out = []
+        for name in sentinel.alerting.schedules:
+            found = who_is_on_call(schedule(sentinel.alerting, name), when)
+            out.append(
+                {
+                    "schedule": name,
+                    "at": when,
+                    "person": found.person if found else None,
+                    "layer": found.layer if found else None,
+                    "until": found.end if found else None,
+                }
+            )
+        return out
+
+    @router.get("/api/oncall/{name}.ics", response_class=PlainTextResponse)
+    def on_call_ical(name: str, days: Annotated[int, Query(ge=1, le=366)] = 28) -> Response:
+        if name not in sentinel.alerting.schedules:
+            raise HTTPException(404, f"no schedule {name!r}")
+        start = now()
+        text = to_ical(schedule(sentinel.alerting, name), start, start + timedelta(days=days))
+        return Response(text, media_type="text/calendar")
+
+    # --- announcements ---------------------------------------------------------
+
+    @router.post("/api/announcements", status_code=202, dependencies=guarded)
+    def announcements(body: Announcement) -> dict[str, int]:
+        try:
+            made = announce(sentinel.db, body, now(), sentinel.alerting)
+        except UnknownRecipient as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return {"notifications": made}
+
+    # --- Twilio and Slack callbacks ----------------------------------------------
+
+    def twilio_form(request: Request, form: dict[str, str]) -> None:
+        token = sentinel.settings.twilio_auth_token
+        # Twilio signs the URL it called: ours as the world sees it, query included.
+        url = sentinel.settings.public_url.rstrip("/") + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        signature = request.headers.get(TWILIO_SIGNATURE_HEADER)
+        if not token or not verify_twilio(token, url, form, signature):
+            raise refuse("forged_callback", "twilio", request, "invalid Twilio signature")
+
+    @router.post("/api/twilio/voice/{key:path}/keypress")
+    async def keypress(key: str, request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        twilio_form(request, form)
+        action = keypress_action(form.get("Digits"))
+        with sentinel.db.session() as s:
+            row = s.scalar(select(Notification).where(Notification.key == key))
+            group_id, person = (row.group_id, row.person) if row else (None, None)
+        if action is None or group_id is None:
+            return _twiml("Sorry, that key does nothing. Goodbye.")
+        run_action(
+            action if action != "silence_30m" else "silence", group_id, person or "phone", "phone"
+        )
+        return _twiml(_KEYPAD_WORDS["silence" if action == "silence_30m" else action])
+
+    @router.post("/api/twilio/status")
+    async def twilio_status(request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        twilio_form(request, form)
+        sid = form.get("MessageSid") or form.get("CallSid") or ""
+        with sentinel.db.session() as s:
+            row = find_by_provider_id(s, sid) if sid else None
+            if row is None:
+                log.warning("twilio.unknown_callback", sid=sid)
+                return Response(status_code=204)
+            if "CallStatus" in form:
+                outcome = call_outcome(form["CallStatus"], form.get("AnsweredBy"))
+            else:
+                outcome = sms_outcome(form.get("MessageStatus") or form.get("SmsStatus") or "")
+            sentinel.reactions.on_callback(s, row, outcome, now())
+        return Response(status_code=204)
+
+    @router.post("/api/slack/interactions")
+    async def slack_interactions(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        secret = sentinel.settings.slack_signing_secret
+        ok = bool(secret) and verify_slack(
+            str(secret), body, dict(request.headers), now().timestamp()
+        )
+        if not ok:
+            raise refuse("forged_callback", "slack", request, "invalid Slack signature")
+        form = await request.form()
+        try:
+            payload = json.loads(str(form.get("payload", "")))
+            pressed = payload["actions"][0]
+            value = json.loads(pressed["value"])
+            group_id = int(str(value["fingerprint"]).removeprefix("group:"))
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise HTTPException(400, f"not a Slack button press of ours: {exc}") from exc
+        action = SLACK_ACTIONS.get(pressed.get("action_id", ""))
+        if action is None:
+            return {"ok": True}  # a link button: nothing to do
+        user = payload.get("user") or {}
+        by = _person_by_slack(sentinel, user.get("id")) or user.get("username") or "slack"
+        group = run_action(action, group_id, by, "slack")
+        return {"ok": True, "group": group.id, "state": group.state}
+
+    return router
+
+
+def _group_out(g: AlertGroup) -> GroupOut:
+    return GroupOut.model_validate(g, from_attributes=True)
+
+
+def _group_detail(s: Any, g: AlertGroup) -> GroupDetail:
+    alerts = s.scalars(select(Alert).where(Alert.group_id == g.id).order_by(Alert.id)).all()
+    notes = s.scalars(
+        select(Notification).where(Notification.group_id == g.id).order_by(Notification.id)
+    ).all()
+    ids = [n.id for n in notes]
+    history: dict[int, list[dict[str, Any]]] = {}
+    if ids:
+        for a in s.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.notification_id.in_(ids))
+            .order_by(DeliveryAttempt.id)
+        ):
+            history.setdefault(a.notification_id, []).append(
+                {"at": a.at, "source": a.source, "status": a.status, "ok": a.ok, "error": a.error}
+            )
+    audit = s.scalars(
+        select(AuditEvent).where(AuditEvent.group_id == g.id).order_by(AuditEvent.id)
+    ).all()
+    return GroupDetail(
+        **_group_out(g).model_dump(),
+        alerts=[
+            {
+                "id": a.id,
+                "signal": a.signal,
+                "labels": a.labels,
+                "state": a.state.value,
+                "summary": a.summary,
+            }
+            for a in alerts
+        ],
+        notifications=[
+            NotificationOut(
+                **{
+                    k: getattr(n, k)
+                    for k in NotificationOut.model_fields
+                    if k not in ("text", "history", "status")
+                },
+                status=n.status.value,
+                text=n.payload.get("text", ""),
+                history=history.get(n.id, []),
+            )
+            for n in notes
+        ],
+        audit=[
+            {"at": e.at, "kind": e.kind, "actor": e.actor, "via": e.via, "detail": e.detail}
+            for e in audit
+        ],
+    )
+
+
+def _person_by_slack(sentinel: Sentinel, slack_id: str | None) -> str | None:
+    if not slack_id:
+        return None
+    return next((pid for pid, p in sentinel.alerting.people.items() if p.slack == slack_id), None)
+
+
+def _twiml(words: str) -> Response:
+    from twilio.twiml.voice_response import VoiceResponse
+
+    response = VoiceResponse()
+    response.say(words)
+    response.hangup()
+    return Response(str(response), media_type="application/xml")
