@@ -25,6 +25,7 @@ from sqlalchemy import or_, select
 
 from common.clock import ensure_utc
 from common.logs import get_logger
+from sentinel.alerting.models import AuditEvent
 from sentinel.catalogue.models import Catalogue
 from sentinel.db import Database
 from sentinel.history import parse_series_key
@@ -182,18 +183,14 @@ def _alert_entries(
 
 def _notifications(s: Any, alert_ids: list[int], group_ids: list[int]) -> list[Notification]:
     condition = Notification.alert_id.in_(alert_ids)
-    if group_ids and hasattr(Notification, "group_id"):
+    if group_ids:  # a group's pages carry the group, not each alert
         condition = or_(condition, Notification.group_id.in_(group_ids))
     return list(s.scalars(select(Notification).where(condition).order_by(Notification.id)))
 
 
 def _actions(s: Any, alert_ids: list[int], group_ids: list[int]) -> list[DraftEntry]:
-    """Acknowledgements, resolutions and silences from the alerting audit trail (absent
-    on a sentinel without the alerting pipeline)."""
-    try:
-        from sentinel.alerting.models import AuditEvent
-    except ImportError:  # pragma: no cover - older sentinel
-        return []
+    """Acknowledgements, resolutions and silences from the alerting audit trail (refused
+    requests are audited there too, and left out)."""
     condition = AuditEvent.alert_id.in_(alert_ids)
     if group_ids:
         condition = or_(condition, AuditEvent.group_id.in_(group_ids))
