@@ -18,17 +18,37 @@ def main() -> None:
     type=click.File("r"),
     help='JSON {"canary": [samples], "control": [samples]} (\'-\' for standard input).',
 )
-def judge(input_file) -> None:  # type: ignore[no-untyped-def]
-    """Replay the judge on recorded counts; one JSON verdict on stdout."""
+@click.option(
+    "--config",
+    "config_file",
+    default=None,
+    type=click.File("r"),
+    help="YAML or JSON judge settings (alpha, max_regression, ...); default: the product's.",
+)
+def judge(input_file, config_file) -> None:  # type: ignore[no-untyped-def]
+    """Replay the judge on recorded counts; one JSON verdict on stdout.
+
+    Exit 0 with the verdict (whatever it is); exit 2, with the reason on stderr and
+    nothing on stdout, when the input or the settings are not valid."""
+    from common.yaml_config import ConfigError, parse_yaml_model
+    from release_gate.judge import JudgeConfig
     from release_gate.judge import judge as run_judge
     from release_gate.judge.reading import JudgeInputError, parse_judge_input
 
     try:
+        config = (
+            parse_yaml_model(config_file.read(), JudgeConfig, source=config_file.name)
+            if config_file is not None
+            else JudgeConfig()
+        )
         data = parse_judge_input(input_file.read(), source=input_file.name)
-    except JudgeInputError as exc:
+    except (JudgeInputError, ConfigError) as exc:
         click.echo(f"release-gate judge: {exc}", err=True)
         sys.exit(2)
-    click.echo(run_judge(data, final=True).model_dump_json())
+    except UnicodeDecodeError as exc:
+        click.echo(f"release-gate judge: not UTF-8 text: {exc}", err=True)
+        sys.exit(2)
+    click.echo(run_judge(data, config, final=True).model_dump_json())
 
 
 # -- releases ------------------------------------------------------------------------------

@@ -107,11 +107,12 @@ class ErrorRateTest:
     def _log_floor_e(self, rate: float) -> float:
         """Evidence against "canary rate >= rate", from the canary's totals alone."""
         good = self.canary_requests - self.canary_errors
-        fractions = np.array(FLOOR_FRACTIONS)
-        logs = self.canary_errors * np.log(fractions) + good * (
-            np.log1p(-fractions * rate) - math.log1p(-rate)
-        )
-        return _logsumexp(logs) - math.log(len(FLOOR_FRACTIONS))
+        logs = [
+            self.canary_errors * math.log(a) + good * (math.log1p(-a * rate) - math.log1p(-rate))
+            for a in FLOOR_FRACTIONS
+        ]
+        top = max(logs)
+        return top + math.log(sum(math.exp(x - top) for x in logs) / len(logs))
 
     @property
     def promote_e_value(self) -> float:
