@@ -1,0 +1,124 @@
+"""``release-gate serve``: releases, locks and freezes over HTTP, behind a
+bearer token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from common.clock import FakeClock
+from release_gate.api import create_app
+from release_gate.db import Database
+from tests.release_gate.gate_helpers import GateRig, forced_judge, make_rig
+
+TOKEN = {"Authorization": "Bearer s3cret"}
+
+
+@pytest.fixture
+def rig(gate_db: Database, clock: FakeClock) -> GateRig:
+    return make_rig(gate_db, clock, judge_fn=forced_judge("promote"))
+
+
+@pytest.fixture
+def api(rig: GateRig) -> Iterator[TestClient]:
+    with TestClient(create_app(rig.gate, api_token="s3cret")) as client:
+        yield client
+
+
+def _release(api: TestClient, author: str, version: str = "1.1.0", **extra: object):  # type: ignore[no-untyped-def]
+    body = {"service": "translator", "version": version, "author": author, **extra}
+    return api.post("/api/releases?wait=true", json=body, headers=TOKEN)
+
+
+def test_every_route_but_health_wants_the_token(api: TestClient) -> None:
+    assert api.get("/api/health").status_code == 200
+    for path in ("/api/releases", "/api/locks", "/api/freezes", "/api/change-failure-rate"):
+        assert api.get(path).status_code == 403
+        assert api.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 403
+        assert api.get(path, headers=TOKEN).status_code == 200
+    body = {"service": "translator", "version": "1", "author": "a"}
+    assert api.post("/api/releases", json=body).status_code == 403
+
+
+def test_a_release_over_http_and_a_refusal_naming_the_holder(api: TestClient) -> None:
+    done = _release(api, "alice")
+    assert done.status_code == 200
+    receipt = done.json()
+    assert receipt["status"] == "promoted" and receipt["exit_code"] == 0
+
+    refused = _release(api, "bob", "1.2.0")
+    assert refused.status_code == 409
+    assert refused.json()["exit_code"] == 2
+    assert "locked by alice until" in refused.json()["summary"]
+
+    locks = api.get("/api/locks", headers=TOKEN).json()
+    assert [(lock["service"], lock["state"], lock["holder"]) for lock in locks] == [
+        ("translator", "cooldown", "alice")
+    ]
+    listed = api.get("/api/releases", headers=TOKEN).json()
+    assert [(r["author"], r["status"]) for r in listed] == [
+        ("bob", "refused"),
+        ("alice", "promoted"),
+    ]
+    one = api.get(f"/api/releases/{receipt['release_id']}", headers=TOKEN).json()
+    assert one["steps"][-1]["step"] == "promoted"
+    assert api.get("/api/releases/999", headers=TOKEN).status_code == 404
+    rate = api.get("/api/change-failure-rate", headers=TOKEN).json()
+    assert rate == {"releases": 1, "failed": 0, "rate": 0.0}
+
+
+def test_a_release_runs_in_the_background_and_is_polled(api: TestClient) -> None:
+    body = {"service": "translator", "version": "1.1.0", "author": "alice"}
+    accepted = api.post("/api/releases", json=body, headers=TOKEN)
+    assert accepted.status_code == 202
+    release_id = accepted.json()["release_id"]
+    assert accepted.headers["location"] == f"/api/releases/{release_id}"
+    for thread in api.app.state.runs:  # type: ignore[attr-defined]
+        thread.join(30)
+    final = api.get(f"/api/releases/{release_id}", headers=TOKEN).json()
+    assert final["status"] == "promoted"
+
+
+def test_bad_requests_are_422(api: TestClient) -> None:
+    unknown = _release(api, "alice", service="payments")
+    assert unknown.status_code == 422
+    assert "unknown service 'payments'" in unknown.json()["detail"]
+    empty = _release(api, "")
+    assert empty.status_code == 422
+
+
+def test_freezes_over_http(api: TestClient) -> None:
+    created = api.post(
+        "/api/freezes",
+        json={
+            "service": "translator",
+            "reason": "black friday",
+            "created_by": "ops",
+            "minutes": 60,
+        },
+        headers=TOKEN,
+    )
+    assert created.status_code == 201
+    freeze_id = created.json()["id"]
+    assert [f["id"] for f in api.get("/api/freezes", headers=TOKEN).json()] == [freeze_id]
+
+    refused = _release(api, "alice")
+    assert refused.status_code == 409
+    assert "black friday" in refused.json()["summary"]
+
+    lifted = api.post(f"/api/freezes/{freeze_id}/lift", json={"lifted_by": "ops"}, headers=TOKEN)
+    assert lifted.status_code == 200 and lifted.json()["lifted_by"] == "ops"
+    assert api.get("/api/freezes", headers=TOKEN).json() == []
+    assert _release(api, "alice").status_code == 200
+
+    no_expiry = api.post("/api/freezes", json={"reason": "r", "created_by": "ops"}, headers=TOKEN)
+    assert no_expiry.status_code == 422
+
+
+def test_an_unreachable_peer_is_503(rig: GateRig, api: TestClient) -> None:
+    rig.peers.down.add("sentinel.test")
+    refused = _release(api, "alice")
+    assert refused.status_code == 503
+    assert refused.json()["exit_code"] == 4
