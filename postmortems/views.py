@@ -8,6 +8,7 @@ and keep it in a cookie."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -226,7 +227,7 @@ def web_router(service: Postmortems) -> APIRouter:
             return page(request, "missing.html", 404, what=f"incident {incident_id}")
         return incident_page(request, incident)
 
-    @r.get("/incidents/{incident_id}.md")
+    @r.get("/incidents/{incident_id}/export.md")
     def export(request: Request, incident_id: int) -> Response:
         if not authorized(request):
             return login_redirect(request)
@@ -302,6 +303,9 @@ def web_router(service: Postmortems) -> APIRouter:
         try:
             service.save_postmortem(incident_id, form, actor(request), draft=draft)
         except Invalid as exc:
+            # Keep what was typed as a draft: refused is not lost.
+            with contextlib.suppress(Invalid):
+                service.save_postmortem(incident_id, form, actor(request), draft=True)
             return incident_page(
                 request, service.detail(incident_id), 422, form=form, form_errors=exc.errors
             )
