@@ -257,10 +257,14 @@ class LocalFleet:
             if self._nginx.running:
                 return self
             version = (
-                version or self._state().get("production_version") or (self.config.initial_version)
+                version or self._state().get("production_version") or self.config.initial_version
             )
             if version is None:
                 raise DeployError("no version to start the fleet on (give one)")
+            if not Path(self.config.nginx_binary).exists():
+                raise DeployError(
+                    f"nginx not found at {self.config.nginx_binary} (Debian package nginx-light)"
+                )
             self._reaper = _Reaper.spawn(self.state_dir / "logs" / "reaper.log")
             try:
                 # The first node migrates the database; the others then start together.
@@ -354,7 +358,12 @@ class LocalFleet:
 
     def _require_running(self) -> None:
         if not self._nginx.running:
-            raise DeployError("the local fleet is not running (start it first)")
+            # The fleet lives as long as the process that started it (the demo, a
+            # test): a gate process of its own has no fleet to deploy to.
+            raise DeployError(
+                "the local fleet is not running: start it (LocalFleet.start) in the process "
+                "that runs the gate"
+            )
 
     def _switch(self, node: _NodeProcess, version: str) -> None:
         started = time.monotonic()
