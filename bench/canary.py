@@ -1,6 +1,6 @@
 """Canary judge benchmark, one command:
 
-    .venv/bin/python bench/canary.py [--seed 5] [--good 300] [--bad 200]
+    .venv/bin/python bench/canary.py [--seed 5] [--good 1000] [--bad 300] [--burst 200]
 
 Simulates releases on a canary node beside production and scores, in the same run,
 three ways of deciding them:
@@ -21,7 +21,8 @@ log-uniformly from 2x to 100x. Reported per rate and rule: false rollbacks (good
 builds rolled back), bad builds promoted, detection (bad builds rolled back) per
 regression size, median time to decision, and the inconclusive share. Then the
 targets: false rollbacks <= 1%, a 100x regression at 20 requests/s rolled back
-within 30 s.
+within 30 s. Last, good releases during an error burst every node sees, which is what
+comparing with production at the same moment is for.
 """
 
 from __future__ import annotations
@@ -63,13 +64,20 @@ class Outcome:
     at: float
 
 
-def simulate(rng: np.random.Generator, rate: float, multiplier: float) -> Release:
+def simulate(rng: np.random.Generator, rate: float, multiplier: float,
+             burst: tuple[float, float, float] | None = None) -> Release:
+    """``burst``: (start s, end s, error rate) of an outage every node sees (a dependency
+    failing for everyone), on top of the regression if any."""
     steps = DEADLINE_S // SAMPLE_EVERY_S
     t = np.arange(steps + 1, dtype=float) * SAMPLE_EVERY_S
+    base = np.full(steps, BASE_RATE)
+    if burst is not None:
+        start, end, burst_rate = burst
+        base[(t[1:] > start) & (t[1:] <= end)] = burst_rate
     c_n = rng.poisson(rate * SAMPLE_EVERY_S, steps)
-    c_e = rng.binomial(c_n, min(1.0, BASE_RATE * multiplier))
+    c_e = rng.binomial(c_n, np.minimum(1.0, base * multiplier))
     p_n = rng.poisson(rate * CONTROL_FACTOR * SAMPLE_EVERY_S, steps)
-    p_e = rng.binomial(p_n, BASE_RATE)
+    p_e = rng.binomial(p_n, base)
     # production has been up for a while: its counters do not start at zero
     p_start_n = int(rng.integers(10**5, 10**7))
     p_start_e = int(p_start_n * BASE_RATE)
@@ -149,8 +157,10 @@ def report(rate: float, rule: str, releases: list[Release], outcomes: list[Outco
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--good", type=int, default=300, help="good releases per rate")
-    parser.add_argument("--bad", type=int, default=200, help="bad releases per rate")
+    parser.add_argument("--good", type=int, default=1000, help="good releases per rate")
+    parser.add_argument("--bad", type=int, default=300, help="bad releases per rate")
+    parser.add_argument("--burst", type=int, default=200,
+                        help="good releases per rate during a production-wide error burst")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
@@ -177,6 +187,19 @@ def main() -> None:
                 good = [o for r, o in zip(releases, outcomes, strict=True) if r.multiplier == 1]
                 false_rates.append(sum(o.decision == "rollback" for o in good) / len(good))
         print()
+
+    burst = (90.0, 210.0, 0.03)
+    print(f"Good releases while every node's error rate jumps to {burst[2]:.0%} from "
+          f"t={burst[0]:g}s to {burst[1]:g}s (a dependency failing for everyone):")
+    for rate in RATES:
+        releases = [simulate(rng, rate, 1.0, burst) for _ in range(args.burst)]
+        cells = []
+        for rule, run in RULES.items():
+            outcomes = [run(r) for r in releases]
+            rolled_back = pct(sum(o.decision == "rollback" for o in outcomes), len(outcomes))
+            cells.append(f"{rule}: {rolled_back.strip()} rolled back")
+        print(f"{rate:>5g} req/s  " + "; ".join(cells))
+    print()
 
     hundred = [run_judge(simulate(rng, 20, 100.0)) for _ in range(100)]
     times = [o.at for o in hundred if o.decision == "rollback"]

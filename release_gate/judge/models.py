@@ -148,6 +148,10 @@ class ErrorRateCheck(BaseModel):
     ruled_out_error_rate: float | None = Field(
         description="smallest canary error rate the data ruled out (None: none yet)"
     )
+    worse_by_at_least: float | None = Field(
+        default=None,
+        description="largest ratio the canary is credibly worse than (None: not credibly worse)",
+    )
 
 
 class SignatureFinding(BaseModel):

@@ -156,6 +156,38 @@ class ErrorRateTest:
                 lo = mid
         return math.exp(hi)
 
+    def worse_by_at_least(self) -> float | None:
+        """Largest rho0 >= 1 with "canary rate <= rho0 x production's" rejected at alpha.
+
+        The same mixture as the rollback test, shifted to rho0 (alternatives rho0 x rho_j);
+        its evidence falls as rho0 grows, so the boundary is found by bisection."""
+        if not self._total_errors or not self.rolls_back:
+            return None
+        e_c = np.array(self._canary_errors, dtype=float)
+        k = np.array(self._total_errors, dtype=float)
+        s = np.array(self._shares)
+        ratios = self._ratios
+        target = math.log(1.0 / self.config.alpha) + math.log(len(ROLLBACK_RATIOS))
+
+        def log_e(rho0: float) -> float:  # log of the mixture's sum, decreasing in rho0
+            base = np.log1p(s * (rho0 - 1.0))
+            logs = [
+                float(np.sum(e_c * math.log(r) - k * (np.log1p(s * (rho0 * r - 1.0)) - base)))
+                for r in ratios
+            ]
+            return _logsumexp(np.array(logs))
+
+        lo, hi = 0.0, _MAX_LOG_RATIO  # in log rho0: evidence enough at lo
+        if log_e(math.exp(hi)) >= target:
+            return math.exp(hi)
+        for _ in range(50):
+            mid = (lo + hi) / 2
+            if log_e(math.exp(mid)) >= target:
+                lo = mid
+            else:
+                hi = mid
+        return math.exp(lo)
+
     def ruled_out_error_rate(self) -> float | None:
         """Smallest canary error rate ruled out (None: none yet)."""
         if self.canary_requests == 0:
@@ -181,6 +213,7 @@ class ErrorRateTest:
         ratio = c_rate / p_rate if c_rate is not None and p_rate else None
         ruled_ratio = self.ruled_out_ratio()
         ruled_rate = self.ruled_out_error_rate()
+        worse = self.worse_by_at_least()
         if self.canary_requests == 0 or self.control_requests == 0:
             status, reason = "no_data", _no_data_reason(self.canary_requests,
                                                         self.control_requests)
@@ -192,6 +225,8 @@ class ErrorRateTest:
                 f"({self.control_errors}/{self.control_requests}): "
                 f"evidence {_num(self.rollback_e_value)} >= {_num(1 / cfg.alpha)}"
             )
+            if worse is not None and worse >= 1.1:
+                reason += f", at least {worse:.3g}x production's rate"
         elif self.rules_out_regression and self.enough_traffic:
             status = "pass"
             reason = (
@@ -220,6 +255,7 @@ class ErrorRateTest:
             rollback_e_value=self.rollback_e_value, rollback_threshold=1 / cfg.alpha,
             promote_e_value=self.promote_e_value, promote_threshold=self.promote_threshold,
             ruled_out_ratio=ruled_ratio, ruled_out_error_rate=ruled_rate,
+            worse_by_at_least=worse,
         )
 
 
