@@ -59,6 +59,10 @@ def test_clear_regression_rolls_back_within_seconds() -> None:
     assert v.evidence.error_rate.status == "fail"
     assert v.evidence.error_rate.rollback_e_value >= v.evidence.error_rate.rollback_threshold
     assert "credibly above production" in v.reason
+    # 20x production's rate: credibly several times worse, and no more than observed
+    worse = v.evidence.error_rate.worse_by_at_least
+    assert worse is not None and 2 < worse <= (v.evidence.error_rate.observed_ratio or 0)
+    assert f"at least {worse:.3g}x" in v.reason
 
 
 def test_good_build_with_enough_traffic_is_promoted_and_says_what_it_ruled_out() -> None:
@@ -68,6 +72,8 @@ def test_good_build_with_enough_traffic_is_promoted_and_says_what_it_ruled_out()
     assert v.decided_at is not None and v.decided_at >= JudgeConfig().min_duration_s
     assert er.canary_requests >= JudgeConfig().min_canary_requests
     assert er.ruled_out_ratio is not None and 1 < er.ruled_out_ratio <= 2.0
+    assert er.observed_ratio is not None and er.observed_ratio < er.ruled_out_ratio
+    assert er.worse_by_at_least is None
     assert f"ruled out >={er.ruled_out_ratio:.3g}x" in v.reason
 
 
