@@ -64,6 +64,8 @@ inhibit_rules:
     target_matchers: ['signal!="database.down"']
     equal: [service]
 flap_minutes: 15
+announcements:
+  broadcast: [{channel: slack, to: "#releases"}]
 """
 
 
