@@ -18,6 +18,8 @@ def duration(seconds: float | None) -> str:
     delta = timedelta(seconds=round(seconds))
     hours, rest = divmod(int(delta.total_seconds()), 3600)
     minutes, secs = divmod(rest, 60)
+    if hours >= 48:
+        return f"{hours // 24} d {hours % 24} h"
     if hours:
         return f"{hours} h {minutes:02d} min"
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"

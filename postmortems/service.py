@@ -64,8 +64,9 @@ DETECTOR_RULE_SEVERITIES = (Severity.P0, Severity.P1)
 
 # replay(signal, series, window_start, window_end, detected_at) -> a JSON-able dict
 Replayer = Callable[[str, str | None, datetime, datetime, datetime], dict[str, Any]]
-# draft(service, start, end, alert_ids) -> entries with at, kind, text, ref, suspect
-TimelineDrafter = Callable[[str | None, datetime, datetime, list[int]], list[Any]]
+# draft(service, start, end, alert_ids, incident_started_at) -> entries with at, kind,
+# text, ref, suspect
+TimelineDrafter = Callable[[str | None, datetime, datetime, list[int], datetime], list[Any]]
 # alerts(ids) -> the sentinel's alerts (objects with id, signal, severity, summary, ...)
 AlertReader = Callable[[list[int]], list[Any]]
 
@@ -425,7 +426,6 @@ class Postmortems:
                 if target == IncidentStatus.resolved:
                     incident.mitigated_at = incident.mitigated_at or at
                     incident.resolved_at = at
-                    incident.acknowledged_at = incident.acknowledged_at or at
                 self._note(
                     s,
                     incident,
@@ -624,9 +624,10 @@ class Postmortems:
             end = incident.resolved_at or now
             alert_ids = [a.alert_id for a in incident.alerts]
             service = incident.service
+            started = incident.started_at
         if self.drafter is None:
             self.drafter = default_drafter(self.settings)
-        entries = self.drafter(service, start, end, alert_ids)
+        entries = self.drafter(service, start, end, alert_ids, started)
         with self.db.session() as s:
             incident = self._load(s, incident_id)
             seen = {(t.kind, t.ref, t.at) for t in incident.timeline if t.origin == "draft"}
@@ -956,7 +957,11 @@ def default_replayer(settings: PostmortemSettings) -> Replayer:
 
 def default_drafter(settings: PostmortemSettings) -> TimelineDrafter:
     def draft(
-        service: str | None, start: datetime, end: datetime, alert_ids: list[int]
+        service: str | None,
+        start: datetime,
+        end: datetime,
+        alert_ids: list[int],
+        started: datetime,
     ) -> list[Any]:
         from postmortems.timeline import draft_timeline
         from sentinel.db import Database as SentinelDatabase
@@ -965,7 +970,13 @@ def default_drafter(settings: PostmortemSettings) -> TimelineDrafter:
         gate_db = gate_database(settings)
         try:
             return draft_timeline(
-                sentinel_db, gate_db, service=service, start=start, end=end, alert_ids=alert_ids
+                sentinel_db,
+                gate_db,
+                service=service,
+                start=start,
+                end=end,
+                alert_ids=alert_ids,
+                incident_started_at=started,
             )
         finally:
             sentinel_db.dispose()

@@ -1,0 +1,257 @@
+"""Incidents opened from critical sentinel alerts (read from the sentinel's own
+tables behind a cursor), attached to an open incident of the same service, and
+the timeline drafted from what the sentinel and the release gate recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from common.clock import FakeClock
+from postmortems.db import Database
+from postmortems.models import Incident
+from postmortems.schemas import TransitionIn
+from postmortems.service import Postmortems
+from postmortems.settings import PostmortemSettings
+from postmortems.watcher import AlertWatcher
+from release_gate.db import Database as GateDatabase
+from release_gate.models import Release, ReleaseStatus
+from sentinel.db import Database as SentinelDatabase
+from sentinel.models import Alert, AlertState, AlertTransition, Notification, NotificationStatus
+from tests.postmortems.conftest import FakeReplayer
+
+
+@pytest.fixture
+def sentinel_db(sentinel_url: str) -> Iterator[SentinelDatabase]:
+    db = SentinelDatabase(sentinel_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def gate_url(postgres_database: str | None, database_url: str, tmp_path: Path) -> str:
+    if postgres_database is not None:
+        return database_url
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    db = GateDatabase(url)
+    db.migrate()
+    db.dispose()
+    return url
+
+
+@pytest.fixture
+def live(  # type: ignore[no-untyped-def]
+    pm_url: str, sentinel_url: str, gate_url: str, clock: FakeClock, replayer: FakeReplayer
+) -> Iterator[Postmortems]:
+    settings = PostmortemSettings(
+        database_url=pm_url, sentinel_database_url=sentinel_url, gate_database_url=gate_url
+    )
+    service = Postmortems(settings=settings, db=Database(pm_url), clock=clock, replayer=replayer)
+    yield service
+    service.db.dispose()
+
+
+def add_alert(
+    db: SentinelDatabase,
+    *,
+    severity: str = "P1",
+    service: str | None = "translator",
+    started: datetime,
+    firing: datetime | None,
+    state: AlertState = AlertState.firing,
+    signal: str = "http.500_rate",
+    person: str | None = None,
+) -> int:
+    with db.session() as s:
+        alert = Alert(
+            fingerprint=f"{signal}-{started.timestamp()}-{severity}",
+            signal=signal,
+            series="",
+            labels={"service": service} if service else {},
+            severity=severity,
+            source="sentinel",
+            state=state,
+            summary=f"[{severity}] {signal} FIRING: 40% of requests answer 500\nRunbook: ...",
+            value=0.4,
+            evidence={},
+            started_at=started,
+            firing_at=firing,
+            updated_at=firing or started,
+        )
+        s.add(alert)
+        s.flush()
+        s.add(
+            AlertTransition(
+                alert_id=alert.id,
+                from_state=None,
+                to_state="pending",
+                at=started,
+                value=0.3,
+                evidence={},
+            )
+        )
+        if firing:
+            s.add(
+                AlertTransition(
+                    alert_id=alert.id,
+                    from_state="pending",
+                    to_state="firing",
+                    at=firing,
+                    value=0.4,
+                    evidence={},
+                )
+            )
+        if person:
+            s.add(
+                Notification(
+                    key=f"n-{alert.id}",
+                    alert_id=alert.id,
+                    channel="twilio_sms",
+                    recipient="+79990000001",
+                    person=person,
+                    payload={},
+                    status=NotificationStatus.sent,
+                    attempts=1,
+                    next_attempt_at=firing or started,
+                    created_at=firing or started,
+                )
+            )
+        return alert.id
+
+
+def fire(db: SentinelDatabase, alert_id: int, at: datetime) -> None:
+    with db.session() as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None
+        alert.state, alert.firing_at, alert.updated_at = AlertState.firing, at, at
+
+
+def _incidents(service: Postmortems) -> list[Incident]:
+    with service.db.session() as s:
+        return list(s.scalars(select(Incident).order_by(Incident.id)))
+
+
+def test_critical_alerts_open_incidents_once(live: Postmortems, sentinel_db, clock) -> None:  # type: ignore[no-untyped-def]
+    t = clock.now()
+    first = add_alert(
+        sentinel_db,
+        started=t - timedelta(minutes=9),
+        firing=t - timedelta(minutes=6),
+        person="alice",
+    )
+    add_alert(
+        sentinel_db,
+        severity="P2",
+        started=t - timedelta(minutes=8),
+        firing=t - timedelta(minutes=5),
+        signal="queue.lag",
+    )  # not critical
+    pending = add_alert(
+        sentinel_db,
+        severity="P0",
+        started=t - timedelta(minutes=2),
+        firing=None,
+        state=AlertState.pending,
+        signal="payments.failed",
+    )
+    watcher = AlertWatcher(live, sentinel_db)
+
+    [result] = watcher.run_once()
+    assert result.alert_id == first and result.created
+    incident = live.detail(result.incident_id)
+    assert incident.severity == "P1" and incident.service == "translator"
+    assert incident.started_at == t - timedelta(minutes=9)  # first anomalous sample
+    assert incident.detected_at == t - timedelta(minutes=6)  # when it fired
+    assert incident.passive_seconds == 180
+    assert incident.on_call == "alice"
+    assert incident.source == "watcher" and incident.source_ref == f"alert:{first}"
+    assert incident.title.startswith("[P1] [P1] http.500_rate FIRING")
+    assert watcher.run_once() == []  # nothing twice
+
+    # The pending P0 fires later: same service, so it attaches (and raises the severity).
+    clock.advance(minutes=3)
+    fire(sentinel_db, pending, clock.now())
+    restarted = AlertWatcher(live, sentinel_db)  # a new process: the cursor is stored
+    [attached] = restarted.run_once()
+    assert attached.incident_id == incident.id and not attached.created
+    merged = live.detail(incident.id)
+    assert merged.severity == "P0"
+    assert sorted(merged.alert_ids) == sorted([first, pending])
+    assert len(_incidents(live)) == 1
+
+
+def test_alerts_of_other_services_and_after_resolution_open_new_ones(  # type: ignore[no-untyped-def]
+    live: Postmortems, sentinel_db, clock
+) -> None:
+    t = clock.now()
+    add_alert(sentinel_db, started=t - timedelta(minutes=5), firing=t - timedelta(minutes=4))
+    add_alert(
+        sentinel_db,
+        service="payments",
+        started=t - timedelta(minutes=5),
+        firing=t - timedelta(minutes=4),
+        signal="payments.failed",
+    )
+    # An alert that fired and resolved between two passes still counts.
+    add_alert(
+        sentinel_db,
+        service=None,
+        started=t - timedelta(minutes=3),
+        firing=t - timedelta(minutes=2),
+        state=AlertState.resolved,
+        signal="jobs.empty",
+    )
+    watcher = AlertWatcher(live, sentinel_db, default_service="translator")
+    results = watcher.run_once()
+    assert [r.created for r in results] == [True, True, False]
+    services = [i.service for i in _incidents(live)]
+    assert services == ["translator", "payments"]
+
+    translator = _incidents(live)[0]
+    live.transition(translator.id, TransitionIn(status="resolved"), "bob")
+    clock.advance(minutes=10)
+    add_alert(sentinel_db, started=clock.now() - timedelta(minutes=1), firing=clock.now())
+    [again] = watcher.run_once()
+    assert again.created and again.incident_id != translator.id
+
+
+def test_the_timeline_is_drafted_from_alerts_and_releases(  # type: ignore[no-untyped-def]
+    live: Postmortems, sentinel_db, gate_url: str, clock
+) -> None:
+    t = clock.now()
+    gate = GateDatabase(gate_url)
+    with gate.session() as s:
+        s.add(
+            Release(
+                service="translator",
+                version="1.4.2",
+                previous_version="1.4.1",
+                author="alice",
+                status=ReleaseStatus.rolled_back,
+                started_at=t - timedelta(minutes=15),
+                finished_at=t - timedelta(minutes=2),
+                rolled_back_at=t - timedelta(minutes=2),
+                heartbeat_at=t,
+            )
+        )
+    gate.dispose()
+    add_alert(
+        sentinel_db,
+        started=t - timedelta(minutes=10),
+        firing=t - timedelta(minutes=7),
+        person="alice",
+    )
+    [opened] = AlertWatcher(live, sentinel_db).run_once()
+    drafted = live.draft_timeline(opened.incident_id, "carol")
+    kinds = [e.kind for e in drafted.timeline if e.origin == "draft"]
+    assert "alert" in kinds and "release" in kinds
+    suspects = [e for e in drafted.timeline if e.suspect]
+    assert suspects and "1.4.2" in suspects[0].text
+    alert_texts = " ".join(e.text for e in drafted.timeline if e.kind == "alert")
+    assert "0.4" in alert_texts or "40" in alert_texts  # the values are in the entries
+    again = live.draft_timeline(opened.incident_id, "carol")
+    assert len(again.timeline) == len(drafted.timeline)  # a second draft adds nothing new
