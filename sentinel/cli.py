@@ -8,6 +8,7 @@ import click
 
 from common.logs import configure_logging
 from common.yaml_config import ConfigError
+from sentinel.alerting.cli import register as register_alerting_commands
 from sentinel.settings import SentinelSettings
 from sentinel.sources.config import SourceConfigError
 
@@ -26,6 +27,9 @@ def _sentinel(migrate: bool = True):  # type: ignore[no-untyped-def]
 @click.group(help="Sentinel: business signals into alerts.")
 def main() -> None:
     pass
+
+
+register_alerting_commands(main)
 
 
 @main.command()
