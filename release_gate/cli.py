@@ -55,11 +55,15 @@ def judge(input_file, config_file) -> None:  # type: ignore[no-untyped-def]
 
 
 def _settings():  # type: ignore[no-untyped-def]
+    import logging
+
     from common.logs import configure_logging
     from release_gate.settings import GateSettings
 
     settings = GateSettings()
     configure_logging(settings.log_level)
+    # CI reads stderr: the schema check on every call is not news.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return settings
 
 

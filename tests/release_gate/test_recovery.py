@@ -86,8 +86,10 @@ def _env(gate_db_url: str, config: Path, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _kill_mid_canary(gate_db_url: str, env: dict[str, str]) -> int:
-    """Start a deploy, wait until its canary is being judged, SIGKILL it."""
+def _kill_mid_canary(
+    gate_db_url: str, env: dict[str, str], sig: signal.Signals = signal.SIGKILL
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start a deploy, wait until its canary is being judged, signal it."""
     proc = subprocess.Popen(
         [GATE, "deploy", "--service", "translator", "--version", "2.0.0", "--author", "alice"],
         env=env,
@@ -112,9 +114,9 @@ def _kill_mid_canary(gate_db_url: str, env: dict[str, str]) -> int:
             time.sleep(0.05)
     finally:
         db.dispose()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    return release_id
+    proc.send_signal(sig)
+    proc.wait(30)
+    return release_id, proc
 
 
 def _release(gate_db_url: str, release_id: int) -> Release:
@@ -132,7 +134,7 @@ def test_recover_rolls_back_the_canary_of_a_killed_gate(
     gate_db_url: str, tmp_path: Path, metrics_url: str
 ) -> None:
     env = _env(gate_db_url, _config(tmp_path, metrics_url, 600, "gate.yaml"), tmp_path)
-    release_id = _kill_mid_canary(gate_db_url, env)
+    release_id, _ = _kill_mid_canary(gate_db_url, env)
     log = tmp_path / "hooks.log"
     assert log.read_text().splitlines() == ["deploy 2.0.0 preprod"]
     assert _release(gate_db_url, release_id).status == ReleaseStatus.canary  # left mid-flight
@@ -161,7 +163,7 @@ def test_the_next_deploy_finds_the_killed_release_and_rolls_it_back_first(
     gate_db_url: str, tmp_path: Path, metrics_url: str
 ) -> None:
     env = _env(gate_db_url, _config(tmp_path, metrics_url, 600, "gate.yaml"), tmp_path)
-    killed = _kill_mid_canary(gate_db_url, env)
+    killed, _ = _kill_mid_canary(gate_db_url, env)
 
     quick = _env(gate_db_url, _config(tmp_path, metrics_url, 0.5, "quick.yaml"), tmp_path)
     done = subprocess.run(
@@ -183,3 +185,19 @@ def test_the_next_deploy_finds_the_killed_release_and_rolls_it_back_first(
         "rollback 1.0.0 preprod",
     ]
     assert _release(gate_db_url, killed).status == ReleaseStatus.aborted
+
+
+def test_a_cancelled_ci_job_sigterm_rolls_the_canary_back_itself(
+    gate_db_url: str, tmp_path: Path, metrics_url: str
+) -> None:
+    env = _env(gate_db_url, _config(tmp_path, metrics_url, 600, "gate.yaml"), tmp_path)
+    release_id, proc = _kill_mid_canary(gate_db_url, env, signal.SIGTERM)
+    assert proc.returncode == 4
+    assert proc.stdout is not None and proc.stderr is not None
+    receipt = json.loads(proc.stdout.read())
+    assert receipt["release_id"] == release_id and receipt["status"] == "aborted"
+    assert "ABORTED" in proc.stderr.read().decode()
+    assert (tmp_path / "hooks.log").read_text().splitlines() == [
+        "deploy 2.0.0 preprod",
+        "rollback 1.0.0 preprod",
+    ]
