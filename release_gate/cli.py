@@ -146,10 +146,16 @@ def deploy(
     except GateError as exc:
         click.echo(f"release-gate deploy: {exc}", err=True)
         sys.exit(4)
+    except Exception as exc:  # e.g. the database is down: never exit 1 ("rolled back")
+        click.echo(f"release-gate deploy: infrastructure error: {exc}", err=True)
+        sys.exit(4)
     try:
         receipt = gate.run(release_id) if admitted else gate.receipt(release_id)
     except KeyboardInterrupt:
         receipt = gate.receipt(release_id)
+    except Exception as exc:
+        click.echo(f"release-gate deploy: infrastructure error: {exc}", err=True)
+        sys.exit(4)
     _emit_receipt(receipt, receipt_file)
     sys.exit(receipt.exit_code if receipt.exit_code is not None else 4)
 

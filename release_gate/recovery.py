@@ -113,7 +113,8 @@ def recover_release(gate: ReleaseGate, release: Release) -> Receipt | None:
                 previous = deployer.current_version(release.service)  # production is untouched
             deployer.rollback_canary(release.service, previous)
         except DeployError as exc:
-            gate._update(release.id, "recovery_failed", {"error": str(exc)})
+            # Ownerless again, so the next call (even from this process) retries.
+            gate._update(release.id, "recovery_failed", {"error": str(exc)}, owner=None)
             log.error("release.recovery_failed", error=str(exc))
             raise
         gate._update(

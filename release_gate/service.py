@@ -131,7 +131,13 @@ class ReleaseGate:
         # A gate killed mid-release of this service is put right first.
         from release_gate.recovery import recover_abandoned
 
-        recover_abandoned(self, service=request.service)
+        try:
+            recover_abandoned(self, service=request.service)
+        except DeployError as exc:
+            raise GateError(
+                f"an abandoned release of {request.service} could not be put right, "
+                f"so nothing new is deployed (run `release-gate recover`): {exc}"
+            ) from exc
 
         report = self.guards.check(request.service)
         now = self.clock.now()
