@@ -37,7 +37,7 @@ class ReminderMessage(BaseModel):
     key: str
     title: str
     text: str
-    state: str = "reminder"
+    state: str = "reminder"  # "reminder-N" for the N-th sending
     severity: str = "warning"
     labels: dict[str, str] = {}
     to: list[str] | None = None
@@ -48,13 +48,26 @@ class ReminderMessage(BaseModel):
 Sender = Callable[[ReminderMessage], int]
 
 
-def sentinel_sender(sentinel_db: Any, now: Callable[[], datetime]) -> Sender:
-    """Deliver through the sentinel's announcement channels, in-process."""
-    from sentinel.alerting.announcements import Announcement, announce
+def sentinel_sender(
+    sentinel_db: Any, now: Callable[[], datetime], alerting_config: Any = None
+) -> Sender:
+    """Deliver through the sentinel's announcement channels, in-process, with the
+    sentinel's alerting configuration (``SENTINEL_ALERTING``) unless one is given."""
+    from sentinel.alerting.announcements import Announcement, UnknownRecipient, announce
+    from sentinel.alerting.config import load_alerting_config
+    from sentinel.settings import SentinelSettings
+
+    config = alerting_config or load_alerting_config(SentinelSettings().alerting)
 
     def send(message: ReminderMessage) -> int:
         fields = message.model_dump(exclude={"incident_id"}, exclude_none=True)
-        return int(announce(sentinel_db, Announcement(**fields), now()))
+        try:
+            return int(announce(sentinel_db, Announcement(**fields), now(), config))
+        except UnknownRecipient as exc:
+            # Someone the alerting configuration does not know: tell the channels instead.
+            log.warning("reminder.unknown_recipient", key=message.key, error=str(exc))
+            fields.pop("to", None)
+            return int(announce(sentinel_db, Announcement(**fields), now(), config))
 
     return send
 
@@ -66,10 +79,14 @@ def http_sender(sentinel_url: str, token: str | None = None, **client: Any) -> S
     def send(message: ReminderMessage) -> int:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         body = message.model_dump(exclude={"incident_id"}, exclude_none=True)
+        url = f"{sentinel_url.rstrip('/')}/api/announcements"
         with httpx.Client(timeout=10.0, **client) as http:
-            response = http.post(
-                f"{sentinel_url.rstrip('/')}/api/announcements", json=body, headers=headers
-            )
+            response = http.post(url, json=body, headers=headers)
+            if response.status_code == 422 and "to" in body:
+                # A recipient the sentinel does not know: tell the channels instead.
+                log.warning("reminder.recipient_refused", key=message.key, body=response.text)
+                body.pop("to")
+                response = http.post(url, json=body, headers=headers)
             response.raise_for_status()
             return int(response.json().get("notifications", 0))
 
@@ -161,6 +178,11 @@ class Reminders:
                 row = s.scalar(select(Reminder).where(Reminder.key == message.key))
                 if row is not None and now - row.last_sent_at < self.interval:
                     continue
+                # One message per key, updated in place; each repeat is a new state,
+                # so the sentinel delivers it again instead of deduplicating it.
+                message = message.model_copy(
+                    update={"state": f"reminder-{(row.count if row else 0) + 1}"}
+                )
                 try:
                     notifications = self.sender(message)
                 except Exception as exc:  # noqa: BLE001 - retried next run, others still go

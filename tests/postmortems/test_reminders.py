@@ -38,13 +38,13 @@ def test_a_postmortem_reminder_repeats_until_the_form_is_complete(
     resolve(pm, incident.id)
     [first] = reminders.run_once()
     assert first.key == f"postmortem:{incident.id}"
-    assert first.to == ["carol"] and first.state == "reminder"
+    assert first.to == ["carol"] and first.state == "reminder-1"
     assert "due in 3 d 0 h" in first.title
     assert f"/incidents/{incident.id}" in first.text
     assert reminders.run_once() == []  # not again within the interval
     clock.advance(hours=25)
     [second] = reminders.run_once()
-    assert second.key == first.key
+    assert second.key == first.key and second.state == "reminder-2"
     clock.advance(days=3)
     [late] = reminders.run_once()
     assert "overdue" in late.title and late.severity == "warning"
@@ -142,3 +142,43 @@ def test_reminders_are_due_relative_to_resolution(pm: Postmortems, clock: FakeCl
     [message] = Reminders(pm, Outbox()).due()
     due = clock.now() + timedelta(days=3)
     assert f"{due:%Y-%m-%d %H:%M}" in message.text
+
+
+def test_reminders_reach_the_sentinel_outbox_and_repeat(  # type: ignore[no-untyped-def]
+    pm: Postmortems, clock: FakeClock, sentinel_url: str
+) -> None:
+    from sqlalchemy import select
+
+    from postmortems.reminders import sentinel_sender
+    from sentinel.db import Database as SentinelDatabase
+    from sentinel.models import Notification
+
+    sentinel_db = SentinelDatabase(sentinel_url)
+    reminders = Reminders(pm, sentinel_sender(sentinel_db, clock.now))
+    incident = pm.open(incident_in(lead="sysadmin-1")).incident
+    action = pm.add_action(
+        incident.id,
+        ActionIn(
+            title="Fix the formatter",
+            kind="corrective",
+            owner="nobody-known",
+            due_date=date(2026, 1, 4),
+        ),
+        "lead",
+    )
+    resolve(pm, incident.id)
+    assert len(reminders.run_once()) == 2
+    clock.advance(hours=25)
+    assert len(reminders.run_once()) == 2
+    with sentinel_db.session() as s:
+        rows = list(s.scalars(select(Notification).order_by(Notification.id)))
+    sentinel_db.dispose()
+    by_key: dict[str, list[Notification]] = {}
+    for n in rows:
+        by_key.setdefault(n.payload["fingerprint"], []).append(n)
+    postmortem = by_key[f"announcement:postmortem:{incident.id}"]
+    assert len(postmortem) == 2  # delivered again, not deduplicated
+    assert {n.person for n in postmortem} == {"sysadmin-1"}
+    # An owner the alerting configuration does not know: the announcement channels.
+    overdue = by_key[f"announcement:action:{action.id}"]
+    assert len(overdue) == 2 and {n.person for n in overdue} == {None}
