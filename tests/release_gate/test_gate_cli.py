@@ -137,3 +137,12 @@ def test_freeze_wants_exactly_one_expiry(env: dict[str, str]) -> None:
     result = _run(env, "freeze", "--reason", "r", "--by", "x")
     assert result.exit_code == 2
     assert "exactly one of --minutes and --until" in result.output
+
+
+def test_the_example_configuration_is_valid() -> None:
+    from release_gate.config import load_config
+
+    config = load_config(Path(__file__).parents[2] / "release_gate/examples/gate.yaml")
+    assert config.seniors_for("translator") == {"carol", "dmitri"}
+    assert config.judge_config().max_duration_s == 600
+    assert config.service("translator").deployer.type == "hooks"
