@@ -157,7 +157,7 @@ def web_router(service: Postmortems) -> APIRouter:
         from postmortems.api import token_ok
 
         target = str(data.get("next") or "/incidents")
-        if not target.startswith("/"):
+        if not target.startswith("/") or target.startswith("//"):  # no open redirect
             target = "/incidents"
         if not token_ok(service, str(data.get("token") or "")):
             return page(request, "login.html", 403, next=target, errors={"token": "wrong token"})
@@ -378,6 +378,26 @@ def web_router(service: Postmortems) -> APIRouter:
                 service.detail(incident_id),
                 422,
                 notice=f"Timeline entry refused: {exc}",
+            )
+        return RedirectResponse(f"/incidents/{incident_id}#timeline", status_code=303)
+
+    @r.post("/incidents/{incident_id}/alerts")
+    async def link_alerts(request: Request, incident_id: int) -> Response:
+        if not authorized(request):
+            return login_redirect(request)
+        data = await request.form()
+        raw = str(data.get("alert_ids") or "").replace(",", " ").split()
+        try:
+            ids = [int(v) for v in raw]
+            service.link_alerts(incident_id, ids, actor(request))
+        except (ValueError, Invalid) as exc:
+            message = (
+                "; ".join(e.message for e in exc.errors)
+                if isinstance(exc, Invalid)
+                else (f"alert ids are numbers: {' '.join(raw)}")
+            )
+            return incident_page(
+                request, service.detail(incident_id), 422, notice=f"Alerts not linked: {message}"
             )
         return RedirectResponse(f"/incidents/{incident_id}#timeline", status_code=303)
 

@@ -255,3 +255,49 @@ def test_the_timeline_is_drafted_from_alerts_and_releases(  # type: ignore[no-un
     assert "0.4" in alert_texts or "40" in alert_texts  # the values are in the entries
     again = live.draft_timeline(opened.incident_id, "carol")
     assert len(again.timeline) == len(drafted.timeline)  # a second draft adds nothing new
+
+
+def test_the_detector_replay_runs_against_the_sentinel(  # type: ignore[no-untyped-def]
+    pm_url: str, sentinel_url: str, clock: FakeClock
+) -> None:
+    from datetime import date
+
+    from postmortems.schemas import ActionIn
+    from postmortems.service import CloseRefused
+    from tests.postmortems.conftest import COMPLETE, incident_in
+
+    settings = PostmortemSettings(database_url=pm_url, sentinel_database_url=sentinel_url)
+    service = Postmortems(settings=settings, db=Database(pm_url), clock=clock)  # real replay
+    iid = service.open(incident_in()).incident.id
+    service.transition(iid, TransitionIn(status="resolved"), "lead")
+    service.save_postmortem(iid, COMPLETE, "lead")
+    unknown = service.add_action(
+        iid,
+        ActionIn(
+            title="Watch it",
+            kind="detective",
+            owner="bob",
+            due_date=date(2026, 2, 1),
+            signal="no.such",
+        ),
+        "l",
+    )
+    assert "no.such" in unknown.replay["error"]
+    with pytest.raises(CloseRefused):
+        service.close(iid, "lead")
+    known = service.add_action(
+        iid,
+        ActionIn(
+            title="Page on failed payments",
+            kind="detective",
+            owner="bob",
+            due_date=date(2026, 2, 1),
+            signal="payments.failed",
+        ),
+        "lead",
+    )
+    assert known.replay is not None and "error" not in known.replay
+    assert known.replay["would_have_fired"] is False  # no history recorded: said so
+    assert known.replay["note"]
+    assert service.close(iid, "lead").status == "closed"
+    service.db.dispose()
