@@ -123,14 +123,17 @@ def running_increase(samples: list[CountSample]) -> list[_Running]:
         errors += _increase(prev.errors, cur.errors, reset)
         if cur.routes is not None:
             routes = routes if routes is not None else {}
-            before = prev.routes or {}
-            _add_routes(
-                routes,
-                {
-                    name: _route_increase(before.get(name), route, reset)
-                    for name, route in cur.routes.items()
-                },
-            )
+            # After a reading without routes, this one is the routes' new baseline
+            # (unless the node restarted: then all of it is new).
+            if prev.routes is not None or reset:
+                before = prev.routes or {}
+                _add_routes(
+                    routes,
+                    {
+                        name: _route_increase(before.get(name), route, reset)
+                        for name, route in cur.routes.items()
+                    },
+                )
         out.append(
             _Running(cur.t, requests, errors, _copy(routes), cur.latency_p95_ms, window_requests)
         )

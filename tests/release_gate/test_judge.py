@@ -262,6 +262,39 @@ def test_canary_only_signature_rolls_back_and_names_it() -> None:
     assert "GET /api/jobs answered 503" in v.reason
 
 
+def restart_after(samples: list[dict], index: int) -> list[dict]:
+    """The same readings from a node that restarted right after ``samples[index]``."""
+    base = samples[index]
+    out = list(samples[: index + 1])
+    for s in samples[index + 1:]:
+        routes = {
+            name: {
+                "requests": r["requests"] - base["routes"][name]["requests"],
+                "errors": r["errors"] - base["routes"][name]["errors"],
+                "statuses": {k: v - base["routes"][name]["statuses"].get(k, 0)
+                             for k, v in r["statuses"].items()},
+            }
+            for name, r in s["routes"].items()
+        }
+        out.append({**s, "requests": s["requests"] - base["requests"],
+                    "errors": s["errors"] - base["errors"], "routes": routes})
+    return out
+
+
+def test_signatures_survive_a_canary_restart() -> None:
+    canary = routed(20, {"GET /api/files": (0.5, {"500": 0.0}),
+                         "GET /api/jobs": (0.5, {"503": 0.01})})
+    control = routed(180, {"GET /api/files": (0.5, {"500": 0.01}),
+                           "GET /api/jobs": (0.5, {})})
+    steady = run(canary, control)
+    restarted = run(restart_after(canary, 5), control)
+    assert (restarted.decision, restarted.decided_at) == (steady.decision, steady.decided_at)
+    assert restarted.evidence.signatures.findings == steady.evidence.signatures.findings
+    assert restarted.evidence.error_rate.canary_requests == (
+        steady.evidence.error_rate.canary_requests
+    )
+
+
 def test_signature_seen_on_production_too_is_not_canary_only() -> None:
     routes = {"GET /api/files": (0.5, {"500": 0.005}), "GET /api/jobs": (0.5, {"503": 0.005})}
     v = run(routed(20, routes), routed(180, routes))
