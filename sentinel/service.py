@@ -80,15 +80,9 @@ class Sentinel:
             self.notifier.run_once()
             return changed
 
-    def deliver(self, rounds: int = 20) -> int:
+    def deliver(self) -> int:
         """Send what the outbox holds (every replica may: claims are leased)."""
-        sent = 0
-        for _ in range(rounds):
-            batch = self.dispatcher.run_once()
-            sent += batch
-            if batch < self.dispatcher.batch:
-                break
-        return sent
+        return self.dispatcher.drain()
 
     def reload_tunings(self) -> None:
         """Rebuild detectors after a tuning is applied (next cycle replays history)."""

@@ -10,8 +10,9 @@ most one extra time (the notification id travels as an idempotency key)."""
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -313,17 +314,16 @@ class Dispatcher:
         self.policy = policy or RetryPolicy()
         self.lease, self.batch = lease, batch
         self.on_failed = on_failed
+        self.workers = workers
         self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
 
     def run_once(self) -> int:
-        """Send what is due now; returns how many were attempted."""
+        """Send one batch of what is due now; returns how many were attempted."""
         items = claim(self.db, self.clock.now(), self.lease, self.batch)
         if not items:
             return 0
         refs = known_refs(self.db, {i.payload["ref"] for i in items if i.payload.get("ref")})
-        lanes: dict[object, list[Outgoing]] = {}
-        for item in items:
-            lanes.setdefault(item.payload.get("ref") or item.id, []).append(item)
+        lanes = _lanes(items)
         if self._pool is None:
             done = [self._lane(lane, refs) for lane in lanes.values()]
         else:
@@ -331,6 +331,54 @@ class Dispatcher:
         outcomes = [outcome for lane in done for outcome in lane]
         record_many(self.db, outcomes, self.clock.now(), self.policy, self.on_failed)
         return len(items)
+
+    def drain(self, max_items: int = 10_000) -> int:
+        """Send everything due, keeping every worker busy: the next batch is
+        claimed while the last one is still sending, and results are recorded
+        as they come back. Returns how many were attempted."""
+        if self._pool is None:
+            total = 0
+            while total < max_items and (sent := self.run_once()):
+                total += sent
+            return total
+        in_flight: dict[Future[list[tuple[Outgoing, Result]]], object] = {}
+        waiting: dict[str, deque[list[Outgoing]]] = {}  # edits queued behind one in flight
+        refs: dict[str, str] = {}
+        outcomes: list[tuple[Outgoing, Result]] = []
+        total, exhausted = 0, False
+        while True:
+            if not exhausted and total < max_items and len(in_flight) < 2 * self.workers:
+                items = claim(self.db, self.clock.now(), self.lease, self.batch)
+                exhausted = not items
+                total += len(items)
+                new_refs = {i.payload["ref"] for i in items if i.payload.get("ref")} - set(refs)
+                refs.update(known_refs(self.db, new_refs))
+                for key, lane in _lanes(items).items():
+                    if isinstance(key, str) and key in waiting:
+                        waiting[key].append(lane)  # after the edit already in flight
+                        continue
+                    if isinstance(key, str):
+                        waiting[key] = deque()
+                    in_flight[self._pool.submit(self._lane, lane, refs)] = key
+                if not exhausted and total < max_items:
+                    continue
+            if not in_flight:
+                break
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = in_flight.pop(future)
+                outcomes.extend(future.result())
+                if isinstance(key, str):
+                    if waiting[key]:
+                        in_flight[self._pool.submit(self._lane, waiting[key].popleft(), refs)] = key
+                    else:
+                        del waiting[key]
+            if len(outcomes) >= self.batch or not in_flight:
+                record_many(self.db, outcomes, self.clock.now(), self.policy, self.on_failed)
+                outcomes = []
+        if outcomes:
+            record_many(self.db, outcomes, self.clock.now(), self.policy, self.on_failed)
+        return total
 
     def _lane(self, lane: list[Outgoing], refs: dict[str, str]) -> list[tuple[Outgoing, Result]]:
         out: list[tuple[Outgoing, Result]] = []
@@ -357,6 +405,14 @@ class Dispatcher:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+
+
+def _lanes(items: list[Outgoing]) -> dict[object, list[Outgoing]]:
+    """Edits of one message (same ``ref``) share a lane and go in order."""
+    lanes: dict[object, list[Outgoing]] = {}
+    for item in items:
+        lanes.setdefault(item.payload.get("ref") or item.id, []).append(item)
+    return lanes
 
 
 def via(channel: Channel) -> Send:

@@ -200,3 +200,43 @@ def test_dispatch_through_a_real_channel_writes_the_console_outbox(sentinel_url,
     (line,) = outbox_file.read_text().splitlines()
     assert json.loads(line)["recipient"] == "alice"
     assert _rows(db)[0].status is NotificationStatus.sent
+
+
+def test_drain_sends_everything_once_with_many_workers(sentinel_url, clock):
+    import threading
+
+    db = Database(sentinel_url)
+    for i in range(120):
+        _add(db, clock, key=f"n{i}")
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def send(item):
+        with lock:
+            seen.append(item.key)
+        return R(True, provider_id=f"SM{item.id}")
+
+    dispatcher = Dispatcher(db, {"sms": send}, clock, batch=25, workers=4)
+    assert dispatcher.drain() == 120
+    dispatcher.close()
+    assert sorted(seen) == sorted(f"n{i}" for i in range(120))
+    assert {r.status for r in _rows(db)} == {NotificationStatus.sent}
+
+
+def test_an_edit_waits_for_the_message_it_edits(sentinel_url, clock):
+    db = Database(sentinel_url)
+    with db.session() as s:
+        enqueue(s, "post", "slack", "#ops", {"text": "firing", "ref": "group:1"}, clock.now())
+    order: list[tuple[str, str | None]] = []
+
+    def send(item):
+        order.append((item.key, item.payload.get("slack_ts")))
+        return R(True, provider_id="1700000000.000100")
+
+    dispatcher = Dispatcher(db, {"slack": send}, clock, workers=4)
+    dispatcher.drain()
+    with db.session() as s:
+        enqueue(s, "edit", "slack", "#ops", {"text": "acked", "ref": "group:1"}, clock.now())
+    dispatcher.drain()
+    dispatcher.close()
+    assert order == [("post", None), ("edit", "1700000000.000100")]
