@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from common.logs import get_logger
 from postmortems.reminders import Reminders, Sender, http_sender, sentinel_sender
 from postmortems.service import Postmortems
-from postmortems.watcher import AlertWatcher
+from postmortems.watcher import AlertWatcher, ReleaseWatcher
 
 log = get_logger("postmortems.app")
 
@@ -37,6 +37,13 @@ class Background:
         self.watcher = AlertWatcher(
             service, self.sentinel_db, default_service=service.settings.default_service
         )
+        self.gate_db = None
+        self.releases: ReleaseWatcher | None = None
+        if service.settings.gate_database_url:
+            from release_gate.db import Database as GateDatabase
+
+            self.gate_db = GateDatabase(service.settings.gate_database_url)
+            self.releases = ReleaseWatcher(service, self.gate_db)
         self.reminders = Reminders(service, default_sender(service)) if reminders else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -46,6 +53,11 @@ class Background:
             self.watcher.run_once()
         except Exception:  # noqa: BLE001 - the next pass retries; the API keeps serving
             log.exception("watcher.pass_failed")
+        if self.releases is not None:
+            try:
+                self.releases.run_once()
+            except Exception:  # noqa: BLE001
+                log.exception("watcher.rollbacks_failed")
         if self.reminders is not None:
             try:
                 self.reminders.run_once()
@@ -66,6 +78,8 @@ class Background:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.sentinel_db.dispose()
+        if self.gate_db is not None:
+            self.gate_db.dispose()
 
 
 def create_served_app(service: Postmortems, *, background: bool, interval: float) -> Any:

@@ -390,15 +390,19 @@ def remind(dry_run: bool) -> None:
 @click.option("--once", is_flag=True, help="One pass, then exit.")
 @click.option("--interval", default=30.0, show_default=True)
 def watch(once: bool, interval: float) -> None:
-    """Open incidents from critical (P0/P1) sentinel alerts."""
+    """Open incidents from critical (P0/P1) sentinel alerts and the gate's rollbacks."""
     from postmortems.app import Background
 
     service = _service()
     background = Background(service, interval=interval, reminders=False)
     if once:
-        for r in background.watcher.run_once():
+        results = background.watcher.run_once()
+        if background.releases is not None:
+            results += background.releases.run_once()
+        for r in results:
             verb = "opened" if r.created else "attached to"
-            click.echo(f"alert {r.alert_id}: {verb} incident #{r.incident_id}")
+            what = f"release {r.release_id}" if r.release_id else f"alert {r.alert_id}"
+            click.echo(f"{what}: {verb} incident #{r.incident_id}")
         return
     background.run_forever()
 

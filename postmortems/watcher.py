@@ -33,9 +33,10 @@ OVERLAP = timedelta(minutes=10)
 
 
 class WatchResult(BaseModel):
-    alert_id: int
+    alert_id: int  # 0 for a rollback
     incident_id: int
     created: bool
+    release_id: int | None = None
 
 
 @dataclass
@@ -141,9 +142,97 @@ class AlertWatcher:
             return row.firing_since if row else now - self.first_run_lookback
 
     def _save_cursor(self, firing_since: datetime, now: datetime) -> None:
+        _save_cursor(self.service, CURSOR, firing_since, now)
+
+
+@dataclass
+class ReleaseWatcher:
+    """Opens a bad-release incident for every rollback the release gate recorded.
+    The gate also reports them over HTTP; this catches the ones it could not
+    (postmortems down at the time): the ``release:ID`` reference is the same, so a
+    rollback is never taken twice."""
+
+    service: Postmortems
+    gate_db: Any  # release_gate.db.Database
+    severity: str = "P2"
+    first_run_lookback: timedelta = timedelta(hours=24)
+    # Releases are found by their start; a canary can run this long before its rollback.
+    release_span: timedelta = timedelta(hours=6)
+
+    def run_once(self) -> list[WatchResult]:
+        from release_gate.history import releases_between
+
+        now = self.service.clock.now()
+        since = self._cursor(now)
+        releases = [
+            r
+            for r in releases_between(self.gate_db, since - self.release_span - OVERLAP, now)
+            if r.status == "rolled_back"
+            and r.rolled_back_at is not None
+            and ensure_utc(r.rolled_back_at) >= since - OVERLAP
+        ]
+        results: list[WatchResult] = []
+        newest = since
+        for release in releases:
+            newest = max(newest, ensure_utc(release.rolled_back_at))
+            ref = f"release:{release.id}"
+            if self._known(ref):
+                continue
+            data = IncidentIn(
+                title=(
+                    f"Bad release: {release.service} {release.version} by {release.author} "
+                    "rolled back"
+                ),
+                severity=self.severity,
+                service=release.service,
+                incident_class="bad_release",
+                started_at=ensure_utc(release.started_at),
+                detected_at=ensure_utc(release.rolled_back_at),
+                source="release_gate",
+                source_ref=ref,
+                release_id=str(release.id),
+                rolled_back_at=ensure_utc(release.rolled_back_at),
+            )
+            opened = self.service.open(data, actor="watcher")
+            log.info(
+                "watcher.rollback_linked",
+                release_id=release.id,
+                incident_id=opened.incident.id,
+                created=opened.created,
+            )
+            results.append(
+                WatchResult(
+                    alert_id=0,
+                    release_id=release.id,
+                    incident_id=opened.incident.id,
+                    created=opened.created,
+                )
+            )
+        _save_cursor(self.service, RELEASE_CURSOR, newest, now)
+        return results
+
+    def _known(self, ref: str) -> bool:
+        from postmortems.models import Incident, TimelineEntry
+
         with self.service.db.session() as s:
-            row = s.get(WatcherCursor, CURSOR)
-            if row is None:
-                s.add(WatcherCursor(name=CURSOR, firing_since=firing_since, updated_at=now))
-            elif firing_since > row.firing_since:
-                row.firing_since, row.updated_at = firing_since, now
+            return bool(
+                s.scalar(select(Incident.id).where(Incident.source_ref == ref).limit(1))
+                or s.scalar(select(TimelineEntry.id).where(TimelineEntry.ref == ref).limit(1))
+            )
+
+    def _cursor(self, now: datetime) -> datetime:
+        with self.service.db.session() as s:
+            row = s.get(WatcherCursor, RELEASE_CURSOR)
+            return row.firing_since if row else now - self.first_run_lookback
+
+
+RELEASE_CURSOR = "gate-rollbacks"
+
+
+def _save_cursor(service: Postmortems, name: str, since: datetime, now: datetime) -> None:
+    with service.db.session() as s:
+        row = s.get(WatcherCursor, name)
+        if row is None:
+            s.add(WatcherCursor(name=name, firing_since=since, updated_at=now))
+        elif since > row.firing_since:
+            row.firing_since, row.updated_at = since, now

@@ -301,3 +301,50 @@ def test_the_detector_replay_runs_against_the_sentinel(  # type: ignore[no-untyp
     assert known.replay["note"]
     assert service.close(iid, "lead").status == "closed"
     service.db.dispose()
+
+
+def test_rollbacks_recorded_by_the_gate_open_bad_release_incidents(  # type: ignore[no-untyped-def]
+    live: Postmortems, gate_url: str, clock: FakeClock
+) -> None:
+    from postmortems.watcher import ReleaseWatcher
+    from tests.postmortems.conftest import incident_in
+
+    t = clock.now()
+    gate = GateDatabase(gate_url)
+    with gate.session() as s:
+        for n, (status, rolled) in enumerate(
+            [
+                (ReleaseStatus.rolled_back, t - timedelta(minutes=20)),
+                (ReleaseStatus.promoted, None),
+                (ReleaseStatus.rolled_back, t - timedelta(minutes=5)),
+            ]
+        ):
+            s.add(
+                Release(
+                    service="translator" if n < 2 else "payments",
+                    version=f"1.{n}",
+                    previous_version=None,
+                    author="alice",
+                    status=status,
+                    started_at=t - timedelta(minutes=30 - n),
+                    rolled_back_at=rolled,
+                    finished_at=rolled,
+                    heartbeat_at=t,
+                )
+            )
+    # The gate reached postmortems for the first one: it is not taken again.
+    live.open(
+        incident_in(
+            source="release_gate", source_ref="release:1", release_id="1", service="translator"
+        )
+    )
+    watcher = ReleaseWatcher(live, gate)
+    [result] = watcher.run_once()
+    assert result.release_id == 3 and result.created
+    incident = live.detail(result.incident_id)
+    assert incident.incident_class == "bad_release" and incident.service == "payments"
+    assert incident.release_id == "3" and incident.rolled_back_at == t - timedelta(minutes=5)
+    assert incident.started_at == t - timedelta(minutes=28)
+    assert watcher.run_once() == []
+    assert ReleaseWatcher(live, gate).run_once() == []  # the cursor and the refs persist
+    gate.dispose()
