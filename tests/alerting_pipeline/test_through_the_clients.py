@@ -287,3 +287,40 @@ def test_who_is_on_call_and_the_calendar(live):
     ics = live.http.get("/api/oncall/primary.ics?days=14")
     assert ics.status_code == 200 and ics.text.count("BEGIN:VEVENT") >= 2
     assert live.http.get("/api/oncall/nope.ics").status_code == 404
+
+
+def test_an_alert_from_alertmanager_pages_through_the_same_schedules(live):
+    payload = {
+        "version": "4",
+        "groupKey": '{}:{alertname="database.down"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "vigil",
+        "groupLabels": {"alertname": "database.down"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "database.down",
+                    "service": "payments",
+                    "severity": "critical",
+                },
+                "annotations": {"summary": "primary database unreachable"},
+                "startsAt": "2026-01-05T11:59:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": "c0ffee",
+            }
+        ],
+    }
+    auth = {"Authorization": "Bearer ops-token"}
+    assert (
+        live.http.post("/api/alertmanager/webhook", json=payload, headers=auth).status_code == 200
+    )
+    live.step(30)
+    (call,) = [r for r in live.twilio.requests if r.resource == "Calls"]
+    assert call.param("To") == "+15550000001"
+    assert "database.down FIRING (Prometheus): primary database unreachable" in call.param("Twiml")
