@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 
 from common.logs import get_logger
 from postmortems.reminders import Reminders, Sender, http_sender, sentinel_sender
@@ -51,6 +52,13 @@ class Background:
     def run_once(self) -> None:
         try:
             self.watcher.run_once()
+        except DBAPIError as exc:
+            # Typically a sentinel database not created yet: say it in one line.
+            log.warning(
+                "watcher.sentinel_unreadable",
+                error=str(exc.orig).splitlines()[0],
+                url=self.sentinel_db.engine.url.render_as_string(hide_password=True),
+            )
         except Exception:  # noqa: BLE001 - the next pass retries; the API keeps serving
             log.exception("watcher.pass_failed")
         if self.releases is not None:

@@ -674,7 +674,12 @@ class Postmortems:
         pm = incident.postmortem
         if pm is None:
             problems.append(FieldError(field="postmortem", message="the postmortem is not filled"))
-        form = _form_of(pm)
+        form = _form_of(pm).model_copy(
+            update={
+                "release_id": (pm.release_id if pm else None) or incident.release_id,
+                "rolled_back_at": (pm.rolled_back_at if pm else None) or incident.rolled_back_at,
+            }
+        )
         problems += forms.validate(form, incident.incident_class)
         live = [a for a in incident.actions if a.status != ActionStatus.cancelled]
         if not live:

@@ -418,3 +418,10 @@ def test_timestamps_are_utc_aware(pm: Postmortems) -> None:
         incident_in(started_at=datetime(2026, 1, 5, 14, 0, tzinfo=UTC) - timedelta(hours=3))
     ).incident
     assert incident.started_at.tzinfo is not None
+
+
+def test_close_takes_the_release_the_gate_reported(pm: Postmortems, clock: FakeClock) -> None:
+    incident = pm.open(incident_in(release_id="9", rolled_back_at=clock.now())).incident
+    fields = [p.field for p in pm.detail(incident.id).close_problems]
+    assert "release_id" not in fields and "rolled_back_at" not in fields
+    assert "root_cause" in fields
