@@ -36,10 +36,12 @@ import numpy as np
 
 from release_gate.judge.models import ErrorRateCheck, JudgeConfig
 
-# Alternatives the rollback mixture bets on, equally weighted: from regressions too
-# small to page anyone for to a build that fails every other request.
-ROLLBACK_RATIOS: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 35.0, 60.0,
-                                      100.0, 200.0)
+# Alternatives the rollback mixture bets on, equally weighted: from the smallest
+# regression a 10-minute canary can hope to see (1.5x) to a build failing every other
+# request; denser at the small end, where evidence is scarce (big regressions are
+# caught within a sample or two whatever their weight; bench/canary.py).
+ROLLBACK_RATIOS: tuple[float, ...] = (1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 8.0, 13.0, 20.0, 35.0,
+                                      60.0, 100.0, 200.0)
 # Alternatives of the floor half, as fractions of min_error_rate.
 FLOOR_FRACTIONS: tuple[float, ...] = (0.02, 0.1, 0.25, 0.5)
 _MAX_LOG_RATIO = math.log(1e6)
