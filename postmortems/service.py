@@ -69,6 +69,8 @@ Replayer = Callable[[str, str | None, datetime, datetime, datetime], dict[str, A
 TimelineDrafter = Callable[[str | None, datetime, datetime, list[int], datetime], list[Any]]
 # alerts(ids) -> the sentinel's alerts (objects with id, signal, severity, summary, ...)
 AlertReader = Callable[[list[int]], list[Any]]
+# on_call(at) -> who was on call then, per the sentinel's on-call schedule
+OnCallLookup = Callable[[datetime], str | None]
 
 
 class NotFound(LookupError):
@@ -113,6 +115,7 @@ class Postmortems:
     replayer: Replayer | None = None
     drafter: TimelineDrafter | None = None
     alert_reader: AlertReader | None = None
+    on_call_lookup: OnCallLookup | None = None
 
     def __post_init__(self) -> None:
         if self.timing is None:
@@ -227,6 +230,7 @@ class Postmortems:
     ) -> Incident:
         detected = data.detected_at or _earliest(a.firing_at for a in alerts) or now
         started = data.started_at or _earliest(a.started_at for a in alerts) or detected
+        on_call = data.on_call or self._on_call_at(detected)
         incident = Incident(
             title=data.title,
             severity=data.severity,
@@ -234,7 +238,7 @@ class Postmortems:
             incident_class=data.incident_class,
             class_reason=data.class_reason,
             service=data.service,
-            on_call=data.on_call,
+            on_call=on_call,
             lead=data.lead,
             source=data.source,
             source_ref=data.source_ref,
@@ -349,6 +353,15 @@ class Postmortems:
                     linked_at=now,
                 )
             )
+
+    def _on_call_at(self, at: datetime) -> str | None:
+        if self.on_call_lookup is None:
+            self.on_call_lookup = sentinel_on_call(self.settings.on_call_schedule)
+        try:
+            return self.on_call_lookup(at)
+        except Exception as exc:  # noqa: BLE001 - an incident opens without it
+            log.warning("incident.on_call_unknown", error=str(exc))
+            return None
 
     def _read_alerts(self, alert_ids: list[int]) -> list[Any]:
         if not alert_ids:
@@ -934,6 +947,28 @@ def sentinel_alert_reader(url: str) -> AlertReader:
             db.dispose()
 
     return read
+
+
+def sentinel_on_call(schedule_name: str | None) -> OnCallLookup:
+    """Who the sentinel's on-call schedule (``SENTINEL_ALERTING``) had on call: the
+    named schedule, or the first one of the configuration."""
+    loaded: dict[str, Any] = {}
+
+    def lookup(at: datetime) -> str | None:
+        from sentinel.alerting.config import load_alerting_config, schedule
+        from sentinel.alerting.schedules import who_is_on_call
+        from sentinel.settings import SentinelSettings
+
+        if "config" not in loaded:
+            loaded["config"] = load_alerting_config(SentinelSettings().alerting)
+        config = loaded["config"]
+        name = schedule_name or next(iter(config.schedules), None)
+        if name is None:
+            return None
+        found = who_is_on_call(schedule(config, name), at)
+        return found.person if found else None
+
+    return lookup
 
 
 def default_replayer(settings: PostmortemSettings) -> Replayer:

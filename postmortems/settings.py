@@ -31,6 +31,9 @@ class PostmortemSettings(BaseSettings):
 
     # Reminders repeat at this interval until what they ask for is done.
     reminder_interval_hours: float = 24.0
+    # The sentinel's on-call schedule that says who was on call when an incident was
+    # detected (default: the first schedule of its alerting configuration).
+    on_call_schedule: str | None = None
     # Incidents opened from alerts without a service label belong to this service.
     default_service: str = "translator"
     # How far before an incident's start a detector replay looks back.

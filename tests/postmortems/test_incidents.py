@@ -425,3 +425,16 @@ def test_close_takes_the_release_the_gate_reported(pm: Postmortems, clock: FakeC
     fields = [p.field for p in pm.detail(incident.id).close_problems]
     assert "release_id" not in fields and "rolled_back_at" not in fields
     assert "root_cause" in fields
+
+
+def test_the_on_call_person_comes_from_the_sentinel_schedule(pm: Postmortems) -> None:
+    from sentinel.alerting.config import load_alerting_config, schedule
+    from sentinel.alerting.schedules import who_is_on_call
+
+    incident = pm.open(incident_in()).incident
+    config = load_alerting_config()
+    expected = who_is_on_call(schedule(config, next(iter(config.schedules))), incident.detected_at)
+    assert expected is not None
+    assert incident.on_call == expected.person
+    named = pm.open(incident_in(service="other", on_call="bob")).incident
+    assert named.on_call == "bob"  # what a person says wins
