@@ -29,7 +29,7 @@ from tests.release_gate.gate_helpers import POSTMORTEMS, SENTINEL, FakePeers, ga
 SERVICE = "translator"
 BAD_JOBS = {"seed": 5, "http_errors": [{"route": "/api/jobs", "rate": 0.3, "status": 500}]}
 
-# Tuned for test traffic (tens of requests a second for a few seconds): a promote
+# Tuned for test traffic (tens of requests a second for seconds): a promote
 # rules out a canary 5xx rate of 5% or more; a slow first interval of a freshly
 # started node is not what these tests are about, hence the lenient latency factor.
 CONFIG = """
@@ -39,7 +39,7 @@ canary_deadline_seconds: 45
 judge:
   min_duration_s: 5
   min_canary_requests: 100
-  min_control_requests: 200
+  min_control_requests: 100
   min_error_rate: 0.05
   latency_factor: 4
 services:
@@ -55,7 +55,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet]:
     with fresh_database(root, "e2e") as url:
         section = fleet_section(
             url,
-            canary_share=0.25,
+            canary_share=0.4,  # more canary traffic: quicker decisions
             versions={"1.0.0": {}, "1.1.0": {}, "1.2.0": {"faults": BAD_JOBS}},
         )
         with LocalFleet.from_config(section, root / "state") as running:
