@@ -54,8 +54,6 @@ log = get_logger(__name__)
 
 CANARY = "preprod"
 VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-# Variables the fleet sets itself on every node; configuration cannot override them.
-FLEET_OWNED = ("TRANSLATOR_VERSION", "TRANSLATOR_NODE", "TRANSLATOR_DATABASE_URL")
 
 
 class _Strict(BaseModel):
@@ -206,11 +204,9 @@ class LocalFleet:
 
     def installed_versions(self) -> list[str]:
         root = self.state_dir / "versions"
-        return (
-            sorted(p.name for p in root.iterdir() if (p / "version.json").exists())
-            if (root.exists())
-            else []
-        )
+        if not root.exists():
+            return []
+        return sorted(p.name for p in root.iterdir() if (p / "version.json").exists())
 
     def _version_env(self, version: str) -> dict[str, str]:
         directory = self._version_dir(version)
@@ -399,6 +395,7 @@ class LocalFleet:
         env["TRANSLATOR_BACKUP_DIR"] = str((self.state_dir / "backups").resolve())
         env.update(self.config.env)
         env.update(self._version_env(version))
+        # Set last: no configuration can make a node lie about what it runs or where.
         env.update(
             TRANSLATOR_VERSION=version,
             TRANSLATOR_NODE=node.name,
