@@ -111,6 +111,9 @@ Logs (one line per event): var/demo.log
 Sentinel at {sentinel_base}
   signals:  curl {sentinel_base}/api/signals
   alerts:   curl {sentinel_base}/api/alerts
+  pages:    curl {sentinel_base}/api/groups    (who was paged, by what, acknowledged?)
+  on call:  curl {sentinel_base}/api/oncall
+  Without Twilio or Slack credentials pages print below and go to var/outbox.jsonl.
 """)
         if args.fault_after >= 0:
             print(

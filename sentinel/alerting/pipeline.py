@@ -262,6 +262,7 @@ class Broadcast:
             group.notify_at = group.last_notified_at + interval
             return True
         text = messages.group_text(group, p.live, p.muted)
+        shown = "firing" if group.state is GroupState.open else state
         for target in p.policy.broadcast:
             p.outgoing.append(
                 Planned(
@@ -269,7 +270,7 @@ class Broadcast:
                     channel=target.channel,
                     recipient=target.to,
                     payload=_payload(
-                        p, text, state=state, ref=f"group:{group.id}:{target.channel}:{target.to}"
+                        p, text, state=shown, ref=f"group:{group.id}:{target.channel}:{target.to}"
                     ),
                 )
             )
