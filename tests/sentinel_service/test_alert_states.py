@@ -154,3 +154,28 @@ def test_book_records_each_transition_with_evidence(sentinel_url):
     book.observe(s, 'method="wallet"', labels, fire, now + timedelta(hours=1), {})
     assert AlertBook(db).state_of("payments.failed_ratio", 'method="wallet"') is F
     db.dispose()
+
+
+def test_a_series_that_re_fires_soon_after_resolving_reopens_its_alert(sentinel_url):
+    db = Database(sentinel_url)
+    book = AlertBook(db, flap_window=timedelta(minutes=15))
+    now = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
+    s, labels, key = spec(), {"method": "wallet"}, 'method="wallet"'
+    fire = Step(verdict("firing", 0.42, t=now.timestamp()), 0, NoDataPolicy.alert, 90)
+    calm = Step(verdict("ok", 0.02), 0, NoDataPolicy.alert, 90)
+    book.observe(s, key, labels, fire, now, {})
+    book.observe(s, key, labels, calm, now + timedelta(minutes=2), {})
+    book.observe(s, key, labels, fire, now + timedelta(minutes=10), {})  # flapping
+    book.observe(s, key, labels, calm, now + timedelta(minutes=12), {})
+    book.observe(s, key, labels, fire, now + timedelta(minutes=40), {})  # a new episode
+    with db.session() as session:
+        first, second = session.scalars(select(Alert).order_by(Alert.id)).all()
+        assert first.reopened == 1 and first.started_at == now  # the passive phase holds
+        moves = session.scalars(
+            select(AlertTransition.to_state)
+            .where(AlertTransition.alert_id == first.id)
+            .order_by(AlertTransition.id)
+        ).all()
+        assert moves == ["firing", "resolved", "firing", "resolved"]
+        assert second.state is F and second.reopened == 0
+    db.dispose()
