@@ -438,3 +438,17 @@ def test_the_on_call_person_comes_from_the_sentinel_schedule(pm: Postmortems) ->
     assert incident.on_call == expected.person
     named = pm.open(incident_in(service="other", on_call="bob")).incident
     assert named.on_call == "bob"  # what a person says wins
+
+
+def test_working_day_targets_skip_the_weekend(pm: Postmortems, clock: FakeClock) -> None:
+    # Friday 2026-01-09 17:00 in Moscow: one business hour left in the week.
+    clock.set(datetime(2026, 1, 9, 14, 0, tzinfo=UTC))
+    incident = pm.open(incident_in(severity="P3", incident_class="external_cause")).incident
+    assert incident.sla.response_due is not None
+    assert incident.sla.response_due.date() == date(2026, 1, 12)  # Monday, not Saturday
+    clock.set(datetime(2026, 1, 11, 20, 0, tzinfo=UTC))  # Sunday night: the week-end is free
+    assert not pm.detail(incident.id).sla.response_breached
+    clock.set(datetime(2026, 1, 13, 14, 0, tzinfo=UTC))  # Tuesday afternoon
+    late = pm.detail(incident.id)
+    assert late.sla.response_breached and not late.sla.resolution_breached
+    assert pm.list(service="translator")[0].sla.response_breached
