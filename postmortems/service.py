@@ -7,12 +7,13 @@ Every write is one transaction with its audit entry; readers get pydantic
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, selectinload
 
 from common.clock import Clock, SystemClock, ensure_utc
@@ -194,6 +195,7 @@ class Postmortems:
         if alerts is None:
             alerts = self._read_alerts(data.alert_ids)
         with self.db.session() as s:
+            _serialize_service(s, data.service)
             existing = None
             if data.attach:
                 existing = s.scalars(
@@ -885,6 +887,15 @@ class Postmortems:
         s.add(
             AuditEntry(incident_id=incident_id, at=now, actor=actor, action=action, detail=detail)
         )
+
+
+def _serialize_service(s: Session, service: str) -> None:
+    """Two reports of one service at once (the gate and the watcher) must not both
+    open an incident: on PostgreSQL they queue on a lock of that service until the
+    first commits. SQLite transactions already run one at a time (BEGIN IMMEDIATE)."""
+    if s.get_bind().dialect.name == "postgresql":
+        key = zlib.crc32(f"postmortems:{service}".encode())
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _form_of(pm: Postmortem | None) -> PostmortemForm:

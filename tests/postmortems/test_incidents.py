@@ -452,3 +452,22 @@ def test_working_day_targets_skip_the_weekend(pm: Postmortems, clock: FakeClock)
     late = pm.detail(incident.id)
     assert late.sla.response_breached and not late.sla.resolution_breached
     assert pm.list(service="translator")[0].sla.response_breached
+
+
+def test_simultaneous_reports_of_one_service_open_one_incident(pm: Postmortems) -> None:
+    import threading
+
+    barrier = threading.Barrier(4)
+    results = []
+
+    def report(n: int) -> None:
+        barrier.wait()
+        results.append(pm.open(incident_in(source_ref=f"release:{n}")))
+
+    threads = [threading.Thread(target=report, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.created for r in results) == [False, False, False, True]
+    assert len({r.incident.id for r in results}) == 1
