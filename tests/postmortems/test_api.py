@@ -76,6 +76,20 @@ def test_the_release_gate_reporter_opens_an_incident(pm: Postmortems, clock: Fak
     assert incident.started_at == clock.now() - timedelta(minutes=3)
 
 
+def test_an_open_incident_freezes_the_gate_until_resolved(pm: Postmortems) -> None:
+    from release_gate.guards import Guards
+    from tests.postmortems.conftest import incident_in, resolve
+
+    iid = pm.open(incident_in()).incident.id
+    with serve_in_thread(create_app(pm), "127.0.0.1", free_port()) as url:
+        guards = Guards(sentinel_url=None, postmortems_url=url)
+        frozen = guards.check("translator")
+        assert [i["id"] for i in frozen.incidents] == [iid] and not frozen.unreachable
+        assert guards.check("payments").incidents == []
+        resolve(pm, iid)
+        assert guards.check("translator").incidents == []
+
+
 def test_bad_requests_name_their_fields(client: TestClient) -> None:
     response = client.post("/api/incidents", json={"title": "x", "severity": "P9"})
     assert response.status_code == 422
