@@ -80,6 +80,14 @@ def receive(
     """Record each alert of a notification: open, update, reopen (flapping) or
     resolve its episode."""
     counts = {"opened": 0, "updated": 0, "resolved": 0, "reopened": 0}
+    if payload.truncated_alerts:
+        # Alertmanager's max_alerts cut the group: those alerts never reach us.
+        log.warning(
+            "alertmanager.truncated",
+            group_key=payload.group_key,
+            truncated=payload.truncated_alerts,
+            receiver=payload.receiver,
+        )
     with db.session() as s:
         for am in payload.alerts:
             labels = dict(am.labels)

@@ -22,6 +22,7 @@ from sentinel.sources import (
 from sentinel.sources.scrape import histogram_quantile
 from tests.helpers import add_user
 from tests.sources.conftest import closed_port
+from translator.metrics import JOB_BUCKETS
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -177,7 +178,9 @@ def test_quantile_of_job_processing_time(translator_node):
         assert p90.read(_at(0)).no_data.startswith("warming up")
         assert node.services.workers.drain() == 3
         (point,) = p90.read(_at(30)).points
-        assert 0 < point.value <= 0.05 and point.volume == pytest.approx(3 / 30)
+        # Three short jobs: their p90 lies inside the histogram's finite buckets
+        # (how far inside depends on how busy the machine is).
+        assert 0 < point.value <= JOB_BUCKETS[-1] and point.volume == pytest.approx(3 / 30)
         quiet = p90.read(_at(60))
         assert quiet.points == () and "no observations" in quiet.no_data
         p90.close()
