@@ -12,9 +12,33 @@ from __future__ import annotations
 
 from release_gate.judge.counts import align
 from release_gate.judge.latency import LatencyTracker
-from release_gate.judge.models import Decision, Evidence, JudgeConfig, JudgeInput, Verdict
+from release_gate.judge.models import Evidence, JudgeConfig, JudgeInput, Verdict
 from release_gate.judge.sequential import ErrorRateTest
 from release_gate.judge.signatures import SignatureTracker
+
+
+class _Checks:
+    """The three classifiers, fed the same intervals."""
+
+    def __init__(self, config: JudgeConfig) -> None:
+        self.config = config
+        self.errors = ErrorRateTest(config)
+        self.signatures = SignatureTracker(config)
+        self.latency = LatencyTracker(config)
+        self.evaluations = 0
+
+    def evidence(self, t: float | None) -> Evidence:
+        return Evidence(
+            t=t, evaluations=self.evaluations, error_rate=self.errors.check(),
+            signatures=self.signatures.check(), latency=self.latency.check(), config=self.config,
+        )
+
+    def failing(self) -> list[str]:
+        return [name for name, fails in (
+            ("error_rate", self.errors.rolls_back),
+            ("signatures", self.signatures.fails),
+            ("latency", self.latency.fails),
+        ) if fails]
 
 
 def judge(data: JudgeInput, config: JudgeConfig | None = None, *, final: bool = True) -> Verdict:
@@ -25,68 +49,55 @@ def judge(data: JudgeInput, config: JudgeConfig | None = None, *, final: bool = 
     Pure: no I/O and no clock, time is the samples' ``t``.
     """
     config = config or JudgeConfig()
-    errors = ErrorRateTest(config)
-    signatures = SignatureTracker(config)
-    latency = LatencyTracker(config)
-    evaluations = 0
+    checks = _Checks(config)
     last_t: float | None = None
-
-    def verdict(decision: Decision | None, at: float | None, reason: str) -> Verdict:
-        evidence = Evidence(
-            t=at if at is not None else last_t, evaluations=evaluations,
-            error_rate=errors.check(), signatures=signatures.check(), latency=latency.check(),
-            config=config,
-        )
-        return Verdict(decision=decision, decided_at=at, reason=reason, evidence=evidence)
-
     for step in align(data):
         if step.t > config.max_duration_s:
-            return _deadline(verdict, step.t, config, errors)
+            return _deadline(checks, step.t)
         last_t = step.t
         if step.interval is not None:
-            evaluations += 1
             iv = step.interval
-            errors.update(iv.canary.requests, iv.canary.errors,
-                          iv.control.requests, iv.control.errors)
-            signatures.update(iv.canary, iv.control)
-            latency.update(iv.canary, iv.control)
-            failing = [check for check, fails in (
-                ("error_rate", errors.rolls_back),
-                ("signatures", signatures.fails),
-                ("latency", latency.fails),
-            ) if fails]
+            checks.evaluations += 1
+            checks.errors.update(iv.canary.requests, iv.canary.errors,
+                                 iv.control.requests, iv.control.errors)
+            checks.signatures.update(iv.canary, iv.control)
+            checks.latency.update(iv.canary, iv.control)
+            failing = checks.failing()
             if failing:
-                v = verdict("rollback", step.t, "")
-                first = getattr(v.evidence, failing[0])
-                v.reason = f"Roll back at t={step.t:g}s: {first.reason}."
-                return v
-            if (errors.rules_out_regression and errors.enough_traffic
+                evidence = checks.evidence(step.t)
+                first = getattr(evidence, failing[0])
+                return Verdict(decision="rollback", decided_at=step.t, evidence=evidence,
+                               reason=f"Roll back at t={step.t:g}s: {first.reason}.")
+            if (checks.errors.rules_out_regression and checks.errors.enough_traffic
                     and step.t >= config.min_duration_s):
-                v = verdict("promote", step.t, "")
-                v.reason = f"Promote at t={step.t:g}s: {v.evidence.error_rate.reason}."
-                return v
+                evidence = checks.evidence(step.t)
+                return Verdict(decision="promote", decided_at=step.t, evidence=evidence,
+                               reason=f"Promote at t={step.t:g}s: {evidence.error_rate.reason}.")
         if step.t >= config.max_duration_s:
-            return _deadline(verdict, step.t, config, errors)
+            return _deadline(checks, step.t)
 
+    evidence = checks.evidence(last_t)
     if not final:
-        v = verdict(None, None, "")
-        v.reason = f"Not decided yet: {v.evidence.error_rate.reason}."
-        return v
+        return Verdict(decision=None, decided_at=None, evidence=evidence,
+                       reason=f"Not decided yet: {evidence.error_rate.reason}.")
     if last_t is None:
-        return verdict("inconclusive", None, "Inconclusive: no samples.")
-    v = verdict("inconclusive", last_t, "")
-    v.reason = (f"Inconclusive: the input ends at t={last_t:g}s before the evidence was "
-                f"enough ({v.evidence.error_rate.reason}).")
-    return v
+        return Verdict(decision="inconclusive", decided_at=None, evidence=evidence,
+                       reason="Inconclusive: no samples.")
+    return Verdict(
+        decision="inconclusive", decided_at=last_t, evidence=evidence,
+        reason=(f"Inconclusive: the input ends at t={last_t:g}s before the evidence was "
+                f"enough ({evidence.error_rate.reason})."),
+    )
 
 
-def _deadline(verdict, t: float, config: JudgeConfig, errors: ErrorRateTest) -> Verdict:  # type: ignore[no-untyped-def]
-    v = verdict("inconclusive", t, "")
+def _deadline(checks: _Checks, t: float) -> Verdict:
+    config, errors = checks.config, checks.errors
+    evidence = checks.evidence(t)
     if not errors.enough_traffic:
         why = (f"too little traffic ({errors.canary_requests} canary requests, "
                f"{errors.control_requests} production; a promote needs "
                f"{config.min_canary_requests} and {config.min_control_requests})")
     else:
-        why = v.evidence.error_rate.reason
-    v.reason = f"Inconclusive: deadline of {config.max_duration_s:g}s reached, {why}."
-    return v
+        why = evidence.error_rate.reason
+    return Verdict(decision="inconclusive", decided_at=t, evidence=evidence,
+                   reason=f"Inconclusive: deadline of {config.max_duration_s:g}s reached, {why}.")
