@@ -48,6 +48,7 @@ from release_gate.sampling import Counts, SamplingError, SideTracker, read_metri
 
 log = get_logger(__name__)
 
+OVERRIDE_HINT = "Override with a reason (--override REASON; override_reason over HTTP)."
 JudgeFn = Callable[..., Verdict]  # judge(data, config, *, final) -> Verdict
 DeployerFactory = Callable[[str], Deployer]
 
@@ -180,7 +181,7 @@ class ReleaseGate:
                 release.refusal = {
                     "reasons": [b["message"] for b in blockers],
                     "blockers": blockers,
-                    "hint": "" if hard else "An override needs --override REASON.",
+                    "hint": "" if hard else OVERRIDE_HINT,
                 }
                 session.add(
                     ReleaseStep(
