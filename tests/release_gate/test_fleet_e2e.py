@@ -30,17 +30,18 @@ SERVICE = "translator"
 BAD_JOBS = {"seed": 5, "http_errors": [{"route": "/api/jobs", "rate": 0.3, "status": 500}]}
 
 # Tuned for test traffic (tens of requests a second for seconds): a promote
-# rules out a canary 5xx rate of 5% or more; a slow first interval of a freshly
-# started node is not what these tests are about, hence the lenient latency factor.
+# rules out a canary 5xx rate of 8% or more, well under the bad build's 30%; a slow
+# first interval of a freshly started node is not what these tests are about,
+# hence the lenient latency factor.
 CONFIG = """
 lock_minutes: 0
 sampling_interval_seconds: 1
 canary_deadline_seconds: 45
 judge:
   min_duration_s: 5
-  min_canary_requests: 100
-  min_control_requests: 100
-  min_error_rate: 0.05
+  min_canary_requests: 60
+  min_control_requests: 60
+  min_error_rate: 0.08
   latency_factor: 4
 services:
   translator:
@@ -135,7 +136,7 @@ def test_a_good_build_is_promoted_on_the_fleet(gate_db: Database, fleet: LocalFl
     assert fleet.current_version(SERVICE) == "1.1.0"
     assert {build_info(n)["version"] for n in [fleet.canary, *fleet.production]} == {"1.1.0"}
     evidence = receipt.verdict["evidence"]["error_rate"]
-    assert evidence["canary_requests"] >= 100 and evidence["canary_errors"] == 0
+    assert evidence["canary_requests"] >= 60 and evidence["canary_errors"] == 0
     assert evidence["control_requests"] > evidence["canary_requests"]
     assert users.statuses[200] > 0 and set(users.statuses) == {200}, users.statuses
     assert not users.failures
