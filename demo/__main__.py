@@ -4,9 +4,13 @@
    two weeks of history and live traffic, on 127.0.0.1:8000.
 2. The sentinel (var/sentinel.db) on 127.0.0.1:8100, watching the default
    signal catalogue: SQL on the translator's database and its /metrics.
-3. After ``--fault-after`` seconds, injected faults: /api/jobs answers 500 for
+3. Postmortems (var/postmortems.db) on 127.0.0.1:8300: the web views of
+   incidents, opened from critical alerts and from rollbacks.
+4. Two releases through the gate on a local fleet behind nginx (var/fleet):
+   a good build promoted, a bad one rolled back (demo/releases.py).
+5. After ``--fault-after`` seconds, injected faults: /api/jobs answers 500 for
    40% of requests, wallet payments fail, bob's job list comes back empty.
-   Alerts are printed as the sentinel moves them.
+   Alerts are printed as the sentinel moves them, and the pages it sends.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from sqlalchemy import select
 
 from common.logs import configure_logging
 from common.servers import serve_in_thread
+from demo.releases import run_releases
+from postmortems.app import create_served_app as postmortems_app
+from postmortems.service import build_service as build_postmortems
+from postmortems.settings import PostmortemSettings
 from sentinel.api import create_app as sentinel_app
 from sentinel.models import Alert, AlertTransition
 from sentinel.operations import backfill_signal
@@ -67,6 +75,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="translator port")
     parser.add_argument("--sentinel-port", type=int, default=8100)
+    parser.add_argument("--postmortems-port", type=int, default=8300)
+    parser.add_argument(
+        "--no-releases", action="store_true", help="skip the releases on the local fleet"
+    )
     parser.add_argument("--duration", type=float, default=0, help="seconds; 0 until Ctrl-C")
     parser.add_argument("--history-days", type=int, default=14)
     parser.add_argument(
@@ -98,12 +110,28 @@ def main() -> None:
     for spec in sentinel.catalogue.signals:
         if spec.source.type == "sql" and not sentinel.history.series_of(spec.name):
             backfill_signal(sentinel, spec.name, args.history_days, BACKFILL_STEP)
+    gate_url = "sqlite:///var/release_gate.db"
+    postmortems = build_postmortems(
+        PostmortemSettings(
+            sentinel_database_url=sentinel.settings.database_url,
+            gate_database_url=gate_url,
+            public_url=f"http://{args.host}:{args.postmortems_port}",
+        )
+    )
     stop = threading.Event()
     watcher = threading.Thread(target=watch_alerts, args=(sentinel, stop), daemon=True)
+    pm_app = postmortems_app(postmortems, background=True, interval=5)
     with (
         serve_in_thread(translator_app(services), args.host, args.port) as base,
         serve_in_thread(sentinel_app(sentinel), args.host, args.sentinel_port) as sentinel_base,
+        serve_in_thread(pm_app, args.host, args.postmortems_port) as pm_base,
     ):
+        releases = threading.Thread(
+            target=run_releases,
+            args=(Path("var/fleet"), gate_url, sentinel_base, pm_base, stop),
+            name="demo-releases",
+            daemon=True,
+        )
         print(banner(base, tokens))
         print(f"""
 Logs (one line per event): var/demo.log
@@ -114,6 +142,9 @@ Sentinel at {sentinel_base}
   pages:    curl {sentinel_base}/api/groups    (who was paged, by what, acknowledged?)
   on call:  curl {sentinel_base}/api/oncall
   Without Twilio or Slack credentials pages print below and go to var/outbox.jsonl.
+
+Postmortems at {pm_base}/incidents  (incidents from critical alerts and rollbacks)
+Releases: release-gate history   (GATE_DATABASE_URL={gate_url})
 """)
         if args.fault_after >= 0:
             print(
@@ -122,10 +153,14 @@ Sentinel at {sentinel_base}
                 flush=True,
             )
         watcher.start()
+        if not args.no_releases:
+            releases.start()
         with traffic(base, tokens, rng):
             wait(args.duration)
         stop.set()
         watcher.join(5)
+        if releases.is_alive():
+            releases.join(60)
     sentinel.close()
     services.close()
     log_file.close()

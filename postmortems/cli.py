@@ -86,7 +86,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8200, show_default=True, type=int)
+@click.option("--port", default=8300, show_default=True, type=int)
 @click.option(
     "--watch/--no-watch",
     default=True,

@@ -39,5 +39,5 @@ class PostmortemSettings(BaseSettings):
     # How far before an incident's start a detector replay looks back.
     replay_lookback_hours: float = 24.0
     # Where people open the incident pages (links in reminders).
-    public_url: str = "http://127.0.0.1:8200"
+    public_url: str = "http://127.0.0.1:8300"
     log_level: str = "INFO"

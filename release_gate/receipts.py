@@ -92,7 +92,8 @@ def _elapsed(release: Release) -> str:
 
 
 def _verdict_reason(release: Release) -> str:
-    return str((release.verdict or {}).get("reason") or "")
+    # Without its closing period: the summary adds its own.
+    return str((release.verdict or {}).get("reason") or "").rstrip(".")
 
 
 def summarize(release: Release) -> str:

@@ -111,7 +111,9 @@ def test_a_failing_canary_is_switched_in_and_out_and_users_see_only_200(fleet, c
 
     assert statuses == {200: 100}
     canary_seen = delta(after[canary.name], before[canary.name])
-    assert canary_seen.get("500", 0) >= 10  # its share, every one failed...
+    # The users' thread shares the upstream's rotation, so the canary's exact
+    # share of these 100 varies; that it got some, and failed every one, matters.
+    assert canary_seen.get("500", 0) >= 1
     assert "200" not in canary_seen
     production_served = sum(
         delta(after[n.name], before[n.name]).get("200", 0.0) for n in fleet.production

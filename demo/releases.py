@@ -1,0 +1,133 @@
+"""The demo's releases: a small fleet of translator nodes behind nginx (one
+preprod node taking a quarter of the traffic, one production node), and two
+releases through the gate while users browse it: a good build that is
+promoted, then a build failing 30% of `GET /api/plans` that is rolled back
+before its 500s reach anyone (nginx retries them on production)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from common.clock import SystemClock
+from release_gate.announce import Announcer
+from release_gate.config import parse_config
+from release_gate.db import Database
+from release_gate.deployers.local_fleet import LocalFleet
+from release_gate.guards import Guards
+from release_gate.incidents import IncidentReporter
+from release_gate.receipts import Receipt
+from release_gate.service import DeployRequest, ReleaseGate
+
+# Tuned for demo traffic: decide within a minute, never on too little.
+GATE_YAML = """
+lock_minutes: 5
+sampling_interval_seconds: 2
+canary_deadline_seconds: 120
+judge: {min_duration_s: 10, min_canary_requests: 100, min_control_requests: 200,
+        min_error_rate: 0.05}
+services:
+  translator:
+    deployer: {type: local_fleet}
+"""
+
+FLEET = {
+    "production_nodes": 1,
+    "canary_share": 0.25,
+    "env": {"TRANSLATOR_WORKERS": "1"},
+    "versions": {
+        "1.0.0": {},
+        "1.1.0": {},
+        "1.2.0": {"faults": {"http_errors": [{"route": "/api/plans", "rate": 0.3}]}},
+    },
+}
+RELEASES = (("1.1.0", "alice"), ("1.2.0", "alice"))
+
+
+def release(
+    fleet: LocalFleet,
+    version: str,
+    author: str,
+    gate_database_url: str,
+    sentinel_url: str | None,
+    postmortems_url: str | None,
+) -> Receipt:
+    """One release on a running fleet through the gate's own orchestration."""
+    clock = SystemClock()
+    db = Database(gate_database_url)
+    db.migrate()
+    try:
+        gate = ReleaseGate(
+            db,
+            parse_config(GATE_YAML, "demo gate configuration"),
+            clock=clock,
+            deployer_for=lambda _service: fleet,
+            guards=Guards(sentinel_url=sentinel_url, postmortems_url=postmortems_url),
+            announcer=Announcer(clock, sentinel_url=sentinel_url),
+            incidents=IncidentReporter(postmortems_url=postmortems_url),
+        )
+        return gate.deploy(DeployRequest("translator", version, author))
+    finally:
+        db.dispose()
+
+
+@contextlib.contextmanager
+def browsing(url: str) -> Iterator[Counter[int]]:
+    """Users reading the plans page through nginx; yields the statuses they saw."""
+    seen: Counter[int] = Counter()
+    stop = threading.Event()
+
+    def run() -> None:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    seen[client.get("/api/plans").status_code] += 1
+                except httpx.HTTPError:
+                    seen[0] += 1
+                stop.wait(0.01)
+
+    thread = threading.Thread(target=run, name="demo-fleet-users", daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def run_releases(
+    state_dir: Path,
+    gate_database_url: str,
+    sentinel_url: str | None,
+    postmortems_url: str | None,
+    stop: threading.Event,
+) -> None:
+    """Start the fleet, run the two releases, keep the fleet until ``stop``."""
+    try:
+        fleet = LocalFleet.from_config(FLEET, state_dir)
+        fleet.start("1.0.0")
+    except Exception as exc:  # noqa: BLE001 - the rest of the demo goes on without releases
+        print(f"\n>>> RELEASES skipped: the local fleet could not start: {exc}\n", flush=True)
+        return
+    with fleet:
+        print(f"\n>>> FLEET up: preprod + 1 production node behind nginx at {fleet.proxy_url}\n")
+        with browsing(fleet.proxy_url) as seen:
+            for version, author in RELEASES:
+                if stop.is_set():
+                    break
+                receipt = release(
+                    fleet, version, author, gate_database_url, sentinel_url, postmortems_url
+                )
+                print(f"\n>>> RELEASE translator {version}: {receipt.summary}\n", flush=True)
+            errors = sum(n for status, n in seen.items() if status >= 500 or status == 0)
+            print(
+                f">>> USERS through nginx during the releases: {sum(seen.values())} requests, "
+                f"{errors} errors\n",
+                flush=True,
+            )
+        stop.wait()
