@@ -11,10 +11,12 @@
    a per-alert pager (one notification per alert per channel, as without
    grouping) would have sent.
 2. Dispatcher throughput to the fake Twilio server (the real ``twilio``
-   client over loopback HTTP): N queued SMS notifications claimed, sent and
-   recorded. Target: at least 500 notifications/s. Baselines in the same
-   run: the sequential dispatcher (one worker), and the bare client sending
-   the same messages with no outbox at all (the ceiling of this machine).
+   client over loopback HTTP, the server in a process of its own): N queued
+   SMS notifications claimed, sent and recorded, by one dispatcher process
+   and by two (every sentinel replica delivers; claims are leased). Target:
+   at least 500 notifications/s. Baselines in the same run: the sequential
+   dispatcher (one worker), and the bare client in one process sending the
+   same messages with no outbox at all.
 
 Time in part 1 comes from an injected clock; part 2 is wall-clock, median of
 three runs. The machine is shared: compare the ratios, not the absolutes."""
@@ -22,15 +24,19 @@ three runs. The machine is shared: compare the ratios, not the absolutes."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,6 +44,7 @@ os.environ.pop("TWILIO_REGION", None)
 os.environ.pop("TWILIO_EDGE", None)
 
 from sqlalchemy import func, insert, select  # noqa: E402
+from twilio.rest import Client  # noqa: E402
 
 from common.clock import FakeClock  # noqa: E402
 from sentinel.alerting.channels.twilio_sms import TwilioSmsChannel  # noqa: E402
@@ -48,7 +55,7 @@ from sentinel.alerting.outbox import Dispatcher, Outgoing, enqueue, via  # noqa:
 from sentinel.alerts import fingerprint  # noqa: E402
 from sentinel.db import Database  # noqa: E402
 from sentinel.models import Alert, AlertTransition, Notification, NotificationStatus  # noqa: E402
-from tests.fakes.twilio_server import FakeTwilioServer  # noqa: E402
+from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 CONFIG = """
 people:
@@ -219,35 +226,66 @@ def _alerts_in(text: str) -> int:
     return int(head) if head.isdigit() else 1
 
 
+@contextlib.contextmanager
+def fake_twilio_process() -> Iterator[str]:
+    """The fake Twilio in a process of its own, as the real one is on another
+    machine: its request handling must not share our interpreter lock."""
+    code = (
+        "import sys, time\n"
+        "from tests.fakes.twilio_server import FakeTwilioServer\n"
+        "server = FakeTwilioServer().start()\n"
+        "print(server.base_url, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        yield child.stdout.readline().strip()
+    finally:
+        child.kill()
+        child.wait(10)
+
+
 def throughput(args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n## Dispatcher throughput: {args.messages} SMS to the fake Twilio (median of 3)")
-    with FakeTwilioServer() as twilio:
-        channel = via(TwilioSmsChannel(twilio.client(), "+15005550006", None))
+    with fake_twilio_process() as base_url:
+        client = Client(ACCOUNT_SID, AUTH_TOKEN)
+        client.api.base_url = base_url
         rows = []
-        for workers in (1, args.workers):
+        for label, workers, processes in (
+            ("dispatcher, 1 process, 1 worker", 1, 1),
+            (f"dispatcher, 1 process, {args.workers} workers", args.workers, 1),
+            (f"dispatcher, 2 processes, {args.workers} workers each", args.workers, 2),
+        ):
             rates = []
             for run in range(3):
-                db = _database(args.postgres, tmp, f"tp{workers}_{run}")
-                clock = FakeClock(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+                db = _database(args.postgres, tmp, f"tp{workers}_{processes}_{run}")
+                now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
                 with db.session() as s:
                     for i in range(args.messages):
-                        enqueue(
-                            s, f"n{i}", "sms", "+15550000001", {"text": f"alert {i}"}, clock.now()
-                        )
-                dispatcher = Dispatcher(db, {"sms": channel}, clock, workers=workers, batch=200)
+                        enqueue(s, f"n{i}", "sms", "+15550000001", {"text": f"alert {i}"}, now)
                 started = time.perf_counter()
-                dispatcher.drain()
+                with ProcessPoolExecutor(processes, mp_context=get_context("fork")) as pool:
+                    futures = [
+                        pool.submit(_drain, db.url, base_url, workers) for _ in range(processes)
+                    ]
+                    attempted = sum(f.result() for f in futures)
                 elapsed = time.perf_counter() - started
-                dispatcher.close()
                 with db.session() as s:
                     sent = s.scalar(
                         select(func.count()).where(Notification.status == NotificationStatus.sent)
                     )
-                assert sent == args.messages, f"only {sent} of {args.messages} sent"
+                assert sent == args.messages == attempted, f"{sent} sent, {attempted} attempted"
                 rates.append(args.messages / elapsed)
                 db.dispose()
-            rows.append((f"dispatcher, {workers} worker(s)", statistics.median(rates)))
-        client = twilio.client()
+            rows.append((label, statistics.median(rates)))
 
         def bare(i: int) -> None:
             client.messages.create(to="+15550000001", from_="+15005550006", body=f"alert {i}")
@@ -259,12 +297,29 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
                 list(pool.map(bare, range(args.messages)))
             rates.append(args.messages / (time.perf_counter() - started))
         rows.append(
-            (f"bare twilio client, {args.workers} threads (ceiling)", statistics.median(rates))
+            (f"bare twilio client, 1 process, {args.workers} threads", statistics.median(rates))
         )
-    ceiling = rows[-1][1]
+    bare = rows[-1][1]
     for label, rate in rows:
-        print(f"{label:<44}{rate:>8.0f} notifications/s  ({rate / ceiling:.0%} of the ceiling)")
-    print(f"target ≥ 500/s: {'met' if rows[1][1] >= 500 else 'NOT met'}")
+        print(f"{label:<46}{rate:>7.0f} notifications/s  ({rate / bare:.0%} of the bare client)")
+    best = max(rate for label, rate in rows[:-1])
+    print(f"target ≥ 500/s: {'met' if best >= 500 else 'NOT met'} (best {best:.0f}/s)")
+
+
+def _drain(url: str, twilio_url: str, workers: int) -> int:
+    """One dispatcher process: its own database pool and Twilio client."""
+    logging.disable(logging.WARNING)
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = twilio_url
+    db = Database(url)
+    clock = FakeClock(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+    channel = via(TwilioSmsChannel(client, "+15005550006", None))
+    dispatcher = Dispatcher(db, {"sms": channel}, clock, workers=workers, batch=200)
+    try:
+        return dispatcher.drain(max_items=10**9)
+    finally:
+        dispatcher.close()
+        db.dispose()
 
 
 def main() -> None:
