@@ -23,7 +23,8 @@ def deployer_factory(config: GateConfig, state_dir: Path):  # type: ignore[no-un
                 # Imported only when used: it brings nginx and process management.
                 from release_gate.deployers.local_fleet import LocalFleet
 
-                built[service] = LocalFleet.from_config(section.model_dump(), state_dir)
+                fleet_dir = state_dir / "local_fleet" / service  # one fleet per service
+                built[service] = LocalFleet.from_config(section.model_dump(), fleet_dir)
         return built[service]
 
     return deployer_for
