@@ -13,8 +13,8 @@ from common.clock import FakeClock
 from common.servers import serve_in_thread
 from postmortems.api import create_app
 from postmortems.service import Postmortems
+from tests.daemons import free_port
 from tests.postmortems.conftest import COMPLETE
-from tests.prometheus_server import free_port
 
 BAD_RELEASE = {
     "title": "Bad release: translator 1.4.2 by alice rolled back (500s)",

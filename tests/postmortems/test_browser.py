@@ -14,7 +14,7 @@ import pytest
 from common.servers import serve_in_thread
 from postmortems.api import create_app
 from postmortems.service import Postmortems
-from tests.prometheus_server import free_port
+from tests.daemons import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
