@@ -161,7 +161,8 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Indexed: provider callbacks (Twilio's status, keypad) find the page by it.
+    provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

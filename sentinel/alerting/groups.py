@@ -21,12 +21,12 @@ from common.logs import get_logger
 from sentinel.alerting.config import AlertingConfig, Route
 from sentinel.alerting.matchers import matches_all
 from sentinel.alerting.models import AlertGroup, Cursor, GroupState
+from sentinel.catalogue.models import Severity
 from sentinel.models import Alert, AlertState, AlertTransition
 
 log = get_logger(__name__)
 
 LIVE_STATES = (AlertState.firing, AlertState.no_data)  # pending does not page yet
-SEVERITY_ORDER = ("P0", "P1", "P2", "P3")
 CURSOR = "alert-transitions"
 
 
@@ -40,9 +40,11 @@ def group_key(route: Route, labels: Mapping[str, str]) -> tuple[str, dict[str, s
     return hashlib.sha256(raw.encode()).hexdigest()[:32], grouping
 
 
+_RANK = {severity.value: i for i, severity in enumerate(Severity)}  # P0 first
+
+
 def higher_severity(a: str, b: str) -> str:
-    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
-    return a if rank.get(a, 9) <= rank.get(b, 9) else b
+    return a if _RANK.get(a, len(_RANK)) <= _RANK.get(b, len(_RANK)) else b
 
 
 def read_cursor(session: Session, name: str = CURSOR) -> int:

@@ -50,10 +50,11 @@ class Notifier:
         now = self.clock.now()
         with self.db.session() as s:
             transitions = ingest(s, self.config, now)
-        tick = self._tick(now)
         due = self._due_groups(now)
         planned = 0
+        tick = self._tick(now) if due else None  # firing labels and silences, once per run
         for group_id in due:
+            assert tick is not None
             with self.db.session() as s:
                 planned += self._pass(s, group_id, tick)
         with self.db.session() as s:

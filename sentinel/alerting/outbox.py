@@ -319,28 +319,12 @@ class Dispatcher:
 
     def run_once(self) -> int:
         """Send one batch of what is due now; returns how many were attempted."""
-        items = claim(self.db, self.clock.now(), self.lease, self.batch)
-        if not items:
-            return 0
-        refs = known_refs(self.db, {i.payload["ref"] for i in items if i.payload.get("ref")})
-        lanes = _lanes(items)
-        if self._pool is None:
-            done = [self._lane(lane, refs) for lane in lanes.values()]
-        else:
-            done = list(self._pool.map(lambda lane: self._lane(lane, refs), lanes.values()))
-        outcomes = [outcome for lane in done for outcome in lane]
-        record_many(self.db, outcomes, self.clock.now(), self.policy, self.on_failed)
-        return len(items)
+        return self.drain(max_items=self.batch)
 
     def drain(self, max_items: int = 10_000) -> int:
-        """Send everything due, keeping every worker busy: the next batch is
-        claimed while the last one is still sending, and results are recorded
-        as they come back. Returns how many were attempted."""
-        if self._pool is None:
-            total = 0
-            while total < max_items and (sent := self.run_once()):
-                total += sent
-            return total
+        """Send everything due (up to ``max_items``), keeping every worker busy:
+        the next batch is claimed while the last one is still sending, and
+        results are recorded as they come back. Returns how many were attempted."""
         in_flight: dict[Future[list[tuple[Outgoing, Result]]], object] = {}
         waiting: dict[str, deque[list[Outgoing]]] = {}  # edits queued behind one in flight
         refs: dict[str, str] = {}
@@ -359,7 +343,7 @@ class Dispatcher:
                         continue
                     if isinstance(key, str):
                         waiting[key] = deque()
-                    in_flight[self._pool.submit(self._lane, lane, refs)] = key
+                    in_flight[self._submit(lane, refs)] = key
                 if not exhausted and total < max_items:
                     continue
             if not in_flight:
@@ -370,15 +354,22 @@ class Dispatcher:
                 outcomes.extend(future.result())
                 if isinstance(key, str):
                     if waiting[key]:
-                        in_flight[self._pool.submit(self._lane, waiting[key].popleft(), refs)] = key
+                        in_flight[self._submit(waiting[key].popleft(), refs)] = key
                     else:
                         del waiting[key]
             if len(outcomes) >= self.batch or not in_flight:
                 record_many(self.db, outcomes, self.clock.now(), self.policy, self.on_failed)
                 outcomes = []
-        if outcomes:
-            record_many(self.db, outcomes, self.clock.now(), self.policy, self.on_failed)
         return total
+
+    def _submit(
+        self, lane: list[Outgoing], refs: dict[str, str]
+    ) -> Future[list[tuple[Outgoing, Result]]]:
+        if self._pool is not None:
+            return self._pool.submit(self._lane, lane, refs)
+        done: Future[list[tuple[Outgoing, Result]]] = Future()  # one worker: send right here
+        done.set_result(self._lane(lane, refs))
+        return done
 
     def _lane(self, lane: list[Outgoing], refs: dict[str, str]) -> list[tuple[Outgoing, Result]]:
         out: list[tuple[Outgoing, Result]] = []

@@ -21,7 +21,7 @@ from common.logs import get_logger
 from sentinel.alerting import messages
 from sentinel.alerting.config import AlertingConfig, Policy, Route, schedule
 from sentinel.alerting.groups import LIVE_STATES
-from sentinel.alerting.inhibit import inhibited_by
+from sentinel.alerting.inhibit import describe_alert, inhibited_by
 from sentinel.alerting.models import AlertGroup, GroupState
 from sentinel.alerting.outbox import enqueue
 from sentinel.alerting.schedules import who_is_on_call
@@ -30,6 +30,8 @@ from sentinel.alerting.silences import Silence as SilenceRule
 from sentinel.models import Alert, Notification, NotificationStatus
 
 log = get_logger(__name__)
+
+MUTED_BY_LABELS = ("method", "service")  # what "inhibited by ..." names of the source
 
 
 @dataclass
@@ -155,7 +157,7 @@ class Inhibit:
             found = inhibited_by(alert.labels, p.tick.firing_labels, self.rules)
             if found is not None:
                 _rule, source = found
-                p.muted[alert.id] = "inhibited by " + _label_text(source)
+                p.muted[alert.id] = "inhibited by " + describe_alert(source, MUTED_BY_LABELS)
         p.live = [a for a in p.live if a.id not in p.muted]
         return True
 
@@ -368,9 +370,3 @@ def _digest(p: GroupPass) -> str:
     parts = [",".join(str(a.id) for a in p.live), ",".join(map(str, sorted(p.muted)))]
     parts.append(p.group.acked_by or "")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
-def _label_text(labels: dict[str, str] | Any) -> str:
-    name = labels.get("signal") or labels.get("alertname") or "alert"
-    rest = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k in ("service", "method"))
-    return f"{name}{{{rest}}}" if rest else name

@@ -44,10 +44,11 @@ SLACK_ACTIONS: dict[str, actions.Action] = {
     ACTION_RESOLVE: "resolve",
     ACTION_SILENCE: "silence",
 }
-_KEYPAD_WORDS = {
-    "acknowledge": "Acknowledged. Escalation stopped.",
-    "resolve": "Resolved.",
-    "silence": "Silenced for 30 minutes.",
+# The phone menu's choices, and what the caller hears back.
+KEYPAD_ACTIONS: dict[str, tuple[actions.Action, str]] = {
+    "acknowledge": ("acknowledge", "Acknowledged. Escalation stopped."),
+    "resolve": ("resolve", "Resolved."),
+    "silence_30m": ("silence", "Silenced for 30 minutes."),
 }
 
 
@@ -277,10 +278,9 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
             group_id, person = (row.group_id, row.person) if row else (None, None)
         if action is None or group_id is None:
             return _twiml("Sorry, that key does nothing. Goodbye.")
-        run_action(
-            action if action != "silence_30m" else "silence", group_id, person or "phone", "phone"
-        )
-        return _twiml(_KEYPAD_WORDS["silence" if action == "silence_30m" else action])
+        chosen, words = KEYPAD_ACTIONS[action]
+        run_action(chosen, group_id, person or "phone", "phone")
+        return _twiml(words)
 
     @router.post("/api/twilio/status")
     async def twilio_status(request: Request) -> Response:

@@ -131,6 +131,9 @@ def upgrade() -> None:
             sa.Column("confirmed_at", common.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.create_index(batch_op.f("ix_notifications_group_id"), ["group_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_notifications_provider_id"), ["provider_id"], unique=False
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_notifications_group_id_alert_groups"),
             "alert_groups",
@@ -145,6 +148,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("fk_notifications_group_id_alert_groups"), type_="foreignkey"
         )
+        batch_op.drop_index(batch_op.f("ix_notifications_provider_id"))
         batch_op.drop_index(batch_op.f("ix_notifications_group_id"))
         batch_op.drop_column("confirmed_at")
         batch_op.drop_column("bundled_into")
