@@ -61,7 +61,6 @@ class Announcer:
         text: str,
         severity: Severity = "info",
         labels: dict[str, str] | None = None,
-        to: list[str] | None = None,
     ) -> AnnouncementRecord:
         record = AnnouncementRecord(
             key=key,
@@ -81,8 +80,6 @@ class Announcer:
                 "severity": severity,
                 "labels": labels or {},
             }
-            if to:
-                body["to"] = to
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
             try:
                 with httpx.Client(timeout=self.timeout, transport=self.transport) as client:

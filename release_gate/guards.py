@@ -26,19 +26,19 @@ class GuardReport(BaseModel):
     skipped: list[str] = []  # "incidents: GATE_POSTMORTEMS_URL not set"
     unreachable: list[str] = []  # "sentinel at http://...: connection refused"
 
-    @property
-    def freeze_reasons(self) -> list[str]:
-        reasons = [
+    @staticmethod
+    def incident_reason(i: dict[str, Any]) -> str:
+        return (
             f"incident {i.get('id')} open ({i.get('severity', '?')}, {i.get('status', '?')}): "
             f"{i.get('title', '')}"
-            for i in self.incidents
-        ]
-        reasons += [
+        )
+
+    @staticmethod
+    def alert_reason(a: dict[str, Any]) -> str:
+        return (
             f"critical alert {a.get('id')} firing ({a.get('severity')}): {a.get('signal')} "
             f"{a.get('labels', {})}"
-            for a in self.critical_alerts
-        ]
-        return reasons
+        )
 
 
 def is_critical(alert: dict[str, Any], service: str) -> bool:

@@ -58,15 +58,11 @@ def releases_between(
     start: datetime,
     end: datetime,
     service: str | None = None,
-    *,
-    include_refused: bool = True,
 ) -> list[ReleaseSummary]:
     """Releases started in [start, end), oldest first."""
     stmt = select(Release).where(Release.started_at >= start, Release.started_at < end)
     if service is not None:
         stmt = stmt.where(Release.service == service)
-    if not include_refused:
-        stmt = stmt.where(Release.status != ReleaseStatus.refused)
     with db.sessions() as session:
         rows = session.execute(stmt.order_by(Release.started_at, Release.id)).scalars()
         return [ReleaseSummary.of(r) for r in rows]

@@ -20,6 +20,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from release_gate.judge import CountSample, RouteCounts
+from sentinel.sources.scrape import histogram_quantile
 
 REQUESTS = "translator_http_requests"
 DURATION = "translator_http_request_duration_seconds"
@@ -189,22 +190,6 @@ def to_count_sample(t: float, counts: Counts, latency_p95_ms: float | None) -> C
 
 
 def p95_ms(buckets: Mapping[float, float], q: float = 0.95) -> float | None:
-    """Like PromQL's histogram_quantile over cumulative buckets; None without requests."""
-    if not buckets:
-        return None
-    bounds = sorted(buckets)
-    total = buckets[bounds[-1]] if math.isinf(bounds[-1]) else max(buckets.values())
-    if total <= 0:
-        return None
-    rank = q * total
-    lower_bound, lower_count = 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound * 1000.0  # the highest finite bucket, as PromQL does
-            width = count - lower_count
-            fraction = (rank - lower_count) / width if width > 0 else 1.0
-            return (lower_bound + (bound - lower_bound) * fraction) * 1000.0
-        lower_bound, lower_count = bound, count
-    return lower_bound * 1000.0
+    """PromQL's histogram_quantile (the sentinel's) in milliseconds; None without requests."""
+    value = histogram_quantile(q, list(buckets.items()))
+    return None if math.isnan(value) else value * 1000.0

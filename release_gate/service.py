@@ -311,6 +311,7 @@ class ReleaseGate:
         canary_side = SideTracker(["canary"])
         control_side = SideTracker(["control"] if promql else [c.name for c in controls])
         data: dict[str, list[Any]] = {"canary": [], "control": []}
+        dumped: dict[str, list[Any]] = {"canary": [], "control": []}  # each sample once
         failures = 0
         last_error: str | None = None
         with httpx.Client(timeout=5.0, transport=self.sampling_transport) as client:
@@ -328,6 +329,8 @@ class ReleaseGate:
                 else:
                     data["canary"].append(canary_side.update(t, {"canary": canary_counts}))
                     data["control"].append(control_side.update(t, control_counts))
+                    for side in ("canary", "control"):
+                        dumped[side].append(data[side][-1].model_dump(mode="json"))
                     verdict = self.judge_fn(
                         JudgeInput(canary=data["canary"], control=data["control"]),
                         judge_config,
@@ -337,10 +340,8 @@ class ReleaseGate:
                         release_id,
                         None,
                         None,
-                        samples={
-                            "canary": [s.model_dump(mode="json") for s in data["canary"]],
-                            "control": [s.model_dump(mode="json") for s in data["control"]],
-                        },
+                        # Fresh lists, so the JSON column sees the change.
+                        samples={side: list(rows) for side, rows in dumped.items()},
                         verdict=verdict.model_dump(mode="json"),
                     )
                     if verdict.decision is not None:
@@ -608,10 +609,11 @@ def _blockers(
         hard = not lock_check.overridable
     for freeze in frozen:
         blockers.append({"kind": "freeze", "message": freeze.describe(), "freeze_id": freeze.id})
-    for incident, message in zip(report.incidents, report.freeze_reasons, strict=False):
+    for incident in report.incidents:
+        message = report.incident_reason(incident)
         blockers.append({"kind": "incident", "message": message, "incident_id": incident.get("id")})
-    offset = len(report.incidents)
-    for alert, message in zip(report.critical_alerts, report.freeze_reasons[offset:], strict=False):
+    for alert in report.critical_alerts:
+        message = report.alert_reason(alert)
         blockers.append({"kind": "alert", "message": message, "alert_id": alert.get("id")})
     for problem in report.unreachable:
         blockers.append(
