@@ -19,13 +19,17 @@ from postmortems.watcher import AlertWatcher, ReleaseWatcher
 log = get_logger("postmortems.app")
 
 
-def default_sender(service: Postmortems) -> Sender:
+def default_sender(service: Postmortems, sentinel_db: Any = None) -> Sender:
+    """Over HTTP when ``sentinel_url`` is set, else into the sentinel's outbox
+    (``sentinel_db``: an open sentinel database to reuse)."""
     settings = service.settings
     if settings.sentinel_url:
         return http_sender(settings.sentinel_url, settings.sentinel_api_token)
-    from sentinel.db import Database as SentinelDatabase
+    if sentinel_db is None:
+        from sentinel.db import Database as SentinelDatabase
 
-    return sentinel_sender(SentinelDatabase(settings.sentinel_database_url), service.clock.now)
+        sentinel_db = SentinelDatabase(settings.sentinel_database_url)
+    return sentinel_sender(sentinel_db, service.clock.now)
 
 
 class Background:
@@ -45,7 +49,8 @@ class Background:
 
             self.gate_db = GateDatabase(service.settings.gate_database_url)
             self.releases = ReleaseWatcher(service, self.gate_db)
-        self.reminders = Reminders(service, default_sender(service)) if reminders else None
+        sender = default_sender(service, self.sentinel_db) if reminders else None
+        self.reminders = Reminders(service, sender) if sender else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

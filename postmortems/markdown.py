@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from postmortems.forms import NARRATIVE_FIELDS
 from postmortems.models import CLASS_TITLES, IncidentClass
 from postmortems.schemas import IncidentDetail
 
@@ -69,13 +70,8 @@ def render(i: IncidentDetail) -> str:
     else:
         if not pm.complete:
             lines += ["> Draft: the postmortem is not complete yet.", ""]
-        for title, value in (
-            ("Root cause", pm.root_cause),
-            ("How it was eliminated", pm.resolution),
-            ("Business impact", pm.business_impact),
-            ("Conclusions", pm.conclusions),
-        ):
-            lines += [f"### {title}", "", _text(value), ""]
+        for name, title in NARRATIVE_FIELDS.items():
+            lines += [f"### {title}", "", _text(getattr(pm, name)), ""]
         if pm.dependency:
             lines += [f"**Dependency:** {pm.dependency}", ""]
         if pm.lessons:

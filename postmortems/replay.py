@@ -50,6 +50,11 @@ class ReplayResult(BaseModel):
     resolution: str = "raw"  # "1h": replayed on hourly means, the raw samples had expired
 
 
+def load_replay_catalogue() -> Catalogue:
+    """The sentinel's configured catalogue, read once by callers that replay often."""
+    return _catalogue(None)
+
+
 def _catalogue(catalogue: Catalogue | str | Path | None) -> Catalogue:
     if isinstance(catalogue, Catalogue):
         return catalogue

@@ -119,11 +119,7 @@ def build(
     service_name = service
     start, end = ensure_utc(start), ensure_utc(end)
     now = pm.clock.now()
-    incidents = [
-        i
-        for i in pm.incidents_between(start, end)
-        if service_name is None or i.service == service_name
-    ]
+    incidents = pm.incidents_between(start, end, service=service_name)
     rows: dict[date, list[IncidentDetail]] = {}
     for i in incidents:
         rows.setdefault(period_start(i.started_at, period), []).append(i)

@@ -7,6 +7,7 @@ Every write is one transaction with its audit entry; readers get pydantic
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,8 +120,16 @@ class Postmortems:
     on_call_lookup: OnCallLookup | None = None
 
     def __post_init__(self) -> None:
-        if self.timing is None:
-            self.timing = Timing.from_settings(self.settings)
+        # The defaults read the sentinel and the gate; tests inject their own.
+        self.timing = self.timing or Timing.from_settings(self.settings)
+        self.replayer = self.replayer or default_replayer(self.settings)
+        self.drafter = self.drafter or default_drafter(self.settings)
+        self.alert_reader = self.alert_reader or sentinel_alert_reader(
+            self.settings.sentinel_database_url
+        )
+        self.on_call_lookup = self.on_call_lookup or sentinel_on_call(
+            self.settings.on_call_schedule
+        )
 
     # ----- reading -------------------------------------------------------------
 
@@ -174,13 +183,17 @@ class Postmortems:
         with self.db.session() as s:
             return [ActionOut.of(a) for a in s.scalars(query)]
 
-    def incidents_between(self, start: datetime, end: datetime) -> list[IncidentDetail]:
+    def incidents_between(
+        self, start: datetime, end: datetime, service: str | None = None
+    ) -> list[IncidentDetail]:
         """Every incident that started in [start, end), with its records (reports)."""
         query = (
             _incident_query()
             .where(Incident.started_at >= start, Incident.started_at < end)
             .order_by(Incident.started_at)
         )
+        if service is not None:
+            query = query.where(Incident.service == service)
         with self.db.session() as s:
             return [self._detail(i) for i in s.scalars(query)]
 
@@ -357,8 +370,6 @@ class Postmortems:
             )
 
     def _on_call_at(self, at: datetime) -> str | None:
-        if self.on_call_lookup is None:
-            self.on_call_lookup = sentinel_on_call(self.settings.on_call_schedule)
         try:
             return self.on_call_lookup(at)
         except Exception as exc:  # noqa: BLE001 - an incident opens without it
@@ -368,8 +379,6 @@ class Postmortems:
     def _read_alerts(self, alert_ids: list[int]) -> list[Any]:
         if not alert_ids:
             return []
-        if self.alert_reader is None:
-            self.alert_reader = sentinel_alert_reader(self.settings.sentinel_database_url)
         found = self.alert_reader(alert_ids)
         missing = sorted(set(alert_ids) - {a.id for a in found})
         if missing:
@@ -640,8 +649,6 @@ class Postmortems:
             alert_ids = [a.alert_id for a in incident.alerts]
             service = incident.service
             started = incident.started_at
-        if self.drafter is None:
-            self.drafter = default_drafter(self.settings)
         entries = self.drafter(service, start, end, alert_ids, started)
         with self.db.session() as s:
             incident = self._load(s, incident_id)
@@ -746,7 +753,7 @@ class Postmortems:
         return problems
 
     @staticmethod
-    def detector_rule_applies(incident: Incident) -> bool:
+    def detector_rule_applies(incident: Incident | IncidentDetail) -> bool:
         return (
             incident.severity in DETECTOR_RULE_SEVERITIES
             or incident.incident_class in DETECTOR_RULE_CLASSES
@@ -758,10 +765,20 @@ class Postmortems:
             incident = self._load(s, incident_id)
             if incident.status == IncidentStatus.closed:
                 return self._detail(incident)
-            # Replays that never ran (or ran before the window was known) run now.
+        # Replays that never ran (or ran before the window was known) run now,
+        # outside the write transaction: detectors over history take a while.
+        replays = {
+            action.id: self._replay(incident, action)
+            for action in incident.actions
+            if action.signal and (action.replay is None or action.replay.get("error"))
+        }
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            if incident.status == IncidentStatus.closed:
+                return self._detail(incident)
             for action in incident.actions:
-                if action.signal and (action.replay is None or action.replay.get("error")):
-                    action.replay = self._replay(incident, action)
+                if action.id in replays:
+                    action.replay = replays[action.id]
             problems = self.close_problems(incident)
             if problems:
                 log.info(
@@ -769,7 +786,6 @@ class Postmortems:
                     incident_id=incident.id,
                     fields=",".join(p.field for p in problems),
                 )
-                s.flush()
                 raise CloseRefused("the incident cannot be closed yet", problems)
             incident.status = IncidentStatus.closed
             incident.closed_at = now
@@ -804,8 +820,6 @@ class Postmortems:
         lookback = timedelta(hours=self.settings.replay_lookback_hours)
         window_start = incident.started_at - lookback
         window_end = incident.resolved_at or self.clock.now()
-        if self.replayer is None:
-            self.replayer = default_replayer(self.settings)
         try:
             result = self.replayer(
                 action.signal, action.series, window_start, window_end, incident.detected_at
@@ -963,16 +977,19 @@ def sentinel_alert_reader(url: str) -> AlertReader:
 def sentinel_on_call(schedule_name: str | None) -> OnCallLookup:
     """Who the sentinel's on-call schedule (``SENTINEL_ALERTING``) had on call: the
     named schedule, or the first one of the configuration."""
-    loaded: dict[str, Any] = {}
 
-    def lookup(at: datetime) -> str | None:
-        from sentinel.alerting.config import load_alerting_config, schedule
-        from sentinel.alerting.schedules import who_is_on_call
+    @functools.cache
+    def alerting() -> Any:  # loaded on first use, so a bad file only costs the on-call name
+        from sentinel.alerting.config import load_alerting_config
         from sentinel.settings import SentinelSettings
 
-        if "config" not in loaded:
-            loaded["config"] = load_alerting_config(SentinelSettings().alerting)
-        config = loaded["config"]
+        return load_alerting_config(SentinelSettings().alerting)
+
+    def lookup(at: datetime) -> str | None:
+        from sentinel.alerting.config import schedule
+        from sentinel.alerting.schedules import who_is_on_call
+
+        config = alerting()
         name = schedule_name or next(iter(config.schedules), None)
         if name is None:
             return None
@@ -983,6 +1000,12 @@ def sentinel_on_call(schedule_name: str | None) -> OnCallLookup:
 
 
 def default_replayer(settings: PostmortemSettings) -> Replayer:
+    @functools.cache
+    def catalogue() -> Any:  # read once, not for every action replayed
+        from postmortems.replay import load_replay_catalogue
+
+        return load_replay_catalogue()
+
     def replay(
         signal: str, series: str | None, start: datetime, end: datetime, detected: datetime
     ) -> dict[str, Any]:
@@ -998,6 +1021,7 @@ def default_replayer(settings: PostmortemSettings) -> Replayer:
                 window_end=end,
                 detected_at=detected,
                 series=series,
+                catalogue=catalogue(),
             )
         finally:
             db.dispose()

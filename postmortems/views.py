@@ -139,8 +139,7 @@ def web_router(service: Postmortems) -> APIRouter:
             action_values=action_values or {},
             close_errors=close_errors or [],
             notice=notice or request.query_params.get("notice"),
-            detector_rule=incident.severity in ("P0", "P1")
-            or incident.incident_class in ("bad_release", "broken_functionality"),
+            detector_rule=Postmortems.detector_rule_applies(incident),
         )
 
     @r.get("/")
