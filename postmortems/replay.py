@@ -20,7 +20,8 @@ from common.clock import ensure_utc
 from common.logs import get_logger
 from sentinel.catalogue.models import Catalogue, SignalSpec
 from sentinel.db import Database
-from sentinel.detectors.spec import DetectorSpec, default_spec, evaluate
+from sentinel.detectors.spec import DetectorSpec, evaluate
+from sentinel.engine import detector_spec_for
 from sentinel.history import HistoryStore, Row, parse_series_key, series_key
 from sentinel.models import Resolution, Tuning
 from sentinel.tunings import applied
@@ -73,14 +74,13 @@ def _catalogue(catalogue: Catalogue | str | Path | None) -> Catalogue:
 def detector_for(
     spec: SignalSpec, series: str | None, tunings: dict[tuple[str, str], Tuning]
 ) -> tuple[DetectorSpec, str]:
-    """The detector the sentinel runs on the series (as ``sentinel.engine`` picks it),
-    and where it comes from."""
-    tuning = tunings.get((spec.name, series or "")) or tunings.get((spec.name, ""))
+    """The detector the sentinel runs on the series, and where it comes from."""
+    detector, tuning = detector_spec_for(spec, series or "", tunings)
     if tuning is not None:
-        return DetectorSpec.model_validate(tuning.spec), f"tuning #{tuning.id}"
+        return detector, f"tuning #{tuning.id}"
     if spec.detector is not None:
-        return spec.detector, "the catalogue"
-    return default_spec(spec.kind), f"the default for {spec.kind.value} signals"
+        return detector, "the catalogue"
+    return detector, f"the default for {spec.kind.value} signals"
 
 
 def replay_detector(

@@ -36,6 +36,17 @@ class SeriesState:
     last_verdict: Verdict | None = None
 
 
+def detector_spec_for(
+    spec: SignalSpec, series: str, tunings: dict[tuple[str, str], Tuning]
+) -> tuple[DetectorSpec, Tuning | None]:
+    """The detector a series runs: its applied tuning, else the signal-wide one,
+    else the catalogue's, else the default for the signal's kind."""
+    tuning = tunings.get((spec.name, series)) or tunings.get((spec.name, ""))
+    if tuning is not None:
+        return DetectorSpec.model_validate(tuning.spec), tuning
+    return spec.detector or default_spec(spec.kind), None
+
+
 class Evaluator:
     def __init__(
         self,
@@ -58,10 +69,8 @@ class Evaluator:
     # --- detectors -----------------------------------------------------------
 
     def _detector_spec(self, spec: SignalSpec, series: str) -> tuple[DetectorSpec, dict | None]:
-        tuning = self.tunings.get((spec.name, series)) or self.tunings.get((spec.name, ""))
-        if tuning is not None:
-            return DetectorSpec.model_validate(tuning.spec), tuning.provenance
-        return spec.detector or default_spec(spec.kind), None
+        detector, tuning = detector_spec_for(spec, series, self.tunings)
+        return detector, tuning.provenance if tuning is not None else None
 
     def _state(self, spec: SignalSpec, series: str) -> SeriesState:
         states = self.series[spec.name]
