@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from common.clock import Clock
 from common.logs import get_logger
+from release_gate.peers import bearer, error_text
 
 log = get_logger(__name__)
 
@@ -80,15 +81,14 @@ class Announcer:
                 "severity": severity,
                 "labels": labels or {},
             }
-            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
             try:
                 with httpx.Client(timeout=self.timeout, transport=self.transport) as client:
-                    response = client.post(self.url, json=body, headers=headers)
+                    response = client.post(self.url, json=body, headers=bearer(self.token))
                     response.raise_for_status()
                     record.notifications = int(response.json().get("notifications", 0))
             except (httpx.HTTPError, ValueError, AttributeError) as exc:
                 record.channel = "stderr"
-                record.error = f"sentinel at {self.url}: {exc or type(exc).__name__}"
+                record.error = f"sentinel at {self.url}: {error_text(exc)}"
                 log.warning("announcement.failed", key=key, state=state, error=record.error)
         if record.channel == "stderr":
             stream = self.stream or sys.stderr

@@ -12,6 +12,7 @@ import httpx
 from pydantic import BaseModel
 
 from common.logs import get_logger
+from release_gate.peers import bearer
 
 log = get_logger(__name__)
 
@@ -50,10 +51,6 @@ def is_critical(alert: dict[str, Any], service: str) -> bool:
     return labels.get("service") in (None, service)
 
 
-def _bearer(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
 class Guards:
     def __init__(
         self,
@@ -74,7 +71,7 @@ class Guards:
 
     def _get(self, url: str, params: dict[str, str], token: str | None) -> Any:
         with httpx.Client(timeout=self.timeout, transport=self.transport) as client:
-            response = client.get(url, params=params, headers=_bearer(token))
+            response = client.get(url, params=params, headers=bearer(token))
             response.raise_for_status()
             return response.json()
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from common.logs import get_logger
+from release_gate.peers import bearer, error_text
 
 log = get_logger(__name__)
 
@@ -58,14 +59,13 @@ class IncidentReporter:
             body["started_at"] = started_at.isoformat()
         if rolled_back_at is not None:
             body["rolled_back_at"] = rolled_back_at.isoformat()
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             with httpx.Client(timeout=self.timeout, transport=self.transport) as client:
-                response = client.post(self.url, json=body, headers=headers)
+                response = client.post(self.url, json=body, headers=bearer(self.token))
                 response.raise_for_status()
                 incident = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            error = f"postmortems at {self.url}: {exc or type(exc).__name__}"
+            error = f"postmortems at {self.url}: {error_text(exc)}"
             log.warning("incident.report_failed", release_id=release_id, error=error)
             return {"sent": False, "error": error}
         log.info("incident.reported", release_id=release_id, incident_id=incident.get("id"))

@@ -20,6 +20,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from release_gate.judge import CountSample, RouteCounts
+from release_gate.peers import error_text
 from sentinel.sources.scrape import histogram_quantile
 
 REQUESTS = "translator_http_requests"
@@ -92,7 +93,7 @@ def read_metrics(url: str, client: httpx.Client) -> Counts:
         response = client.get(url)
         response.raise_for_status()
     except httpx.HTTPError as exc:
-        raise SamplingError(f"{url}: {exc or type(exc).__name__}") from exc
+        raise SamplingError(f"{url}: {error_text(exc)}") from exc
     try:
         return parse_metrics(response.text)
     except (ValueError, KeyError) as exc:
@@ -122,7 +123,7 @@ def _query(base_url: str, promql: str, client: httpx.Client) -> list[dict]:  # t
         response.raise_for_status()
         body = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise SamplingError(f"{url}: {exc or type(exc).__name__}") from exc
+        raise SamplingError(f"{url}: {error_text(exc)}") from exc
     if body.get("status") != "success" or body.get("data", {}).get("resultType") != "vector":
         raise SamplingError(f"{url}: query failed: {body.get('error', body)}")
     return list(body["data"]["result"])
