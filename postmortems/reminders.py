@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from common.logs import get_logger
 from postmortems.markdown import duration
@@ -112,6 +113,7 @@ class Reminders:
         with self.service.db.session() as s:
             owed = s.scalars(
                 select(Incident)
+                .options(selectinload(Incident.postmortem))  # one query, not one each
                 .where(Incident.status == IncidentStatus.resolved)
                 .order_by(Incident.id)
             )

@@ -137,9 +137,7 @@ class AlertWatcher:
             )
 
     def _cursor(self, now: datetime) -> datetime:
-        with self.service.db.session() as s:
-            row = s.get(WatcherCursor, CURSOR)
-            return row.firing_since if row else now - self.first_run_lookback
+        return _load_cursor(self.service, CURSOR, now - self.first_run_lookback)
 
     def _save_cursor(self, firing_since: datetime, now: datetime) -> None:
         _save_cursor(self.service, CURSOR, firing_since, now)
@@ -221,12 +219,16 @@ class ReleaseWatcher:
             )
 
     def _cursor(self, now: datetime) -> datetime:
-        with self.service.db.session() as s:
-            row = s.get(WatcherCursor, RELEASE_CURSOR)
-            return row.firing_since if row else now - self.first_run_lookback
+        return _load_cursor(self.service, RELEASE_CURSOR, now - self.first_run_lookback)
 
 
 RELEASE_CURSOR = "gate-rollbacks"
+
+
+def _load_cursor(service: Postmortems, name: str, first_run: datetime) -> datetime:
+    with service.db.session() as s:
+        row = s.get(WatcherCursor, name)
+        return row.firing_since if row else first_run
 
 
 def _save_cursor(service: Postmortems, name: str, since: datetime, now: datetime) -> None:
