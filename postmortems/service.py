@@ -480,13 +480,7 @@ class Postmortems:
         with self.db.session() as s:
             incident = self._load(s, incident_id)
             self._refuse_if_closed(incident)
-            # What the release gate already told us need not be typed again.
-            form = form.model_copy(
-                update={
-                    "release_id": form.release_id or incident.release_id,
-                    "rolled_back_at": form.rolled_back_at or incident.rolled_back_at,
-                }
-            )
+            form = _with_release(form, incident.release_id, incident.rolled_back_at)
             errors = forms.validate(form, incident.incident_class)
             if errors and not draft:
                 log.info(
@@ -696,12 +690,7 @@ class Postmortems:
         pm = incident.postmortem
         if pm is None:
             problems.append(FieldError(field="postmortem", message="the postmortem is not filled"))
-        form = _form_of(pm).model_copy(
-            update={
-                "release_id": (pm.release_id if pm else None) or incident.release_id,
-                "rolled_back_at": (pm.rolled_back_at if pm else None) or incident.rolled_back_at,
-            }
-        )
+        form = _with_release(_form_of(pm), incident.release_id, incident.rolled_back_at)
         problems += forms.validate(form, incident.incident_class)
         live = [a for a in incident.actions if a.status != ActionStatus.cancelled]
         if not live:
@@ -912,7 +901,7 @@ def _serialize_service(s: Session, service: str) -> None:
         s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def _form_of(pm: Postmortem | None) -> PostmortemForm:
+def _form_of(pm: Postmortem | PostmortemOut | None) -> PostmortemForm:
     if pm is None:
         return PostmortemForm()
     return PostmortemForm(
@@ -927,21 +916,21 @@ def _form_of(pm: Postmortem | None) -> PostmortemForm:
     )
 
 
+def _with_release(
+    form: PostmortemForm, release_id: str | None, rolled_back_at: datetime | None
+) -> PostmortemForm:
+    """What the release gate already told us need not be typed again."""
+    return form.model_copy(
+        update={
+            "release_id": form.release_id or release_id,
+            "rolled_back_at": form.rolled_back_at or rolled_back_at,
+        }
+    )
+
+
 def form_of(detail: IncidentDetail) -> PostmortemForm:
     """The form as last saved, for re-display (defaults from the incident)."""
-    pm = detail.postmortem
-    if pm is None:
-        return PostmortemForm(release_id=detail.release_id, rolled_back_at=detail.rolled_back_at)
-    return PostmortemForm(
-        root_cause=pm.root_cause,
-        resolution=pm.resolution,
-        business_impact=pm.business_impact,
-        conclusions=pm.conclusions,
-        release_id=pm.release_id or detail.release_id,
-        rolled_back_at=pm.rolled_back_at or detail.rolled_back_at,
-        dependency=pm.dependency,
-        lessons=pm.lessons,
-    )
+    return _with_release(_form_of(detail.postmortem), detail.release_id, detail.rolled_back_at)
 
 
 def _clean(value: str | None) -> str | None:
