@@ -92,10 +92,9 @@ def _emit_receipt(receipt, receipt_file: str | None) -> None:  # type: ignore[no
     if receipt_file:
         from pathlib import Path
 
-        path = Path(receipt_file)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(path)
+        from common.files import write_atomic
+
+        write_atomic(Path(receipt_file), text + "\n")
     else:
         click.echo(text)
     click.echo(receipt.summary, err=True)

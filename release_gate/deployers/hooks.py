@@ -14,6 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from common.files import write_atomic
 from common.logs import get_logger
 from release_gate.config import HooksDeployerConfig
 from release_gate.deployers.base import DeployError, Node
@@ -58,11 +59,8 @@ class HooksDeployer:
         else:
             names = ",".join(n.name for n in self.production)
             self._run("promote", self.config.promote, service, version, names)
-        path = self._version_file(service)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(version + "\n", encoding="utf-8")
-        tmp.replace(path)  # atomic: a kill never leaves half a version
+        # Atomic: a kill never leaves half a version.
+        write_atomic(self._version_file(service), version + "\n")
 
     def rollback_canary(self, service: str, previous_version: str | None) -> None:
         self._run(

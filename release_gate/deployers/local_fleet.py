@@ -39,6 +39,7 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from common.files import write_atomic
 from common.logs import get_logger
 from common.yaml_config import ConfigError
 from release_gate.deployers.base import DeployError, Node
@@ -195,10 +196,10 @@ class LocalFleet:
         directory.mkdir(parents=True, exist_ok=True)
         faults_file = directory / "faults.yaml"
         if faults:
-            _write_atomic(faults_file, yaml.safe_dump(faults, sort_keys=False))
+            write_atomic(faults_file, yaml.safe_dump(faults, sort_keys=False))
         else:
             faults_file.unlink(missing_ok=True)
-        _write_atomic(directory / "version.json", json.dumps({"env": env or {}}, indent=2))
+        write_atomic(directory / "version.json", json.dumps({"env": env or {}}, indent=2))
         log.info("fleet.version_installed", version=version, faults=bool(faults))
         return directory
 
@@ -531,7 +532,7 @@ class LocalFleet:
 
     def _save_state(self, **changes: str | None) -> None:
         state = {**self._state(), **changes}
-        _write_atomic(self.state_dir / "fleet.json", json.dumps(state, indent=2))
+        write_atomic(self.state_dir / "fleet.json", json.dumps(state, indent=2))
 
 
 # ---- processes --------------------------------------------------------------------------------
@@ -660,9 +661,3 @@ def _log_tail(path: Path, offset: int, lines: int = 8) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(text.strip().splitlines()[-lines:]) or "(no output)"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
