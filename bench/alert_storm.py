@@ -13,7 +13,8 @@
 2. Dispatcher throughput to the fake Twilio server (the real ``twilio``
    client over loopback HTTP, the server in a process of its own): N queued
    SMS notifications claimed, sent and recorded, by one dispatcher process
-   and by two (every sentinel replica delivers; claims are leased). Target:
+   and by two (`sentinel serve` beside one `sentinel deliver`; claims are
+   leased, so they never collide). Target:
    at least 500 notifications/s. Baselines in the same run: the sequential
    dispatcher (one worker), and the bare client in one process sending the
    same messages with no outbox at all.

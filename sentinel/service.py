@@ -16,7 +16,7 @@ from common.db import make_engine
 from common.logs import get_logger
 from sentinel import lease, tunings
 from sentinel.alerting.config import AlertingConfig, load_alerting_config
-from sentinel.alerting.delivery import build_channels, describe
+from sentinel.alerting.delivery import build_dispatcher
 from sentinel.alerting.notifier import Notifier
 from sentinel.alerting.outbox import Dispatcher
 from sentinel.alerting.reactions import Reactions
@@ -119,9 +119,7 @@ def build_sentinel(
     translator_engine = make_engine(settings.translator_database_url, read_only=True)
     clock = clock or SystemClock()
     alerting = load_alerting_config(settings.alerting)
-    channels, kinds = build_channels(settings)
-    reactions = Reactions(alerting)
-    log.info("sentinel.channels", channels=describe(kinds))
+    dispatcher, reactions, kinds = build_dispatcher(settings, db, alerting, clock)
     push_signals = sum(spec.source.type == "push" for spec in catalogue.signals)
     push = PushBuffer(max_signals=max(1000, push_signals), clock=clock)
     context = SourceContext(
@@ -147,13 +145,7 @@ def build_sentinel(
         replica=settings.replica or f"{socket.gethostname()}:{os.getpid()}",
         alerting=alerting,
         notifier=Notifier(db, alerting, clock, public_url=settings.public_url),
-        dispatcher=Dispatcher(
-            db,
-            channels,
-            clock,
-            workers=settings.dispatcher_workers,
-            on_failed=reactions.on_failed,
-        ),
+        dispatcher=dispatcher,
         reactions=reactions,
         channel_kinds=kinds,
     )

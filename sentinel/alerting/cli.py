@@ -74,8 +74,38 @@ def _act(action: str, group_id: int | None, alert_id: int | None, by: str, minut
 
 
 def register(main: click.Group) -> None:
-    for command in (groups, acknowledge, resolve, silence, oncall, announce, alerting):
+    for command in (groups, acknowledge, resolve, silence, oncall, announce, alerting, deliver):
         main.add_command(command)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+def deliver(once: bool) -> None:
+    """Send what the outbox holds, beside `serve`: more dispatcher processes,
+    more notifications per second (claims are leased, so they never collide)."""
+    import signal
+    import threading
+
+    from common.clock import SystemClock
+    from sentinel.alerting.delivery import build_dispatcher
+
+    settings = SentinelSettings()
+    db = _db()
+    dispatcher, _reactions, _kinds = build_dispatcher(settings, db, _config(), SystemClock())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    sent = 0
+    try:
+        while True:
+            sent += dispatcher.drain()
+            if once or stop.wait(settings.tick_seconds):
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dispatcher.close()
+        db.dispose()
+    click.echo(f"{sent} notifications attempted")
 
 
 @click.command()

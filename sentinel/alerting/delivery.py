@@ -10,13 +10,20 @@ from typing import TextIO
 
 import httpx
 
+from common.clock import Clock
+from common.logs import get_logger
 from sentinel.alerting.channels.outbox_console import ConsoleChannel
 from sentinel.alerting.channels.slack import SlackChannel
 from sentinel.alerting.channels.twilio_sms import TwilioSmsChannel
 from sentinel.alerting.channels.twilio_voice import TwilioVoiceChannel
 from sentinel.alerting.channels.webhook import WebhookChannel
-from sentinel.alerting.outbox import Send, via
+from sentinel.alerting.config import AlertingConfig
+from sentinel.alerting.outbox import Dispatcher, Send, via
+from sentinel.alerting.reactions import Reactions
+from sentinel.db import Database
 from sentinel.settings import SentinelSettings
+
+log = get_logger(__name__)
 
 TWILIO_STATUS_PATH = "/api/twilio/status"
 TWILIO_VOICE_PATH = "/api/twilio/voice"
@@ -61,6 +68,20 @@ def build_channels(
         )
         kinds["webhook"] = "webhook"
     return channels, kinds
+
+
+def build_dispatcher(
+    settings: SentinelSettings, db: Database, alerting: AlertingConfig, clock: Clock
+) -> tuple[Dispatcher, Reactions, dict[str, str]]:
+    """The dispatcher over the configured channels, falling back per person
+    through ``alerting``'s chains when a page fails."""
+    channels, kinds = build_channels(settings)
+    reactions = Reactions(alerting)
+    log.info("sentinel.channels", channels=describe(kinds))
+    dispatcher = Dispatcher(
+        db, channels, clock, workers=settings.dispatcher_workers, on_failed=reactions.on_failed
+    )
+    return dispatcher, reactions, kinds
 
 
 def describe(kinds: Mapping[str, str]) -> str:

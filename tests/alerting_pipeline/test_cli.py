@@ -92,3 +92,17 @@ def test_a_broken_alerting_file_names_the_line_and_field(monkeypatch, sentinel_u
     out = _run(monkeypatch, sentinel_url, "alerting", "check", str(broken))
     assert out.exit_code == 1
     assert f"{broken}:2: people.alice.phone" in out.output and "E.164" in out.output
+
+
+def test_a_separate_deliver_process_sends_what_the_outbox_holds(
+    rig, monkeypatch, sentinel_url, tmp_path
+):
+    monkeypatch.setenv("SENTINEL_OUTBOX_FILE", str(tmp_path / "outbox.jsonl"))
+    rig.fire("payments.failed", service="translator")
+    rig.clock.advance(seconds=30)
+    rig.run()
+    out = _run(monkeypatch, sentinel_url, "deliver", "--once")
+    assert out.exit_code == 0 and out.output.strip().endswith("2 notifications attempted")
+    assert "payments.failed FIRING" in out.output  # the console channel, without credentials
+    assert {n.status.value for n in rig.notifications()} == {"sent"}
+    assert len((tmp_path / "outbox.jsonl").read_text().splitlines()) == 2
