@@ -116,6 +116,10 @@ http {{
     server {{
         listen 127.0.0.1:{proxy.listen_port};
         client_max_body_size {proxy.client_max_body_size};
+        # No idle client connections: on every reload (a node switching versions)
+        # old workers close them, and a request sent at that moment would fail
+        # with no response at all. A new loopback connection per request is cheap.
+        keepalive_timeout 0;
 
         location = {GENERATION_PATH} {{
             access_log off;
