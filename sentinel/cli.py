@@ -70,12 +70,29 @@ def check(path: str | None) -> None:
 )
 @click.option("--signal-kind", default=None, help="level, count, ratio, error_ratio or queue.")
 @click.option("--detector", default=None, help="Detector name (default: the product's default).")
-def backtest(csv_file, signal_kind: str | None, detector: str | None) -> None:  # type: ignore[no-untyped-def]
-    """Replay a recorded series through a detector, causally; CSV on stdout."""
-    from sentinel.detectors.backtest import BacktestError, backtest_csv
+@click.option(
+    "--flap-minutes",
+    default=None,
+    type=float,
+    help="A re-fire this soon after an alert resolved is the same alert, not a new page "
+    "(default: the alerting's default flap_minutes, 15; 0: every firing episode pages).",
+)
+def backtest(  # type: ignore[no-untyped-def]
+    csv_file, signal_kind: str | None, detector: str | None, flap_minutes: float | None
+) -> None:
+    """Replay a recorded series through a detector, causally, in file order; CSV on stdout
+    (timestamp,value,score,firing,alert). Exit 0, or 1 on bad input (naming the line)."""
+    from sentinel.detectors.backtest import DEFAULT_FLAP_MINUTES, BacktestError, backtest_csv
 
     try:
-        backtest_csv(csv_file, sys.stdout, signal_kind=signal_kind, detector=detector)
+        backtest_csv(
+            csv_file,
+            sys.stdout,
+            signal_kind=signal_kind,
+            detector=detector,
+            flap_minutes=DEFAULT_FLAP_MINUTES if flap_minutes is None else flap_minutes,
+            notices=sys.stderr,
+        )
     except (BacktestError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
