@@ -13,7 +13,7 @@ from common.logs import get_logger
 from sentinel.alerts import AlertBook, Step
 from sentinel.catalogue.models import Catalogue, SignalSpec
 from sentinel.detectors.base import Detector, Observation, Verdict
-from sentinel.detectors.spec import DetectorSpec, build_detector, default_spec
+from sentinel.detectors.spec import DetectorSpec, build_detector
 from sentinel.history import HistoryStore, Row, parse_series_key, series_key
 from sentinel.models import Tuning
 from sentinel.sources.base import Reading, Source
@@ -43,8 +43,8 @@ def detector_spec_for(
     else the catalogue's, else the default for the signal's kind."""
     tuning = tunings.get((spec.name, series)) or tunings.get((spec.name, ""))
     if tuning is not None:
-        return DetectorSpec.model_validate(tuning.spec), tuning
-    return spec.detector or default_spec(spec.kind), None
+        return spec.guarded(DetectorSpec.model_validate(tuning.spec)), tuning
+    return spec.effective_detector, None
 
 
 class Evaluator:

@@ -8,7 +8,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sentinel.detectors.spec import DetectorSpec, SignalKind
+from sentinel.detectors.spec import FIXED_KINDS, DetectorSpec, SignalKind, default_spec
 from sentinel.sources.config import SourceConfig
 
 NAME = re.compile(r"^[a-z][a-z0-9_.]{0,127}$")
@@ -39,6 +39,9 @@ class SignalSpec(BaseModel):
     interval_seconds: float = Field(default=30, ge=1, le=86400)
     unit: str = ""
     detector: DetectorSpec | None = None  # None: the product's default for the kind
+    # A fixed guard from the seeds' norms that judges while the detector is still learning
+    # (a fresh install, a new series): no signal is blind from its first minute.
+    prior: DetectorSpec | None = None
     severity: Severity = Severity.P2
     labels: dict[str, str] = {}  # routing labels: team, service, ...
     runbook: str = ""
@@ -58,6 +61,24 @@ class SignalSpec(BaseModel):
             if key not in self.labels:
                 raise ValueError(f"labels.{key} is required for routing")
         return self
+
+    @field_validator("prior")
+    @classmethod
+    def _fixed_prior(cls, value: DetectorSpec | None) -> DetectorSpec | None:
+        if value is not None:
+            DetectorSpec(kind="auto", prior=value)  # the same checks as a detector's prior
+        return value
+
+    @property
+    def effective_detector(self) -> DetectorSpec:
+        """What the series of this signal run when no tuning is applied."""
+        return self.guarded(self.detector or default_spec(self.kind))
+
+    def guarded(self, detector: DetectorSpec) -> DetectorSpec:
+        """``detector`` with this signal's prior, where it has something to learn."""
+        if self.prior is None or detector.prior is not None or detector.kind in FIXED_KINDS:
+            return detector
+        return detector.model_copy(update={"prior": self.prior})
 
     @property
     def absence_seconds(self) -> float:

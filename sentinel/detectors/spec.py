@@ -26,7 +26,17 @@ from .base import (
 from .burn import SRE_WINDOWS, BurnRate, burn_batch
 from .count import Count, count_batch
 from .engine import BandEngine, EngineParams, engine_batch
-from .threshold import Absence, Ratio, Static, absence_batch, ratio_batch, static_batch
+from .prior import Guarded, guarded_batch
+from .threshold import (
+    Absence,
+    Ratio,
+    Share,
+    Static,
+    absence_batch,
+    ratio_batch,
+    share_batch,
+    static_batch,
+)
 from .trend import TimeToBreach, ttb_batch
 
 
@@ -55,6 +65,13 @@ class RatioParams(_Params):
     direction: Literal["above", "below"] = "above"
     min_volume: float = Field(20.0, ge=0)
     window_seconds: float = Field(0.0, ge=0)
+    volume_is_rate: bool = False  # pooled volume counts requests (rate × seconds)
+
+
+class ShareParams(_Params):
+    threshold: float = Field(ge=0, le=1)
+    direction: Literal["above", "below"] = "above"
+    min_volume: float = Field(5.0, ge=0)
 
 
 class CountParams(_Params):
@@ -166,12 +183,27 @@ KINDS: dict[str, KindInfo] = {
     ),
     "ratio": KindInfo(
         RatioParams,
-        lambda p: Ratio(p["threshold"], p["direction"], p["min_volume"], p["window_seconds"]),
+        lambda p: Ratio(
+            p["threshold"],
+            p["direction"],
+            p["min_volume"],
+            p["window_seconds"],
+            p["volume_is_rate"],
+        ),
         ratio_batch,
         "threshold",
         lambda p: _sign(p) * p["threshold"],
         lambda p, tau: min(max(_sign(p) * tau, 0.0), 1.0),
         "ratio against a threshold, no verdict under a minimum volume",
+    ),
+    "share": KindInfo(
+        ShareParams,
+        lambda p: Share(p["threshold"], p["direction"], p["min_volume"]),
+        share_batch,
+        "threshold",
+        lambda p: _sign(p) * p["threshold"],
+        lambda p, tau: min(max(_sign(p) * tau, 0.0), 1.0),
+        "a count's share of its volume (failures of attempts) against a threshold",
     ),
     "count": KindInfo(
         CountParams,
@@ -266,6 +298,8 @@ class DetectorSpec(BaseModel):
     for_seconds: float = Field(0.0, ge=0)  # condition held this long (Prometheus `for`)
     keep_firing_for_seconds: float = Field(0.0, ge=0)  # Prometheus `keep_firing_for`
     provenance: dict[str, Any] | None = None  # how it was chosen (tuning), for alert text
+    # A fixed guard that judges the steps this detector cannot judge yet (prior.py).
+    prior: DetectorSpec | None = None
 
     @field_validator("kind")
     @classmethod
@@ -293,6 +327,19 @@ class DetectorSpec(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _prior(self) -> DetectorSpec:
+        prior = self.prior
+        if prior is None:
+            return self
+        if prior.kind not in FIXED_KINDS:
+            raise ValueError(
+                f"prior: a fixed detector ({', '.join(sorted(FIXED_KINDS))}), not '{prior.kind}'"
+            )
+        if prior.prior is not None or not prior.persistence.trivial:
+            raise ValueError("prior: no prior or persistence of its own (the detector's apply)")
+        return self
+
     @property
     def persistence(self) -> Persistence:
         return Persistence(
@@ -307,7 +354,10 @@ class DetectorSpec(BaseModel):
     def describe(self) -> str:
         """One line: kind, parameters, persistence."""
         ps = ", ".join(f"{k}={_short(v)}" for k, v in self.params.items())
-        extra = self.persistence.text()
+        extras = [self.persistence.text()]
+        if self.prior is not None:
+            extras.append(f"until learned: {self.prior.describe()}")
+        extra = ", ".join(filter(None, extras))
         return f"{self.kind}({ps})" + (f" [{extra}]" if extra else "")
 
     @classmethod
@@ -327,6 +377,8 @@ class DetectorSpec(BaseModel):
 
 
 _PERSISTENCE_FIELDS = {"for_samples", "of_samples", "for_seconds", "keep_firing_for_seconds"}
+# Detectors that judge from the first sample, with nothing to learn: what a prior may be.
+FIXED_KINDS = {"static", "ratio", "share", "absence"}
 
 
 def _literal(s: str) -> Any:
@@ -350,6 +402,8 @@ def _short(v: Any) -> str:
 def build_detector(spec: DetectorSpec) -> Detector:
     """A fresh stepping detector for the spec (state starts empty)."""
     inner = KINDS[spec.kind].build(spec.params)
+    if spec.prior is not None:
+        inner = Guarded(inner, KINDS[spec.prior.kind].build(spec.prior.params))
     return Persisted(inner, spec.persistence)
 
 
@@ -458,7 +512,10 @@ def rescore(spec: DetectorSpec, raw: Raw) -> np.ndarray:
 
 
 def raw_batch(spec: DetectorSpec, t: np.ndarray, v: np.ndarray, volume: np.ndarray | None) -> Raw:
-    return KINDS[spec.kind].batch(spec.params, t, v, volume)
+    raw = KINDS[spec.kind].batch(spec.params, t, v, volume)
+    if spec.prior is not None:
+        raw = guarded_batch(raw, KINDS[spec.prior.kind].batch(spec.prior.params, t, v, volume))
+    return raw
 
 
 def evaluate(spec: DetectorSpec, t: Any, v: Any, volume: Any = None) -> BatchResult:

@@ -4,6 +4,7 @@ no data for too long. The simplest detectors, and the easiest alerts to explain.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -126,7 +127,10 @@ class Ratio:
     when enough requests stand behind it: under `min_volume` the step gets no verdict,
     not a zero. With `window_seconds`, the ratio is pooled over that trailing window
     (failures / attempts), so a low-traffic payment method is judged on enough attempts.
-    Steps without a volume weigh 1 and are not guarded."""
+    Steps without a volume weigh 1 and are not guarded. With `volume_is_rate` (a scraped
+    ratio, whose volume is requests per second since the previous scrape) a step weighs
+    its volume times the seconds since the previous step, so `min_volume` counts requests
+    whatever the sampling interval."""
 
     name = "ratio"
 
@@ -136,11 +140,14 @@ class Ratio:
         direction: str = "above",
         min_volume: float = 20.0,
         window_seconds: float = 0.0,
+        volume_is_rate: bool = False,
     ) -> None:
         self.threshold = threshold
         self.direction = direction
         self.min_volume = min_volume
         self.window_seconds = window_seconds
+        self.volume_is_rate = volume_is_rate
+        self._prev_t: float | None = None
         self._sign = 1.0 if direction == "above" else -1.0
         self._tau = self._sign * threshold
         self._scale = _scale(threshold)
@@ -154,6 +161,7 @@ class Ratio:
             "direction": self.direction,
             "min_volume": self.min_volume,
             "window_seconds": self.window_seconds,
+            "volume_is_rate": self.volume_is_rate,
         }
 
     def step(self, obs: Observation) -> Verdict:
@@ -163,6 +171,10 @@ class Ratio:
         vol = clean(obs.volume)
         if self._win is not None:
             w = vol if vol is not None else 1.0
+            if self.volume_is_rate and vol is not None:
+                dt = obs.t - self._prev_t if self._prev_t is not None else 0.0
+                w = vol * min(dt, self.window_seconds)
+            self._prev_t = obs.t
             a, b, c = self._cum
             self._cum = (a + v * w, b + w, c + (1.0 if vol is not None else 0.0))
             e, wsum, known = self._win.push(obs.t, self._cum)
@@ -204,8 +216,11 @@ def ratio_batch(p: dict[str, Any], t: np.ndarray, v: np.ndarray, vol: np.ndarray
     guard = np.full(n, np.nan)
     if p["window_seconds"] > 0:
         rows = np.flatnonzero(valid)
-        w = np.where(known[rows], volume[rows], 1.0)
         tv = t[rows]
+        w = np.where(known[rows], volume[rows], 1.0)
+        if p.get("volume_is_rate"):
+            dt = np.minimum(np.diff(tv, prepend=tv[:1]), p["window_seconds"])
+            w = np.where(known[rows], volume[rows] * dt, 1.0)
         e = window_sums(tv, cumulative(v[rows] * w), p["window_seconds"])
         wsum = window_sums(tv, cumulative(w), p["window_seconds"])
         kn = window_sums(tv, cumulative(known[rows].astype(float)), p["window_seconds"])
@@ -228,6 +243,46 @@ def ratio_batch(p: dict[str, Any], t: np.ndarray, v: np.ndarray, vol: np.ndarray
     edge = raw.upper if sign > 0 else raw.lower
     edge[judged] = thr
     return raw
+
+
+# --- share of a count in its volume -----------------------------------------------------
+
+
+class Share:
+    """A count out of its volume (failed payments of all attempts) as a share against a
+    threshold, judged only on at least `min_volume` attempts: "a payment method failing
+    at least 20% of at least 5 attempts". A step without attempts gets no verdict."""
+
+    name = "share"
+
+    def __init__(self, threshold: float, direction: str = "above", min_volume: float = 5.0):
+        self._ratio = Ratio(threshold, direction, min_volume)
+        self.threshold, self.direction, self.min_volume = threshold, direction, min_volume
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.name,
+            "threshold": self.threshold,
+            "direction": self.direction,
+            "min_volume": self.min_volume,
+        }
+
+    def step(self, obs: Observation) -> Verdict:
+        v, vol = clean(obs.value), clean(obs.volume)
+        if v is None:
+            return no_data(obs.t)
+        share = v / vol if vol else 0.0
+        verdict = self._ratio.step(Observation(obs.t, share, vol if vol is not None else 0.0))
+        return replace(verdict, value=v)
+
+
+def share_batch(p: dict[str, Any], t: np.ndarray, v: np.ndarray, vol: np.ndarray | None) -> Raw:
+    volume = vol if vol is not None else np.full(len(t), np.nan)
+    known = np.where(np.isfinite(volume), volume, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(known != 0, v / np.where(known != 0, known, 1.0), 0.0)
+    share = np.where(np.isfinite(v), share, np.nan)
+    return ratio_batch({**p, "window_seconds": 0.0}, t, share, known)
 
 
 # --- absence ------------------------------------------------------------------------

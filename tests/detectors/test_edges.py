@@ -17,7 +17,12 @@ from sentinel.detectors import (
     run,
 )
 
-PARAMS = {"static": {"threshold": 1.0}, "ratio": {"threshold": 0.5}, "time_to_breach": {"limit": 9}}
+PARAMS = {
+    "static": {"threshold": 1.0},
+    "ratio": {"threshold": 0.5},
+    "share": {"threshold": 0.5},
+    "time_to_breach": {"limit": 9},
+}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

@@ -32,7 +32,8 @@ def test_observation_and_verdict_are_frozen_slots() -> None:
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_kind_builds_a_detector_from_defaults_or_minimal_params(kind: str) -> None:
-    params = {"static": {"threshold": 1.0}, "ratio": {"threshold": 0.1}}.get(kind, {})
+    fixed = {"static": {"threshold": 1.0}, "ratio": {"threshold": 0.1}, "share": {"threshold": 0.1}}
+    params = fixed.get(kind, {})
     if kind == "time_to_breach":
         params = {"limit": 100.0}
     spec = DetectorSpec(kind=kind, params=params)
@@ -78,11 +79,13 @@ def test_params_are_completed_with_defaults_and_round_trip() -> None:
         "direction": "above",
         "min_volume": 20.0,
         "window_seconds": 0.0,
+        "volume_is_rate": False,
     }
     again = DetectorSpec.model_validate_json(spec.model_dump_json())
     assert again == spec
     assert spec.describe() == (
-        "ratio(threshold=0.2, direction=above, min_volume=20, window_seconds=0) [2 of 2 steps]"
+        "ratio(threshold=0.2, direction=above, min_volume=20, window_seconds=0, "
+        "volume_is_rate=False) [2 of 2 steps]"
     )
 
 
