@@ -19,7 +19,6 @@ import argparse
 import json
 import random
 import threading
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -32,15 +31,12 @@ from postmortems.service import build_service as build_postmortems
 from postmortems.settings import PostmortemSettings
 from sentinel.api import create_app as sentinel_app
 from sentinel.models import Alert, AlertTransition
-from sentinel.operations import backfill_signal
 from sentinel.service import build_sentinel
 from sentinel.settings import SentinelSettings
 from translator.app import create_app as translator_app
 from translator.demo import banner, seed_history, seed_users, traffic, wait
 from translator.services import build_services
 from translator.settings import TranslatorSettings
-
-BACKFILL_STEP = timedelta(minutes=10)
 
 
 def demo_faults(after: float) -> str:
@@ -100,16 +96,15 @@ def main() -> None:
     tokens = seed_users(services)
     seed_history(services, args.history_days, rng)
 
+    # The sentinel backfills its SQL signals from the translator's history by itself,
+    # beside its loop; the priors judge until the learned bands can.
     sentinel = build_sentinel(
         SentinelSettings(
             translator_database_url=translator_settings.database_url,
             scrape_targets=[f"http://{args.host}:{args.port}/metrics"],
+            backfill_days=args.history_days,
         )
     )
-    print("Backfilling the sentinel's SQL signals from the translator's history...", flush=True)
-    for spec in sentinel.catalogue.signals:
-        if spec.source.type == "sql" and not sentinel.history.series_of(spec.name):
-            backfill_signal(sentinel, spec.name, args.history_days, BACKFILL_STEP)
     gate_url = "sqlite:///var/release_gate.db"
     postmortems = build_postmortems(
         PostmortemSettings(

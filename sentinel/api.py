@@ -70,6 +70,9 @@ class SeriesOut(BaseModel):
     last_t: datetime | None
     last_value: float | None
     alert_state: str | None
+    # "learned" or "prior", and since when; known on the replica that evaluates.
+    judged_by: str | None = None
+    judged_since: datetime | None = None
 
 
 class SignalOut(BaseModel):
@@ -160,7 +163,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
                 if tuning
                 else None
             )
-        detector = spec.detector.model_dump(mode="json") if spec.detector else None
+        detector = spec.effective_detector.model_dump(mode="json", exclude_none=True)
         return SignalDetail(**base.model_dump(), detector=detector, tuning=tuning_out)
 
     @app.get("/api/signals/{name}/history")
@@ -293,9 +296,11 @@ def _series_overview(sentinel: Sentinel, signal: str | None = None) -> dict[str,
                 )
             )
         }
+    judges = sentinel.evaluator.judges() if sentinel.evaluator is not None else {}
     out: dict[str, list[SeriesOut]] = {}
     for sig, series, t, value in sorted(rows):
         state = states.get((sig, series))
+        by, since = judges.get((sig, series), (None, None))
         out.setdefault(sig, []).append(
             SeriesOut(
                 series=series,
@@ -303,6 +308,8 @@ def _series_overview(sentinel: Sentinel, signal: str | None = None) -> dict[str,
                 last_t=t,
                 last_value=value,
                 alert_state=str(state) if state else None,
+                judged_by=by,
+                judged_since=since,
             )
         )
     return out

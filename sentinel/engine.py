@@ -13,6 +13,7 @@ from common.logs import get_logger
 from sentinel.alerts import AlertBook, Step
 from sentinel.catalogue.models import Catalogue, SignalSpec
 from sentinel.detectors.base import Detector, Observation, Verdict
+from sentinel.detectors.prior import Guarded
 from sentinel.detectors.spec import DetectorSpec, build_detector
 from sentinel.history import HistoryStore, Row, parse_series_key, series_key
 from sentinel.models import Tuning
@@ -104,6 +105,19 @@ class Evaluator:
                 replayed += 1
         log.info("engine.warmed_up", samples=replayed, days=days)
         return replayed
+
+    def judges(self) -> dict[tuple[str, str], tuple[str | None, datetime | None]]:
+        """Per (signal, series) with a prior: whether the learned detector or the prior
+        judged its last judged step, and since when."""
+        out = {}
+        for name, states in list(self.series.items()):
+            for key, state in list(states.items()):
+                guarded = getattr(state.detector, "inner", None)
+                if isinstance(guarded, Guarded):
+                    since = guarded.since
+                    at = datetime.fromtimestamp(since, UTC) if since is not None else None
+                    out[(name, key)] = (guarded.judged_by, at)
+        return out
 
     # --- the cycle -------------------------------------------------------------
 

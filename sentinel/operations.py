@@ -13,10 +13,9 @@ import numpy as np
 
 from common.logs import get_logger
 from sentinel import tunings
+from sentinel.backfill import backfill_series
 from sentinel.detectors import TuningResult, evaluate, plot_tuning, tune
-from sentinel.history import Row, series_key
 from sentinel.service import Sentinel
-from sentinel.sources.base import backfill
 
 log = get_logger(__name__)
 
@@ -29,15 +28,9 @@ def backfill_signal(
     spec = sentinel.catalogue.get(name)
     now = sentinel.clock.now()
     step = step or timedelta(seconds=spec.interval_seconds)
-    readings = backfill(sentinel.sources[name], now - timedelta(days=days), now, step)
-    rows = [
-        Row(name, series_key(p.labels), r.t, p.value, p.volume) for r in readings for p in r.points
-    ]
-    sentinel.history.append(rows)
-    log.info(
-        "history.backfilled", signal=name, days=days, readings=len(readings), samples=len(rows)
+    return backfill_series(
+        name, sentinel.sources[name], sentinel.history, now - timedelta(days=days), now, step
     )
-    return len(rows)
 
 
 @dataclass

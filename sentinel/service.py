@@ -7,7 +7,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -21,6 +21,7 @@ from sentinel.alerting.notifier import Notifier
 from sentinel.alerting.outbox import Dispatcher
 from sentinel.alerting.reactions import Reactions
 from sentinel.alerts import AlertBook
+from sentinel.backfill import StartupBackfill, without_history
 from sentinel.catalogue import Catalogue, load_catalogue
 from sentinel.db import Database
 from sentinel.engine import Evaluator
@@ -53,6 +54,7 @@ class Sentinel:
     reactions: Reactions
     channel_kinds: dict[str, str]
     evaluator: Evaluator | None = None  # exists while this replica leads
+    backfill: StartupBackfill | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -76,9 +78,24 @@ class Sentinel:
                     self.catalogue, self.sources, self.history, self.book, tunings.applied(self.db)
                 )
                 self.evaluator.warm_up(now, self.settings.history_warmup_days)
+                self._start_backfill(now)
             changed = self.evaluator.tick(now)
             self.notifier.run_once()
             return changed
+
+    def _start_backfill(self, now: datetime) -> None:
+        """Once per process, on first taking the lead: fill what has no history yet."""
+        if self.backfill is not None or self.settings.backfill_days <= 0:
+            return
+        signals = without_history(self.catalogue.signals, self.sources, self.history)
+        self.backfill = StartupBackfill(
+            signals, self.sources, self.history, now, self.settings.backfill_days,
+            done=self.reload_tunings,
+        )  # fmt: skip
+        if signals:
+            self.backfill.start()
+        else:
+            self.backfill.finished.set()
 
     def deliver(self) -> int:
         """Send what the outbox holds (every replica may: claims are leased)."""

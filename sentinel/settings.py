@@ -28,6 +28,9 @@ class SentinelSettings(BaseSettings):
     raw_retention_days: int = 35
     rollup_retention_days: int = 400
     history_warmup_days: int = 28
+    # Signals that can read the past and have no samples are filled this far back when a
+    # replica takes the lead (in the background; 0 turns it off).
+    backfill_days: float = 14
     # Bearer token for write endpoints (push, actions, silences, announcements);
     # unset leaves them open on a trusted network.
     api_token: str | None = None

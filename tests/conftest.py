@@ -21,6 +21,9 @@ from common.clock import FakeClock
 from common.db import normalize_url
 
 BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
+# A sentinel backfills empty signals in a thread when it takes the lead; tests that are
+# not about that keep their history to what they write themselves.
+os.environ.setdefault("SENTINEL_BACKFILL_DAYS", "0")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 KEEP_TABLES = {"subscription_plans"}  # seed rows written by migrations
 # Each component's Database class; a component's tables appear once it has one.

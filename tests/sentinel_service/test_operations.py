@@ -204,3 +204,43 @@ def test_proposals_are_accepted_or_rejected_by_a_person(
     assert tunings.applied(sentinel.db)[("queue.depth", "")].id == proposed
     again = runner.invoke(main, ["tunings", "reject", str(proposed)])
     assert again.exit_code == 1 and f"no proposed tuning {proposed}" in again.output
+
+
+def test_a_new_leader_backfills_signals_without_history_beside_the_loop(
+    sentinel_url, database_url, clock, svc
+):
+    """A fresh sentinel fills what can read the past, without holding up evaluation,
+    then replays it into its detectors; a restart does not fill it twice."""
+    user_id, _ = add_user(svc, "a@example.com")
+    with svc.db.session() as s:
+        plan = get_plan(s, "basic")
+        s.add(
+            Payment(
+                user_id=user_id, plan_id=plan.id, kind=PaymentKind.checkout,
+                method=PaymentMethod.wallet, amount_cents=990, currency="USD",
+                status=PaymentStatus.failed, created_at=clock.now() - timedelta(hours=20),
+            )
+        )  # fmt: skip
+    settings = SentinelSettings(
+        database_url=sentinel_url, translator_database_url=database_url, backfill_days=2
+    )
+    catalogue = parse_yaml_model(CATALOGUE, Catalogue)
+    first = build_sentinel(settings, clock=clock, catalogue=catalogue, migrate=False)
+    try:
+        first.cycle()  # evaluates at once; the backfill runs beside it
+        assert [s.name for s in first.backfill.signals] == ["payments.failed"]  # not the push
+        assert first.backfill.finished.wait(60)
+        oldest = min(r.t for r in first.history.load("payments.failed"))
+        assert oldest <= clock.now() - timedelta(days=2) + timedelta(minutes=10)
+        assert first.evaluator is None  # rebuilt on the next cycle, replaying the history
+        first.cycle()
+        replayed = first.evaluator.series["payments.failed"]['method="wallet"']
+        assert replayed.last_data_t is not None and len(replayed.recent) == 10
+    finally:
+        first.close()
+    again = build_sentinel(settings, clock=clock, catalogue=catalogue, migrate=False)
+    try:
+        again.cycle()
+        assert again.backfill.signals == []
+    finally:
+        again.close()
