@@ -27,6 +27,7 @@ EXPECTED_METRICS = {
     "translator_job_attempts": "counter",
     "translator_payments": "counter",
     "translator_job_list_responses": "counter",
+    "translator_job_list_empty_with_jobs": "counter",
     "translator_llm_calls": "counter",
     "translator_llm_breaker_state": "gauge",
     "translator_build_info": "gauge",
@@ -129,6 +130,14 @@ def test_empty_job_list_fault_for_one_user(make):
     fams = _families(api.get("/metrics").text)
     assert _value(fams, "translator_job_list_responses_total", result="empty") == 1
     assert _value(fams, "translator_job_list_responses_total", result="non_empty") == 1
+    # bob has a job, so his empty list is the bug, counted under his id alone
+    bob_id = api.get("/api/me", headers=bob).json()["id"]
+    assert _value(fams, "translator_job_list_empty_with_jobs_total", user_id=str(bob_id)) == 1
+    _, carol = add_user(svc, "carol@example.com")
+    assert api.get("/api/jobs", headers=carol).json() == []  # no jobs: an honest empty list
+    fams = _families(api.get("/metrics").text)
+    counted = [s for s in fams["translator_job_list_empty_with_jobs"].samples if s.value]
+    assert [s.labels["user_id"] for s in counted] == [str(bob_id)]
 
 
 def test_faults_are_off_by_default_and_bad_config_is_refused(make, tmp_path):

@@ -83,6 +83,13 @@ class TranslatorMetrics:
             ["result"],
             registry=r,
         )
+        # Series only for users who met the bug, so the cardinality is the damage done.
+        self.job_list_empty_with_jobs = Counter(
+            "translator_job_list_empty_with_jobs",
+            "Empty job lists answered to users who do have jobs, per user id.",
+            ["user_id"],
+            registry=r,
+        )
         self.llm_calls = Counter(
             "translator_llm_calls",
             "LLM provider calls by provider and outcome.",

@@ -271,9 +271,21 @@ class Share:
         v, vol = clean(obs.value), clean(obs.volume)
         if v is None:
             return no_data(obs.t)
-        share = v / vol if vol else 0.0
-        verdict = self._ratio.step(Observation(obs.t, share, vol if vol is not None else 0.0))
-        return replace(verdict, value=v)
+        n = vol if vol is not None else 0.0
+        share = v / n if n else 0.0
+        verdict = self._ratio.step(Observation(obs.t, share, n))
+        if verdict.upper is None and verdict.lower is None:
+            return replace(verdict, value=v)  # too few attempts: the ratio's "no verdict"
+        # the band in the signal's own unit: 3 failures against "≤ 1.4" of 7 attempts
+        word = self.direction if verdict.anomalous else "not " + self.direction
+        return replace(
+            verdict,
+            value=v,
+            lower=None if verdict.lower is None else verdict.lower * n,
+            upper=None if verdict.upper is None else verdict.upper * n,
+            reason=f"{fmt(v)} of {fmt(n)} ({fmt(share)}) {word} a share of "
+            f"{fmt(self.threshold)} (fixed threshold)",
+        )
 
 
 def share_batch(p: dict[str, Any], t: np.ndarray, v: np.ndarray, vol: np.ndarray | None) -> Raw:
@@ -282,7 +294,10 @@ def share_batch(p: dict[str, Any], t: np.ndarray, v: np.ndarray, vol: np.ndarray
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(known != 0, v / np.where(known != 0, known, 1.0), 0.0)
     share = np.where(np.isfinite(v), share, np.nan)
-    return ratio_batch({**p, "window_seconds": 0.0}, t, share, known)
+    raw = ratio_batch({**p, "window_seconds": 0.0}, t, share, known)
+    raw.lower = raw.lower * known
+    raw.upper = raw.upper * known
+    return raw
 
 
 # --- absence ------------------------------------------------------------------------

@@ -27,7 +27,8 @@ def test_a_new_series_is_judged_by_its_prior_from_the_first_samples() -> None:
     assert not calm.anomalous and "judged by the prior since" in calm.reason
     assert "warming up" in calm.reason
     bad = det.step(Observation(T0 + 15, 6.0, 10.0))
-    assert bad.firing and bad.upper == 0.2
+    assert bad.firing and bad.upper == 2.0  # 20% of 10 attempts, in failures
+    assert bad.reason.startswith("6 of 10 (0.6) above a share of 0.2")
     assert det.describe()["judged_by"] == "prior"
     assert det.describe()["judged_since"].startswith("2024-01-01T00:00")
 

@@ -77,6 +77,12 @@ def list_jobs(session: Session, user_id: int, limit: int = 50) -> list[Translati
     )
 
 
+def has_jobs(session: Session, user_id: int) -> bool:
+    """Whether the user has any job at all: a check on the list, by a query of its own."""
+    found = session.scalar(select(TranslationJob.id).where(TranslationJob.user_id == user_id))
+    return found is not None
+
+
 def get_job(session: Session, job_id: int, user_id: int | None = None) -> TranslationJob:
     job = session.get(TranslationJob, job_id)
     if job is None or (user_id is not None and job.user_id != user_id):

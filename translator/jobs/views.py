@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from translator.deps import ServicesDep, UserDep
 from translator.jobs.models import TranslationJob
-from translator.jobs.service import get_job, list_jobs
+from translator.jobs.service import get_job, has_jobs, list_jobs
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -54,13 +54,19 @@ def my_jobs(
     user: UserDep, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[JobOut]:
     """The caller's jobs, newest first. An empty answer to a user who has jobs
-    is the "empty order list" bug class, so every answer is counted."""
+    is the "empty order list" bug class, so every answer is counted, and an empty
+    one is checked against the jobs table by a query of its own (a bug in the
+    list's query would not hide from it)."""
     if services.faults.empty_job_list(user.email):
         jobs: list[JobOut] = []
     else:
         with services.db.session() as s:
             jobs = [JobOut.of(j) for j in list_jobs(s, user.id, limit)]
     services.metrics.job_list_responses.labels("empty" if not jobs else "non_empty").inc()
+    if not jobs:
+        with services.db.session() as s:
+            if has_jobs(s, user.id):
+                services.metrics.job_list_empty_with_jobs.labels(str(user.id)).inc()
     return jobs
 
 
