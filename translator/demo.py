@@ -183,7 +183,7 @@ def generate_traffic(
                     data={"target_lang": rng.choice(["ru", "de"]), "source_lang": "en"},
                 )
                 client.get("/api/jobs", headers=headers)
-                if rng.random() < 0.2:
+                if rng.random() < 0.5:  # a wallet outage shows within seconds
                     method = rng.choice(["card", "wallet"])
                     client.post(
                         "/api/payments/checkout",
