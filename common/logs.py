@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import logging.handlers
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 _EMPTY: dict[str, Any] = {}  # never mutated: log_context always sets a new dict
@@ -81,21 +83,31 @@ class EventLogger:
     def exception(self, event: str, **fields: Any) -> None:
         self._log(logging.ERROR, event, exc_info=True, **fields)
 
+    def critical(self, event: str, exc_info: Any = None, **fields: Any) -> None:
+        self._log(logging.CRITICAL, event, exc_info=exc_info, **fields)
+
 
 def get_logger(name: str) -> EventLogger:
     return EventLogger(name)
 
 
-def configure_logging(level: str = "INFO", stream: Any = None) -> None:
-    """Install the one-line formatter on the root logger (idempotent)."""
+def configure_logging(level: str = "INFO", stream: Any = None, file: Path | None = None) -> None:
+    """Install the one-line formatter on the root logger (idempotent); with
+    ``file``, lines also go to that file, for log readers such as the sentinel."""
     root = logging.getLogger()
     root.setLevel(level.upper())
     for handler in list(root.handlers):
         if getattr(handler, "_vigil", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(LogfmtFormatter())
-    handler._vigil = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
+            handler.close()
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    if file is not None:
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+        # Watched: after logrotate moves the file away, the next line opens a new one.
+        handlers.append(logging.handlers.WatchedFileHandler(file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(LogfmtFormatter())
+        handler._vigil = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
     for noisy in ("uvicorn.access", "apscheduler", "httpx", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -143,6 +143,8 @@ def build_sentinel(
         translator_engine=translator_engine,
         prometheus_url=settings.prometheus_url,
         scrape_targets=settings.scrape_targets,
+        node_targets=settings.node_targets,
+        translator_log_file=settings.translator_log_file,
         push_buffer=push,
     )
     sources = {

@@ -20,6 +20,10 @@ class SentinelSettings(BaseSettings):
     # `scrape` signals without targets of their own scrape these.
     scrape_targets: list[str] = ["http://127.0.0.1:8000/metrics"]
     prometheus_url: str | None = None
+    # Node exporters of the hosts the platform runs on (scrape signals of job "node").
+    node_targets: list[str] = ["http://127.0.0.1:9100/metrics"]
+    # The translator's log file (its TRANSLATOR_LOG_FILE), read by `log` signals.
+    translator_log_file: Path = Path("var/translator.log")
 
     replica: str | None = None  # defaults to host:pid
     lease_seconds: float = 15.0

@@ -18,7 +18,7 @@ def _services(migrate: bool = True):  # type: ignore[no-untyped-def]
     from translator.services import build_services
 
     settings = TranslatorSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, file=settings.log_file)
     try:
         return build_services(settings, migrate=migrate)
     except ConfigError as exc:
@@ -142,6 +142,27 @@ def reset_stuck(older_than: int) -> None:
         f"requeued {report.jobs_requeued}, failed {report.jobs_failed}, "
         f"files fixed {report.files_fixed}"
     )
+
+
+@main.command("check-files")
+@click.option(
+    "--limit", default=50, show_default=True, type=int, help="Paths to list of each kind."
+)
+def check_files_cmd(limit: int) -> None:
+    """List rows whose file is missing and files no row points to (seed 000 §7.3)."""
+    from translator.files.consistency import check_files
+
+    services = _services()
+    with services.db.session() as s:
+        check = check_files(s, services.settings.storage_dir, services.clock.now())
+    click.echo(
+        f"{check.rows} rows, {check.files_on_disk} files under {services.settings.storage_dir}: "
+        f"{len(check.missing)} missing, {len(check.orphaned)} orphaned"
+    )
+    for missing in check.missing[:limit]:
+        click.echo(f"missing  file_id={missing.file_id} {missing.which} {missing.path}")
+    for path in check.orphaned[:limit]:
+        click.echo(f"orphaned {path}")
 
 
 @main.command("run-job")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from common.clock import Clock, SystemClock
 from translator.db import Database
@@ -20,6 +21,7 @@ from translator.llm import ProviderRegistry
 from translator.metrics import (
     BreakerCollector,
     BuildInfoCollector,
+    FileCheckCollector,
     QueueCollector,
     TranslatorMetrics,
 )
@@ -73,6 +75,11 @@ def build_services(
     metrics.add_live_collector(BreakerCollector(providers.breaker_states))
     metrics.add_live_collector(QueueCollector(db, clock, settings.workers))
     storage = FileStorage(settings.storage_dir)
+    metrics.add_live_collector(
+        FileCheckCollector(
+            db, settings.storage_dir, clock, timedelta(seconds=settings.files_check_seconds)
+        )
+    )
     processor = JobProcessor(
         db, storage, providers, clock, faults, metrics, max_retries=settings.max_retries
     )

@@ -25,6 +25,8 @@ class TranslatorSettings(BaseSettings):
     workers: int = Field(default=2, ge=0)
     worker_poll_seconds: float = 0.5
     stuck_after_minutes: int = 10
+    # How often /metrics re-checks files on disk against the files table (a directory walk).
+    files_check_seconds: float = Field(default=300, gt=0)
     max_retries: int = 3
     scheduler_enabled: bool = True
 
@@ -45,4 +47,6 @@ class TranslatorSettings(BaseSettings):
     faults: str | None = None
 
     log_level: str = "INFO"
+    # Also write the log lines to this file (the sentinel counts its ERROR/CRITICAL lines).
+    log_file: Path | None = None
     max_blocks_per_job: int = 5000

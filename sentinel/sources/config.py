@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine
 
 from sentinel.sources.base import Source
+from sentinel.sources.log_lines import LogLineSource
 from sentinel.sources.promql import PromQLSource
 from sentinel.sources.push import SIGNAL_NAME, PushBuffer, PushSource
 from sentinel.sources.scrape import ScrapeSource
@@ -232,11 +234,15 @@ class ScrapeSourceConfig(_Config):
     """Read ``/metrics`` targets directly; see ``sentinel.sources.scrape``."""
 
     type: Literal["scrape"] = "scrape"
-    targets: list[str] = []  # empty: the sentinel's default scrape targets
+    targets: list[str] = []  # empty: the sentinel's default targets of the job
+    # Which default targets: the translator's /metrics, or the node exporters of its hosts.
+    job: Literal["translator", "node"] = "translator"
     selector: MetricSelector
-    function: Literal["value", "rate", "ratio", "quantile"] = "value"
+    function: Literal["value", "rate", "ratio", "quantile", "gauge_ratio"] = "value"
     by: list[str] = []
-    denominator: MetricSelector | None = None  # function: ratio
+    denominator: MetricSelector | None = None  # functions ratio and gauge_ratio
+    # 1 - ratio: the used share from "available / total" gauges (memory, disk).
+    complement: bool = False
     quantile: float | None = Field(default=None, ge=0, le=1)  # function: quantile
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
@@ -255,10 +261,18 @@ class ScrapeSourceConfig(_Config):
 
     @model_validator(mode="after")
     def _function(self) -> ScrapeSourceConfig:
-        if self.function == "ratio" and self.denominator is None:
-            raise ValueError("function 'ratio' needs a denominator selector")
-        if self.function != "ratio" and self.denominator is not None:
-            raise ValueError(f"denominator is only used by function 'ratio', not {self.function!r}")
+        ratios = ("ratio", "gauge_ratio")
+        if self.function in ratios and self.denominator is None:
+            raise ValueError(f"function {self.function!r} needs a denominator selector")
+        if self.function not in ratios and self.denominator is not None:
+            raise ValueError(
+                f"denominator is only used by functions 'ratio' and 'gauge_ratio', "
+                f"not {self.function!r}"
+            )
+        if self.complement and self.function not in ratios:
+            raise ValueError(
+                f"complement (1 - ratio) is only used by ratios, not {self.function!r}"
+            )
         if self.function == "quantile":
             if self.quantile is None:
                 raise ValueError("function 'quantile' needs quantile, e.g. 0.95")
@@ -315,12 +329,47 @@ class PushSourceConfig(_Config):
         return value
 
 
-AnySourceConfig = SqlSourceConfig | ScrapeSourceConfig | PromQLSourceConfig | PushSourceConfig
+# --- log ------------------------------------------------------------------------
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOGGER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class LogSourceConfig(_Config):
+    """Lines of given levels in a log file over a window; see ``sentinel.sources.log_lines``."""
+
+    type: Literal["log"] = "log"
+    path: str | None = Field(default=None, min_length=1)  # None: the sentinel's translator log
+    levels: list[LogLevel] = Field(default_factory=lambda: ["ERROR", "CRITICAL"], min_length=1)
+    # Logger-name prefixes ("translator" keeps translator.jobs.queue); empty keeps every line.
+    loggers: list[str] = []
+    window_seconds: float = Field(default=300, gt=0, le=86400)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a level is listed twice")
+        return value
+
+    @field_validator("loggers")
+    @classmethod
+    def _loggers(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not LOGGER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a logger name such as translator.jobs")
+        return value
+
+
+AnySourceConfig = (
+    SqlSourceConfig | ScrapeSourceConfig | PromQLSourceConfig | PushSourceConfig | LogSourceConfig
+)
 SOURCE_TYPES: dict[str, type[AnySourceConfig]] = {
     "sql": SqlSourceConfig,
     "scrape": ScrapeSourceConfig,
     "promql": PromQLSourceConfig,
     "push": PushSourceConfig,
+    "log": LogSourceConfig,
 }
 
 
@@ -376,6 +425,8 @@ class SourceContext:
     databases: Mapping[str, Engine] = field(default_factory=dict)  # other named databases
     prometheus_url: str | None = None
     scrape_targets: Sequence[str] = ()
+    node_targets: Sequence[str] = ()  # node exporters of the hosts (scrape job "node")
+    translator_log_file: Path | None = None  # log sources without a path of their own
     push_buffer: PushBuffer | None = None
     http_client_factory: Callable[[float], httpx.Client] = default_http_client
 
@@ -414,10 +465,12 @@ def build_source(
             name=name,
         )
     if isinstance(config, ScrapeSourceConfig):
-        targets = config.targets or list(context.scrape_targets)
+        defaults = context.node_targets if config.job == "node" else context.scrape_targets
+        targets = config.targets or list(defaults)
         if not targets:
             raise SourceConfigError(
-                f"{name}: scrape source without targets, and no default scrape targets are set"
+                f"{name}: scrape source without targets, and no default targets are set "
+                f"for job {config.job!r}"
             )
         return ScrapeSource(
             context.http_client_factory(config.timeout_seconds),
@@ -426,6 +479,7 @@ def build_source(
             function=config.function,
             by=config.by,
             denominator=config.denominator,
+            complement=config.complement,
             quantile=config.quantile,
             name=name,
         )
@@ -456,5 +510,19 @@ def build_source(
             key,
             timedelta(seconds=config.window_seconds),
             aggregate=config.aggregate,
+        )
+    if isinstance(config, LogSourceConfig):
+        path = Path(config.path) if config.path else context.translator_log_file
+        if path is None:
+            raise SourceConfigError(
+                f"{name}: log source needs a file (source path, or the sentinel's "
+                "translator_log_file setting)"
+            )
+        return LogLineSource(
+            path,
+            config.levels,
+            timedelta(seconds=config.window_seconds),
+            loggers=config.loggers,
+            name=name,
         )
     raise SourceConfigError(f"unknown source config {type(config).__name__}")

@@ -7,7 +7,12 @@ the result into sub-series; the function turns samples into a value:
 - ``value``: the sum of the matched samples as they are (gauges);
 - ``rate``: per-second increase of counters since the previous scrape;
 - ``ratio``: rate(numerator) / rate(denominator), the denominator rate as volume;
+- ``gauge_ratio``: sum(numerator) / sum(denominator) of gauges as they are, e.g.
+  available / total memory, the denominator as volume;
 - ``quantile``: from histogram buckets' rates, like PromQL's histogram_quantile.
+
+With ``complement`` a ratio is reported as ``1 - ratio``: the used share from
+"available" and "total" gauges, the busy share from idle CPU time.
 
 Rates are computed per target and per series and then summed: each node
 restarts on its own, and a counter that went down restarted there and counts
@@ -36,7 +41,8 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-Function = Literal["value", "rate", "ratio", "quantile"]
+Function = Literal["value", "rate", "ratio", "quantile", "gauge_ratio"]
+RATIOS = ("ratio", "gauge_ratio")
 SeriesKey = tuple[str, Labels]  # sample name and its full label set
 TargetRates = dict[SeriesKey, tuple[Mapping[str, str], float]]  # per-second, one target
 WARMING_UP = "warming up"
@@ -123,14 +129,17 @@ class ScrapeSource:
         function: Function = "value",
         by: Sequence[str] = (),
         denominator: MetricSelector | None = None,
+        complement: bool = False,
         quantile: float | None = None,
         name: str = "scrape",
         owns_client: bool = True,
     ) -> None:
         if not targets:
             raise ValueError("a scrape source needs at least one target")
-        if function == "ratio" and denominator is None:
-            raise ValueError("function 'ratio' needs a denominator selector")
+        if function in RATIOS and denominator is None:
+            raise ValueError(f"function {function!r} needs a denominator selector")
+        if complement and function not in RATIOS:
+            raise ValueError(f"complement is only used by ratios, not {function!r}")
         if function == "quantile" and quantile is None:
             raise ValueError("function 'quantile' needs quantile (0..1)")
         self.client = client
@@ -139,6 +148,7 @@ class ScrapeSource:
         self.function = function
         self.by = tuple(sorted(set(by)))
         self.denominator = denominator
+        self.complement = complement
         self.quantile = quantile
         self.name = name
         self._owns_client = owns_client
@@ -227,7 +237,8 @@ class ScrapeSource:
     def _compute(self, now: datetime, scraped: dict[str, Exposition]) -> Reading:
         # Rates first: every answering target's baseline is kept even when this
         # reading ends up as no data, so the next one can compute a rate.
-        rates, warming = self._rates(now, scraped) if self.function != "value" else ([], [])
+        gauges = ("value", "gauge_ratio")
+        rates, warming = self._rates(now, scraped) if self.function not in gauges else ([], [])
         for selector in self._selectors():
             family, names = self._family(selector), self._names(selector)
             if not any(
@@ -239,6 +250,8 @@ class ScrapeSource:
                 )
         if self.function == "value":
             return self._values(now, scraped)
+        if self.function == "gauge_ratio":
+            return self._gauge_ratio_points(now, scraped)
         if not rates:
             return Reading.empty(
                 now,
@@ -255,15 +268,40 @@ class ScrapeSource:
     def _group(self, labels: Mapping[str, str]) -> Labels:
         return labels_of({k: labels.get(k, "") for k in self.by})
 
-    def _values(self, now: datetime, scraped: dict[str, Exposition]) -> Reading:
+    def _gauge_sums(
+        self, selector: MetricSelector, scraped: dict[str, Exposition]
+    ) -> dict[Labels, float]:
         sums: dict[Labels, float] = defaultdict(float)
         for ex in scraped.values():
-            for s in self._matched(self.selector, ex.samples):
+            for s in self._matched(selector, ex.samples):
                 if math.isfinite(s.value):
                     sums[self._group(s.labels)] += s.value
+        return sums
+
+    def _values(self, now: datetime, scraped: dict[str, Exposition]) -> Reading:
+        sums = self._gauge_sums(self.selector, scraped)
         if not sums:
             return Reading.empty(now, f"no series matched {self.selector.describe()}")
         return Reading(now, tuple(SeriesPoint(k, v) for k, v in sorted(sums.items())))
+
+    def _share(self, part: float, whole: float) -> float:
+        ratio = part / whole
+        return 1.0 - ratio if self.complement else ratio
+
+    def _gauge_ratio_points(self, now: datetime, scraped: dict[str, Exposition]) -> Reading:
+        assert self.denominator is not None
+        num = self._gauge_sums(self.selector, scraped)
+        den = self._gauge_sums(self.denominator, scraped)
+        points = [
+            SeriesPoint(key, self._share(num.get(key, 0.0), whole), whole)
+            for key, whole in sorted(den.items())
+            if whole > 0
+        ]
+        if not points:
+            return Reading.empty(
+                now, f"no series of {self.denominator.describe()} above zero to divide by"
+            )
+        return Reading(now, tuple(points))
 
     def _rates(
         self, now: datetime, scraped: dict[str, Exposition]
@@ -326,7 +364,7 @@ class ScrapeSource:
         for key, volume in sorted(den.items()):
             if volume > 0:
                 # A numerator series that does not exist yet (no 500s so far) is a zero.
-                points.append(SeriesPoint(key[0], num.get(key, 0.0) / volume, volume))
+                points.append(SeriesPoint(key[0], self._share(num.get(key, 0.0), volume), volume))
         if not points:
             return Reading.empty(
                 now, f"no traffic: {self.denominator.describe()} did not increase since last scrape"

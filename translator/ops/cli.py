@@ -15,7 +15,7 @@ from translator.settings import TranslatorSettings
 
 def _settings() -> TranslatorSettings:
     settings = TranslatorSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, file=settings.log_file)
     return settings
 
 
