@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from common.logs import configure_logging
 from common.servers import serve_in_thread
+from demo.node_exporter import start_node_exporter
 from demo.releases import run_releases
 from postmortems.app import create_served_app as postmortems_app
 from postmortems.service import build_service as build_postmortems
@@ -98,11 +99,14 @@ def main() -> None:
 
     # The sentinel backfills its SQL signals from the translator's history by itself,
     # beside its loop; the priors judge until the learned bands can.
+    node_targets = start_node_exporter(args.host, Path("var/node-exporter.log"))
     sentinel = build_sentinel(
         SentinelSettings(
             translator_database_url=translator_settings.database_url,
             scrape_targets=[f"http://{args.host}:{args.port}/metrics"],
             backfill_days=args.history_days,
+            translator_log_file=Path("var/demo.log"),  # every component's lines; read translator's
+            **({"node_targets": node_targets} if node_targets else {}),
         )
     )
     gate_url = "sqlite:///var/release_gate.db"

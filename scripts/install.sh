@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what the platform and its tests need: a virtualenv in .venv with the
 # project, and the Debian packages the tests drive (PostgreSQL client tools,
-# Prometheus, Alertmanager, nginx, Chromium; none is started here, the tests
-# start what they need).
+# Prometheus, Alertmanager, the node exporter, nginx, Chromium; none is started
+# here, the tests and the demo start what they need).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ need_apt=()
 command -v pg_dump >/dev/null 2>&1 || need_apt+=(postgresql-client)
 [ -x /usr/bin/prometheus ] || need_apt+=(prometheus)
 [ -x /usr/bin/prometheus-alertmanager ] || need_apt+=(prometheus-alertmanager)
+[ -x /usr/bin/prometheus-node-exporter ] || need_apt+=(prometheus-node-exporter)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if ((${#need_apt[@]})); then
