@@ -1,5 +1,5 @@
 """How the sentinel reads business signals: SQL over the translator's
-database, Prometheus scrapes, PromQL, and pushed values.
+database, Prometheus scrapes, PromQL, pushed values, and log files.
 
 Every source answers ``read(now) -> Reading``; a failure or an empty answer is
 a no-data reading with the reason, never an exception and never a zero."""
@@ -16,6 +16,7 @@ from sentinel.sources.base import (
 )
 from sentinel.sources.config import (
     LabelMatcher,
+    LogSourceConfig,
     MetricSelector,
     PromQLSourceConfig,
     PushSourceConfig,
@@ -27,6 +28,8 @@ from sentinel.sources.config import (
     build_source,
     parse_source_config,
 )
+from sentinel.sources.log_lines import LogLineSource
+from sentinel.sources.log_tail import LogTail
 from sentinel.sources.promql import PromQLSource
 from sentinel.sources.push import PushBuffer, PushBufferFull, PushSource, PushValidationError
 from sentinel.sources.scrape import ScrapeSource
@@ -38,6 +41,9 @@ __all__ = [
     "CheckedSelect",
     "LabelMatcher",
     "Labels",
+    "LogLineSource",
+    "LogSourceConfig",
+    "LogTail",
     "MetricSelector",
     "PromQLSource",
     "PromQLSourceConfig",

@@ -266,7 +266,7 @@ class ScrapeSourceConfig(_Config):
             raise ValueError(f"function {self.function!r} needs a denominator selector")
         if self.function not in ratios and self.denominator is not None:
             raise ValueError(
-                f"denominator is only used by functions 'ratio' and 'gauge_ratio', "
+                f"denominator is only used by function 'ratio' or 'gauge_ratio', "
                 f"not {self.function!r}"
             )
         if self.complement and self.function not in ratios:

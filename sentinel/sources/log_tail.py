@@ -4,7 +4,9 @@ complete lines written since the previous one.
 The reader remembers its open file and offset. When the file is rotated (the
 path now names another inode) it finishes the old file, then starts the new
 one from its beginning; when the file is truncated in place (copytruncate) it
-starts again from the top. A line still being written (no newline yet) waits
+starts again from the top (noticed when the file is shorter than our offset:
+lines written after a truncation that already reach past it are missed, as
+with ``tail -F``). A line still being written (no newline yet) waits
 for the next call."""
 
 from __future__ import annotations

@@ -213,6 +213,7 @@ class Exposition:
             function=config.function,
             by=config.by,
             denominator=config.denominator,
+            complement=config.complement,
             quantile=config.quantile,
         )
 
@@ -316,3 +317,74 @@ def test_selector_syntax_and_config_errors():
         with pytest.raises(ValidationError) as caught:
             parse_source_config({"type": "scrape", **options})
         assert message in str(caught.value), (options, str(caught.value))
+
+
+def _gauges(**series: float) -> str:
+    lines = ["# TYPE fs_avail_bytes gauge", "# TYPE fs_size_bytes gauge"]
+    for name, value in series.items():
+        metric, mount = name.split("__")
+        lines.append(f'fs_{metric}_bytes{{mountpoint="/{mount}"}} {value}')
+    return "\n".join(lines) + "\n"
+
+
+def test_gauge_ratio_and_its_complement_per_node_and_label():
+    ex = Exposition()
+    used = ex.source(
+        ["a", "b"],
+        "fs_avail_bytes",
+        function="gauge_ratio",
+        denominator="fs_size_bytes",
+        complement=True,
+        by=["instance", "mountpoint"],
+    )
+    ex.bodies = {
+        "a": _gauges(avail__data=5, size__data=100, avail__srv=50, size__srv=200),
+        "b": _gauges(avail__data=90, size__data=100, size__empty=0),
+    }
+    # Gauges need no earlier scrape: the first reading has values.
+    assert _values(used.read(_at(0))) == {
+        ("a", "/data"): (pytest.approx(0.95), 100.0),
+        ("a", "/srv"): (pytest.approx(0.75), 200.0),
+        ("b", "/data"): (pytest.approx(0.10), 100.0),
+    }  # a size of 0 divides nothing: no series
+    share = ex.source(["a"], "fs_avail_bytes", function="gauge_ratio", denominator="fs_size_bytes")
+    assert _values(share.read(_at(0))) == {(): (pytest.approx(55 / 300), 300.0)}
+    ex.bodies = {"a": _gauges(size__data=0)}
+    assert share.read(_at(1)).no_data == "no series of fs_size_bytes above zero to divide by"
+
+
+def test_ratio_complement_is_the_busy_share_of_cpu_time():
+    ex = Exposition()
+
+    def cpu(**seconds: float) -> str:
+        lines = [f'cpu_seconds_total{{mode="{m}"}} {v}' for m, v in seconds.items()]
+        return "# TYPE cpu_seconds counter\n" + "\n".join(lines) + "\n"
+
+    busy = ex.source(
+        ["a"],
+        'cpu_seconds_total{mode=~"idle|iowait"}',
+        function="ratio",
+        denominator="cpu_seconds_total",
+        complement=True,
+    )
+    ex.bodies = {"a": cpu(idle=100, iowait=10, user=50)}
+    assert busy.read(_at(0)).no_data.startswith("warming up")
+    ex.bodies = {"a": cpu(idle=106, iowait=11, user=63)}  # 20 s of CPU, 13 busy
+    assert _values(busy.read(_at(10))) == {(): (pytest.approx(13 / 20), 2.0)}
+
+
+def test_complement_and_gauge_ratio_configuration_errors():
+    def error(**config) -> str:
+        with pytest.raises(ValidationError) as info:
+            parse_source_config({"type": "scrape", "selector": "m", **config})
+        return str(info.value)
+
+    assert "needs a denominator" in error(function="gauge_ratio")
+    assert "only used by ratios" in error(function="value", complement=True)
+    assert "'ratio' or 'gauge_ratio'" in error(function="rate", denominator="d")
+    assert "job" in error(job="mysql")
+    config = parse_source_config({"type": "scrape", "job": "node", "selector": "m"})
+    with pytest.raises(Exception, match="no default targets are set for job 'node'"):
+        build_source(config, SourceContext(scrape_targets=["http://t/metrics"]))
+    source = build_source(config, SourceContext(node_targets=["http://n:9100/metrics"]))
+    assert isinstance(source, ScrapeSource) and source.targets == ["http://n:9100/metrics"]
