@@ -18,6 +18,12 @@ import httpx
 
 BINARIES = ("/usr/bin/prometheus-node-exporter", "prometheus-node-exporter", "node_exporter")
 COLLECTORS = ("cpu", "meminfo", "filesystem")
+# The exporter's default list without "overlay": in a container the root filesystem is one.
+FS_TYPES_EXCLUDE = (
+    "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"
+    "iso9660|mqueue|nsfs|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|"
+    "tracefs)$"
+)
 READY_TIMEOUT_SECONDS = 15.0
 
 
@@ -62,6 +68,7 @@ def start_node_exporter(host: str, log_path: Path) -> list[str]:
                 f"--web.listen-address={address}",
                 "--collector.disable-defaults",
                 *(f"--collector.{name}" for name in COLLECTORS),
+                f"--collector.filesystem.fs-types-exclude={FS_TYPES_EXCLUDE}",
                 "--log.level=warn",
             ],
             stdout=log,

@@ -22,6 +22,12 @@ NODE_EXPORTER_BINARY = os.environ.get(
     "NODE_EXPORTER_BINARY", "/usr/bin/prometheus-node-exporter"
 )
 COLLECTORS = ("cpu", "meminfo", "filesystem")
+# The exporter's default list without "overlay": a container's root filesystem is one.
+FS_TYPES_EXCLUDE = (
+    "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"
+    "iso9660|mqueue|nsfs|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|"
+    "tracefs)$"
+)
 
 
 def require_node_exporter() -> str:
@@ -66,6 +72,7 @@ def node_exporter(ready_timeout: float = 15.0) -> Iterator[NodeExporter]:
                     f"--web.listen-address=127.0.0.1:{port}",
                     "--collector.disable-defaults",
                     *(f"--collector.{name}" for name in COLLECTORS),
+                    f"--collector.filesystem.fs-types-exclude={FS_TYPES_EXCLUDE}",
                     "--log.level=warn",
                 ],
                 stdout=log,
