@@ -156,3 +156,25 @@ def test_each_fault_fires_its_own_signal_naming_the_series(
                 assert valued and all(s["labels"]["instance"] for s in valued), (name, series)
         finally:
             sentinel.close()
+
+
+def test_the_default_catalogue_watches_hosts_latency_logs_and_files():
+    catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    expected = {
+        "host.cpu_busy_ratio": ("P2", 0.80),
+        "host.memory_used_ratio": ("P2", 0.85),
+        "host.disk_used_ratio": ("P2", 0.90),
+        "http.latency_p95_by_route": ("P1", 2.0),
+        "logs.critical_lines": ("P1", 1),
+        "logs.error_lines": ("P3", 10),
+        "files.missing": ("P2", 1),
+        "files.orphaned": ("P3", 1),
+    }
+    for name, (severity, threshold) in expected.items():
+        spec = catalogue.get(name)
+        assert spec.detector is not None and spec.detector.kind == "static", name
+        assert spec.detector.params["threshold"] == threshold, name
+        assert spec.severity == severity, name
+        assert {"team", "service"} <= spec.labels.keys() and spec.runbook.strip(), name
+    assert catalogue.get("host.disk_used_ratio").source.by == ["instance", "mountpoint"]
+    assert catalogue.get("http.latency_p95_by_route").source.by == ["route"]

@@ -65,7 +65,7 @@ def test_errors_name_the_line_and_the_field():
         "signals.yaml:8: signals.1.source.query: Value error, refused: DELETE inside a WITH "
         "clause; the query must only read",
         "signals.yaml:13: signals.2.source.type: source type 'sqll' is unknown; use one of: "
-        "sql, scrape, promql, push",
+        "sql, scrape, promql, push, log",
         "signals.yaml:16: signals.3.source.value_column: Value error, the query returns no "
         "'value' column (it returns: n); alias the measured expression AS value",
         "signals.yaml:22: signals.4.source.selector.matchers.0: Value error, regex '(5' does "
