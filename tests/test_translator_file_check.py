@@ -27,12 +27,27 @@ def _upload(api, headers, name: str) -> int:
     return r.json()["file"]["id"]
 
 
-def _inconsistent(api) -> dict[str, float]:
-    body = api.get("/metrics").text
-    for family in text_string_to_metric_families(body):
+def inconsistent(get_metrics) -> dict[str, float]:
+    """``translator_files_inconsistent`` by kind; {} until a check has finished."""
+    for family in text_string_to_metric_families(get_metrics()):
         if family.name == "translator_files_inconsistent":
             return {s.labels["kind"]: s.value for s in family.samples}
     raise AssertionError("translator_files_inconsistent is not exported")
+
+
+def wait_for_check(get_metrics, expected: dict[str, float], timeout: float = 10.0) -> None:
+    """Scrape until the background check reports ``expected`` (bounded)."""
+    deadline = time.monotonic() + timeout
+    seen = inconsistent(get_metrics)
+    while seen != expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"files check still says {seen}, expected {expected}")
+        time.sleep(0.05)
+        seen = inconsistent(get_metrics)
+
+
+def _inconsistent(api) -> dict[str, float]:
+    return inconsistent(lambda: api.get("/metrics").text)
 
 
 def _old_file(path: Path) -> Path:
@@ -56,19 +71,23 @@ def _break_storage(api, svc) -> tuple[int, int, Path]:
 
 
 def test_metrics_count_missing_and_orphaned_files(api, svc, clock):
-    assert _inconsistent(api) == {"missing": 0, "orphaned": 0}
+    metrics = lambda: api.get("/metrics").text  # noqa: E731
+    # The first scrape starts the first check: declared, no samples until it is done.
+    assert _inconsistent(api) in ({}, {"missing": 0, "orphaned": 0})
+    wait_for_check(metrics, {"missing": 0, "orphaned": 0})
     _break_storage(api, svc)
     # A file just written (its row may not be committed yet) is not an orphan.
     (svc.settings.storage_dir / "fresh.txt").write_bytes(b"being uploaded")
 
-    # The last check is kept until the refresh period has passed.
+    # The last check is kept until the refresh period has passed...
     assert _inconsistent(api) == {"missing": 0, "orphaned": 0}
     clock.advance(seconds=svc.settings.files_check_seconds)
-    assert _inconsistent(api) == {"missing": 2, "orphaned": 1}
+    # ...then the next scrape starts a new one and a later scrape has its answer.
+    wait_for_check(metrics, {"missing": 2, "orphaned": 1})
 
     _old_file(svc.settings.storage_dir / "another-orphan.docx")
     clock.advance(seconds=svc.settings.files_check_seconds)
-    assert _inconsistent(api) == {"missing": 2, "orphaned": 2}
+    wait_for_check(metrics, {"missing": 2, "orphaned": 2})
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ set, counters and histograms from every process are merged on scrape."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import threading
@@ -231,34 +232,54 @@ def queue_snapshot(db: Database, now: datetime) -> dict:
 
 
 class FileCheckCollector(Collector):
-    """Files missing from disk and orphaned files (``translator.files.consistency``),
-    computed at scrape time at most once per ``refresh``: walking the storage
-    directory costs more than a scrape should, and the answer moves slowly."""
+    """Files missing from disk and orphaned files (``translator.files.consistency``).
+
+    Walking the storage directory may take longer than a scrape may, so a scrape
+    answers with the last finished check and, once that is older than
+    ``refresh``, starts the next one in the background. Until the first check
+    finishes the families are declared without samples."""
 
     def __init__(self, db: Database, storage_root: Path, clock: Clock, refresh: timedelta) -> None:
         self.db, self.storage_root, self.clock, self.refresh = db, storage_root, clock, refresh
         self._last: FileCheck | None = None
+        self._running = False
         self._lock = threading.Lock()
 
-    def current(self) -> FileCheck:
+    def current(self) -> FileCheck | None:
+        """The last finished check; starts the next one when it is due."""
         with self._lock:
             now = self.clock.now()
-            if self._last is None or now - self._last.checked_at >= self.refresh:
-                with self.db.session() as s:
-                    check = check_files(s, self.storage_root, datetime.now(UTC))
-                # Cached on the injected clock; file ages are judged on the OS clock (mtimes).
-                self._last = FileCheck(
-                    now, check.rows, check.files_on_disk, check.missing, check.orphaned
-                )
-                if check.missing or check.orphaned:
-                    log.warning(
-                        "files.inconsistent",
-                        missing=len(check.missing),
-                        orphaned=len(check.orphaned),
-                        first_missing=check.missing[0].path if check.missing else None,
-                        first_orphan=str(check.orphaned[0]) if check.orphaned else None,
-                    )
+            due = self._last is None or now - self._last.checked_at >= self.refresh
+            if due and not self._running:
+                self._running = True
+                threading.Thread(
+                    target=self._check, args=(now,), name="file-check", daemon=True
+                ).start()
             return self._last
+
+    def _check(self, now: datetime) -> None:
+        try:
+            with self.db.session() as s:
+                # File ages are judged on the OS clock, which set their mtimes.
+                check = check_files(s, self.storage_root, datetime.now(UTC))
+        except Exception as exc:  # the database is down: translator_database_up says so
+            log.error("metrics.file_check_failed", error=type(exc).__name__)
+            with self._lock:
+                self._running = False
+            return
+        if check.missing or check.orphaned:
+            log.warning(
+                "files.inconsistent",
+                missing=len(check.missing),
+                orphaned=len(check.orphaned),
+                first_missing=check.missing[0].path if check.missing else None,
+                first_orphan=str(check.orphaned[0]) if check.orphaned else None,
+            )
+        with self._lock:
+            # Stamped with the injected clock's time the check was asked for: the refresh
+            # period is measured on it.
+            self._last = dataclasses.replace(check, checked_at=now)
+            self._running = False
 
     def describe(self) -> Iterable[Metric]:
         # Registration asks for names only: no scan at start-up.
@@ -266,22 +287,21 @@ class FileCheckCollector(Collector):
         yield GaugeMetricFamily("translator_files_checked_timestamp_seconds", "")
 
     def collect(self) -> Iterable[Metric]:
-        try:
-            check = self.current()
-        except Exception as exc:  # the database is down: translator_database_up says so
-            log.error("metrics.file_check_failed", error=type(exc).__name__)
-            return
+        check = self.current()
         g = GaugeMetricFamily(
             "translator_files_inconsistent",
             "Files table against the storage directory: rows whose file is missing, "
             "files no row points to (orphaned).",
             labels=["kind"],
         )
-        g.add_metric(["missing"], len(check.missing))
-        g.add_metric(["orphaned"], len(check.orphaned))
-        yield g
-        yield GaugeMetricFamily(
+        checked = GaugeMetricFamily(
             "translator_files_checked_timestamp_seconds",
             "When the files were last checked against the table (unix time).",
-            value=check.checked_at.timestamp(),
+            labels=[],
         )
+        if check is not None:
+            g.add_metric(["missing"], len(check.missing))
+            g.add_metric(["orphaned"], len(check.orphaned))
+            checked.add_metric([], check.checked_at.timestamp())
+        yield g
+        yield checked

@@ -23,6 +23,7 @@ from sentinel.service import build_sentinel
 from sentinel.settings import DEFAULT_CATALOGUE, SentinelSettings
 from tests.node_exporter_server import node_exporter
 from tests.sources.test_log_source import lose_translation
+from tests.test_translator_file_check import wait_for_check
 
 SIGNALS = (
     "host.cpu_busy_ratio",
@@ -120,8 +121,11 @@ def test_each_fault_fires_its_own_signal_naming_the_series(
                 assert node.get(f"/api/files/{file_id}/download").status_code == 404
             get_logger("translator.jobs.worker").critical("worker.pool_lost", workers=0)
             _orphan(node.services.settings.storage_dir)
-            # The translator re-checks its files after its refresh period.
+            # The translator re-checks its files after its refresh period, in the background.
             clock.advance(seconds=node.services.settings.files_check_seconds)
+            wait_for_check(
+                lambda: node.http.get(node.metrics_url).text, {"missing": 1, "orphaned": 1}
+            )
             sentinel.cycle()
 
             firing = api.get("/api/alerts", params={"state": "firing"}).json()
