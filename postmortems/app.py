@@ -1,5 +1,6 @@
 """The served process: the HTTP API and web form, and in the background the
-alert watcher and the reminders, one pass every ``interval`` seconds."""
+alert, acknowledgement and rollback watchers and the reminders, one pass every
+``interval`` seconds."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from common.logs import get_logger
 from postmortems.reminders import Reminders, Sender, http_sender, sentinel_sender
 from postmortems.service import Postmortems
-from postmortems.watcher import AlertWatcher, ReleaseWatcher
+from postmortems.watcher import AckWatcher, AlertWatcher, ReleaseWatcher
 
 log = get_logger("postmortems.app")
 
@@ -42,6 +43,7 @@ class Background:
         self.watcher = AlertWatcher(
             service, self.sentinel_db, default_service=service.settings.default_service
         )
+        self.acks = AckWatcher(service, self.sentinel_db)
         self.gate_db = None
         self.releases: ReleaseWatcher | None = None
         if service.settings.gate_database_url:
@@ -66,6 +68,12 @@ class Background:
             )
         except Exception:  # noqa: BLE001 - the next pass retries; the API keeps serving
             log.exception("watcher.pass_failed")
+        try:
+            self.acks.run_once()  # after the alerts: a new incident's page may be acked
+        except DBAPIError as exc:
+            log.warning("watcher.acks_unreadable", error=str(exc.orig).splitlines()[0])
+        except Exception:  # noqa: BLE001
+            log.exception("watcher.acks_failed")
         if self.releases is not None:
             try:
                 self.releases.run_once()

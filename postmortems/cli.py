@@ -390,7 +390,8 @@ def remind(dry_run: bool) -> None:
 @click.option("--once", is_flag=True, help="One pass, then exit.")
 @click.option("--interval", default=30.0, show_default=True)
 def watch(once: bool, interval: float) -> None:
-    """Open incidents from critical (P0/P1) sentinel alerts and the gate's rollbacks."""
+    """Open incidents from critical (P0/P1) sentinel alerts and the gate's rollbacks;
+    acknowledge incidents whose page was acknowledged."""
     from postmortems.app import Background
 
     service = _service()
@@ -403,6 +404,11 @@ def watch(once: bool, interval: float) -> None:
             verb = "opened" if r.created else "attached to"
             what = f"release {r.release_id}" if r.release_id else f"alert {r.alert_id}"
             click.echo(f"{what}: {verb} incident #{r.incident_id}")
+        for ack in background.acks.run_once():
+            click.echo(
+                f"alert group {ack.group_id}: incident #{ack.incident_id} acknowledged "
+                f"by {ack.acknowledged_by}"
+            )
         return
     background.run_forever()
 

@@ -43,7 +43,8 @@ def render(i: IncidentDetail) -> str:
         f"- **Class:** {cls}",
         f"- **On call:** {i.on_call or '—'}; **lead:** {i.lead or '—'}",
         f"- **Started:** {_at(i.started_at)} (first anomalous sample)",
-        f"- **Detected:** {_at(i.detected_at)}; **acknowledged:** {_at(i.acknowledged_at)}",
+        f"- **Detected:** {_at(i.detected_at)}; **acknowledged:** {_at(i.acknowledged_at)}"
+        + (f" by {i.acknowledged_by}" if i.acknowledged_by else ""),
         f"- **Mitigated:** {_at(i.mitigated_at)}; **resolved:** {_at(i.resolved_at)}",
         f"- **Passive phase:** {duration(i.passive_seconds)}; "
         f"**active phase:** {duration(i.active_seconds)}",

@@ -28,6 +28,8 @@ class IncidentStatus(enum.StrEnum):
 
 
 OPEN_STATUSES = (IncidentStatus.open, IncidentStatus.mitigated)
+# Sources whose incidents the platform opened (and titled); any other source is a person.
+AUTOMATIC_SOURCES = ("watcher", "release_gate")
 
 
 class IncidentClass(enum.StrEnum):
@@ -62,6 +64,9 @@ class Incident(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
+    # Who wrote the title when a person did (None: the platform made it, and may
+    # re-make it from what the incident holds when its severity rises).
+    title_author: Mapped[str | None] = mapped_column(String(128), nullable=True)
     severity: Mapped[Severity] = mapped_column(Enum(Severity, native_enum=False, length=4))
     status: Mapped[IncidentStatus] = mapped_column(
         Enum(IncidentStatus, native_enum=False, length=16)
@@ -82,6 +87,7 @@ class Incident(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     mitigated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -113,6 +119,11 @@ class IncidentAlert(Base):
     )
     alert_id: Mapped[int] = mapped_column(unique=True)
     signal: Mapped[str] = mapped_column(String(128))
+    # Linked before these were kept: None.
+    series: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    labels: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # The sentinel's alert group (the page): acknowledging it acknowledges the incident.
+    group_id: Mapped[int | None] = mapped_column(nullable=True)
     severity: Mapped[str] = mapped_column(String(8))
     summary: Mapped[str] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())

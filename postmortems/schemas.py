@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from postmortems.forms import FieldError
 from postmortems.models import (
+    AUTOMATIC_SOURCES,
     ActionCategory,
     ActionItem,
     ActionKind,
@@ -23,10 +24,20 @@ from postmortems.models import (
     TimelineEntry,
 )
 from postmortems.timing import Timing
+from postmortems.titles import MAX_TITLE_CHARS, fit_title, title_problem
+
+
+def _title_fits(value: str) -> str:
+    problem = title_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 class IncidentIn(BaseModel):
-    title: str = Field(min_length=3, max_length=300)
+    # Under 80 characters: a person's longer title is refused (422 naming the field),
+    # the platform's own (watcher, release gate) is shortened with "…".
+    title: str = Field(min_length=3, max_length=MAX_TITLE_CHARS)
     severity: Severity
     service: str = Field(min_length=1, max_length=128)
     incident_class: IncidentClass = IncidentClass.unclassified
@@ -46,12 +57,32 @@ class IncidentIn(BaseModel):
     # Attach to an open incident of the same service instead of opening a duplicate.
     attach: bool = True
 
-    @field_validator("title", "service")
+    @model_validator(mode="before")
+    @classmethod
+    def _fit_automatic_title(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("source") in AUTOMATIC_SOURCES
+            and isinstance(data.get("title"), str)
+        ):
+            return {**data, "title": fit_title(data["title"])}
+        return data
+
+    @field_validator("service")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
         return value.strip()
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _title(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return _title_fits(value.strip())
 
     @field_validator("started_at", "detected_at", "acknowledged_at", "rolled_back_at")
     @classmethod
@@ -68,7 +99,7 @@ class IncidentIn(BaseModel):
 
 
 class IncidentPatch(BaseModel):
-    title: str | None = None
+    title: str | None = None  # a person's title: kept from then on, however the incident grows
     severity: Severity | None = None
     service: str | None = None
     incident_class: IncidentClass | None = None
@@ -79,6 +110,16 @@ class IncidentPatch(BaseModel):
     detected_at: datetime | None = None
     release_id: str | None = None
     rolled_back_at: datetime | None = None
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _title(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if len(value) < 3:
+                raise ValueError("must have at least 3 characters")
+            return _title_fits(value)
+        return value
 
 
 class TransitionIn(BaseModel):
@@ -132,6 +173,8 @@ class SlaOut(BaseModel):
 class IncidentOut(BaseModel):
     id: int
     title: str
+    # Who wrote the title (None: made by the platform from what the incident holds).
+    title_author: str | None
     severity: str
     status: str
     service: str
@@ -146,6 +189,7 @@ class IncidentOut(BaseModel):
     started_at: datetime
     detected_at: datetime
     acknowledged_at: datetime | None
+    acknowledged_by: str | None
     mitigated_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
@@ -165,6 +209,7 @@ class IncidentOut(BaseModel):
         return cls(
             id=i.id,
             title=i.title,
+            title_author=i.title_author,
             severity=i.severity.value,
             status=i.status.value,
             service=i.service,
@@ -179,6 +224,7 @@ class IncidentOut(BaseModel):
             started_at=i.started_at,
             detected_at=i.detected_at,
             acknowledged_at=i.acknowledged_at,
+            acknowledged_by=i.acknowledged_by,
             mitigated_at=i.mitigated_at,
             resolved_at=i.resolved_at,
             closed_at=i.closed_at,
@@ -254,6 +300,9 @@ class TimelineOut(BaseModel):
 class LinkedAlertOut(BaseModel):
     alert_id: int
     signal: str
+    series: str | None = None
+    labels: dict[str, str] | None = None
+    group_id: int | None = None
     severity: str
     summary: str
     started_at: datetime

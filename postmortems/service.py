@@ -20,9 +20,18 @@ from sqlalchemy.orm import Session, selectinload
 from common.clock import Clock, SystemClock, ensure_utc
 from common.logs import get_logger
 from postmortems import forms
+from postmortems.belonging import (
+    AlertFacts,
+    Belonging,
+    IncidentFacts,
+    LinkedFacts,
+    ReleaseFacts,
+    belongs,
+)
 from postmortems.db import Database
 from postmortems.forms import FieldError, PostmortemForm
 from postmortems.models import (
+    AUTOMATIC_SOURCES,
     DONE_ACTION_STATUSES,
     OPEN_STATUSES,
     ActionCategory,
@@ -40,6 +49,7 @@ from postmortems.models import (
     Severity,
     TimelineEntry,
 )
+from postmortems.releases import ReleaseReader, gate_release_reader
 from postmortems.schemas import (
     ActionIn,
     ActionOut,
@@ -56,6 +66,7 @@ from postmortems.schemas import (
 )
 from postmortems.settings import PostmortemSettings
 from postmortems.timing import Timing
+from postmortems.titles import compose_title, series_text
 
 log = get_logger("postmortems.service")
 
@@ -118,6 +129,7 @@ class Postmortems:
     drafter: TimelineDrafter | None = None
     alert_reader: AlertReader | None = None
     on_call_lookup: OnCallLookup | None = None
+    release_reader: ReleaseReader | None = None
 
     def __post_init__(self) -> None:
         # The defaults read the sentinel and the gate; tests inject their own.
@@ -130,6 +142,7 @@ class Postmortems:
         self.on_call_lookup = self.on_call_lookup or sentinel_on_call(
             self.settings.on_call_schedule
         )
+        self.release_reader = self.release_reader or default_release_reader(self.settings)
 
     # ----- reading -------------------------------------------------------------
 
@@ -202,23 +215,36 @@ class Postmortems:
     def open(
         self, data: IncidentIn, actor: str = "api", *, alerts: list[Any] | None = None
     ) -> OpenResult:
-        """Open an incident, or attach to the open incident of the same service.
+        """Open an incident, or attach to an open incident of the same service.
+
+        With alerts, the report joins only an open incident the alerts belong to
+        (``belonging.belongs``: same page, same series or signal, or the release's
+        canary and routes); otherwise it opens its own incident, and the timelines
+        of both say why. A report without alerts (a rollback, a person) attaches
+        to the oldest open incident of the service.
         ``alerts``: the sentinel alerts of ``data.alert_ids`` when the caller read them."""
         now = self.clock.now()
         if alerts is None:
             alerts = self._read_alerts(data.alert_ids)
         with self.db.session() as s:
             _serialize_service(s, data.service)
-            existing = None
+            existing: Incident | None = None
+            reason: str | None = None
+            refused: list[tuple[Incident, Belonging]] = []
             if data.attach:
-                existing = s.scalars(
-                    _incident_query()
-                    .where(Incident.service == data.service, Incident.status.in_(OPEN_STATUSES))
-                    .order_by(Incident.id)
-                    .limit(1)
-                ).first()
+                candidates = list(
+                    s.scalars(
+                        _incident_query()
+                        .where(Incident.service == data.service, Incident.status.in_(OPEN_STATUSES))
+                        .order_by(Incident.id)
+                    )
+                )
+                if alerts:
+                    existing, reason, refused = self._choose(candidates, alerts, data.service)
+                elif candidates:
+                    existing = candidates[0]
             if existing is not None:
-                self._attach(s, existing, data, alerts, actor, now)
+                self._attach(s, existing, data, alerts, actor, now, reason)
                 s.flush()
                 log.info(
                     "incident.attached",
@@ -226,9 +252,11 @@ class Postmortems:
                     service=data.service,
                     source=data.source,
                     source_ref=data.source_ref,
+                    reason=reason,
                 )
                 return OpenResult(incident=self._detail(existing), created=False)
             incident = self._create(s, data, alerts, actor, now)
+            self._note_refusals(s, incident, alerts, refused, now)
             s.flush()
             log.info(
                 "incident.opened",
@@ -237,8 +265,92 @@ class Postmortems:
                 severity=incident.severity.value,
                 source=data.source,
                 source_ref=data.source_ref,
+                not_joined=",".join(str(i.id) for i, _ in refused),
             )
             return OpenResult(incident=self._detail(incident), created=True)
+
+    def _choose(
+        self, candidates: list[Incident], alerts: list[Any], service: str
+    ) -> tuple[Incident | None, str | None, list[tuple[Incident, Belonging]]]:
+        """The open incident the alerts belong to (the strongest link, then the
+        oldest), why, and the incidents they do not belong to, each with why not."""
+        facts = [_alert_facts(a) for a in alerts]
+        window = timedelta(minutes=self.settings.release_join_window_minutes)
+        best: tuple[int, Incident, str] | None = None
+        refused: list[tuple[Incident, Belonging]] = []
+        for incident in candidates:
+            about = self._incident_facts(incident)
+            verdicts = [belongs(f, about, service, window) for f in facts]
+            against = next((v for v in verdicts if not v.joins), None)
+            if against is not None:
+                refused.append((incident, against))
+                continue
+            strength = min(v.strength for v in verdicts)
+            if best is None or strength > best[0]:
+                best = (strength, incident, "; ".join(dict.fromkeys(v.reason for v in verdicts)))
+        if best is None:
+            return None, None, refused
+        # Joining one incident, the alerts need no word on the others.
+        return best[1], best[2], []
+
+    def _incident_facts(self, incident: Incident) -> IncidentFacts:
+        return IncidentFacts(
+            incident_id=incident.id,
+            service=incident.service,
+            alerts=[
+                LinkedFacts(signal=a.signal, series=a.series or "", group_id=a.group_id)
+                for a in incident.alerts
+            ],
+            release=self._release_facts(incident),
+        )
+
+    def _release_facts(self, incident: Incident) -> ReleaseFacts | None:
+        """What bounds a bad-release incident's cause: the gate's record of the
+        release when it can be read, else what the incident itself says."""
+        if not incident.release_id:
+            return None
+        facts = None
+        try:
+            facts = self.release_reader(incident.release_id)
+        except Exception as exc:  # noqa: BLE001 - the incident's own fields still bound it
+            log.warning(
+                "incident.release_unreadable", release_id=incident.release_id, error=str(exc)
+            )
+        if facts is not None:
+            return facts
+        return ReleaseFacts(
+            release_id=incident.release_id,
+            canary_started_at=incident.started_at,
+            rolled_back_at=incident.rolled_back_at or incident.detected_at,
+        )
+
+    def _note_refusals(
+        self,
+        s: Session,
+        incident: Incident,
+        alerts: list[Any],
+        refused: list[tuple[Incident, Belonging]],
+        now: datetime,
+    ) -> None:
+        """Both timelines say why the alerts did not join an open incident."""
+        what = _alerts_text(alerts)
+        for other, verdict in refused:
+            self._note(
+                s,
+                incident,
+                now,
+                "link",
+                f"{what} did not join open incident #{other.id} ({other.title}): "
+                f"{verdict.reason}",
+            )
+            self._note(
+                s,
+                other,
+                now,
+                "link",
+                f"{what} opened incident #{incident.id} instead of joining this one: "
+                f"{verdict.reason}",
+            )
 
     def _create(
         self, s: Session, data: IncidentIn, alerts: list[Any], actor: str, now: datetime
@@ -248,6 +360,7 @@ class Postmortems:
         on_call = data.on_call or self._on_call_at(detected)
         incident = Incident(
             title=data.title,
+            title_author=None if data.source in AUTOMATIC_SOURCES else actor,
             severity=data.severity,
             status=IncidentStatus.open,
             incident_class=data.incident_class,
@@ -262,6 +375,7 @@ class Postmortems:
             started_at=min(started, detected),
             detected_at=detected,
             acknowledged_at=data.acknowledged_at,
+            acknowledged_by=actor if data.acknowledged_at else None,
             created_at=now,
             updated_at=now,
         )
@@ -289,10 +403,13 @@ class Postmortems:
         alerts: list[Any],
         actor: str,
         now: datetime,
+        reason: str | None = None,
     ) -> None:
         changes: dict[str, Any] = {"source": data.source, "source_ref": data.source_ref}
+        raised_from: Severity | None = None
         if SEVERITY_RANK[data.severity] < SEVERITY_RANK[incident.severity]:
             changes["severity"] = [incident.severity.value, data.severity.value]
+            raised_from = incident.severity
             incident.severity = data.severity
         if data.release_id and not incident.release_id:
             incident.release_id = data.release_id
@@ -319,12 +436,68 @@ class Postmortems:
             changes["started_at"] = [incident.started_at.isoformat(), earliest.isoformat()]
             incident.started_at = earliest
         origin = f"{data.source}, {data.source_ref}" if data.source_ref else data.source
-        self._note(
-            s, incident, now, "status", f"Attached: {data.title} ({origin})", ref=data.source_ref
-        )
+        if alerts:
+            self._note(
+                s,
+                incident,
+                now,
+                "link",
+                f"{_alerts_text(alerts)} joined ({origin}): {reason or 'linked'}",
+                ref=data.source_ref,
+            )
+            changes["reason"] = reason
+        else:
+            self._note(
+                s,
+                incident,
+                now,
+                "status",
+                f"Attached: {data.title} ({origin})",
+                ref=data.source_ref,
+            )
         self._link_alerts(s, incident, alerts, now)
+        if raised_from is not None:
+            self._retitle(s, incident, raised_from, now, changes)
         incident.updated_at = now
         self._audit(s, incident.id, actor, "attach", changes, now)
+
+    def _retitle(
+        self,
+        s: Session,
+        incident: Incident,
+        raised_from: Severity,
+        now: datetime,
+        changes: dict[str, Any],
+    ) -> None:
+        """The severity rose: a title the platform made is made again from what the
+        incident now holds; a person's title is kept."""
+        said = f"Severity {raised_from.value} → {incident.severity.value}"
+        if incident.title_author is not None:
+            kept = f"{said}; title kept (written by {incident.title_author})"
+            self._note(s, incident, now, "status", kept)
+            return
+        title = compose_title(incident.severity.value, incident.service, self._subjects(incident))
+        if title != incident.title:
+            changes["title"] = [incident.title, title]
+            incident.title = title
+        self._note(s, incident, now, "status", f"{said}; title now “{incident.title}”")
+
+    def _subjects(self, incident: Incident) -> list[str]:
+        """What the incident holds, most important first: its release, then its
+        alerts' series, most severe first."""
+        subjects = []
+        if incident.release_id:
+            facts = self._release_facts(incident)
+            version = facts.version if facts is not None else None
+            subjects.append(f"bad release {version or '#' + incident.release_id}")
+        ranked = sorted(
+            enumerate(incident.alerts),
+            key=lambda pair: (_severity_rank(pair[1].severity), pair[0]),
+        )
+        subjects += [
+            series_text(a.signal, a.labels or _labels_of_series(a.series)) for _, a in ranked
+        ]
+        return subjects
 
     def link_alerts(self, incident_id: int, alert_ids: list[int], actor: str) -> IncidentDetail:
         alerts = self._read_alerts(alert_ids)
@@ -361,6 +534,9 @@ class Postmortems:
                 IncidentAlert(
                     alert_id=alert.id,
                     signal=alert.signal,
+                    series=getattr(alert, "series", None) or "",
+                    labels=dict(getattr(alert, "labels", None) or {}),
+                    group_id=getattr(alert, "group_id", None),
                     severity=alert.severity,
                     summary=alert.summary,
                     started_at=ensure_utc(alert.started_at),
@@ -396,6 +572,9 @@ class Postmortems:
         with self.db.session() as s:
             incident = self._load(s, incident_id)
             self._refuse_if_closed(incident)
+            severity_before = incident.severity
+            if patch.title is not None and patch.title != incident.title:
+                incident.title_author = actor  # a person's title is kept from now on
             for name, value in patch.model_dump(exclude_unset=True).items():
                 if value is None and name in (
                     "title",
@@ -420,6 +599,8 @@ class Postmortems:
                     "started after detected",
                     [FieldError(field="started_at", message="must not be after detected_at")],
                 )
+            if SEVERITY_RANK[incident.severity] < SEVERITY_RANK[severity_before]:
+                self._retitle(s, incident, severity_before, now, changes)
             incident.updated_at = now
             self._audit(s, incident.id, actor, "update", changes, now)
             s.flush()
@@ -433,7 +614,7 @@ class Postmortems:
             incident = self._load(s, incident_id)
             self._refuse_if_closed(incident)
             if change.acknowledge and incident.acknowledged_at is None:
-                incident.acknowledged_at = at
+                incident.acknowledged_at, incident.acknowledged_by = at, actor
                 self._note(s, incident, at, "ack", f"Acknowledged by {actor}")
             target = change.status
             if target is not None and target != incident.status:
@@ -469,6 +650,43 @@ class Postmortems:
             incident.updated_at = now
             self._audit(s, incident.id, actor, "transition", change.model_dump(mode="json"), now)
             s.flush()
+            return self._detail(incident)
+
+    def acknowledge_from_page(
+        self, incident_id: int, *, at: datetime, by: str, via: str | None, group_id: int
+    ) -> IncidentDetail | None:
+        """Someone acknowledged the page (the sentinel's alert group) behind the
+        incident: the incident is acknowledged then, by them. None when it already
+        was (a person here, or an earlier page) or is closed."""
+        now = self.clock.now()
+        at = ensure_utc(at)
+        with self.db.session() as s:
+            incident = self._load(s, incident_id)
+            if incident.acknowledged_at is not None or incident.status == IncidentStatus.closed:
+                return None
+            incident.acknowledged_at, incident.acknowledged_by = at, by
+            door = f" via {via}" if via else ""
+            self._note(
+                s,
+                incident,
+                at,
+                "ack",
+                f"Acknowledged by {by}{door} (the page: sentinel alert group {group_id})",
+                ref=f"group:{group_id}",
+            )
+            incident.updated_at = now
+            self._audit(
+                s,
+                incident.id,
+                by,
+                "acknowledge.page",
+                {"group_id": group_id, "at": at.isoformat(), "via": via},
+                now,
+            )
+            s.flush()
+            log.info(
+                "incident.acknowledged", incident_id=incident.id, by=by, via=via, group_id=group_id
+            )
             return self._detail(incident)
 
     def save_postmortem(
@@ -940,6 +1158,41 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+def _alert_facts(alert: Any) -> AlertFacts:
+    started = ensure_utc(alert.started_at)
+    return AlertFacts(
+        alert_id=alert.id,
+        signal=alert.signal,
+        labels=dict(getattr(alert, "labels", None) or {}),
+        started_at=started,
+        fired_at=ensure_utc(alert.firing_at) if alert.firing_at else started,
+        series=getattr(alert, "series", None) or "",
+        group_id=getattr(alert, "group_id", None),
+    )
+
+
+def _alerts_text(alerts: list[Any]) -> str:
+    """'Alert #12 http.error_ratio{route=/api/jobs} (P0)'."""
+    named = [
+        f"#{a.id} {series_text(a.signal, dict(getattr(a, 'labels', None) or {}))} ({a.severity})"
+        for a in alerts
+    ]
+    return ("Alert " if len(named) == 1 else "Alerts ") + ", ".join(named)
+
+
+def _severity_rank(value: str) -> int:
+    try:
+        return SEVERITY_RANK[Severity(value)]
+    except ValueError:
+        return len(SEVERITY_RANK)
+
+
+def _labels_of_series(series: str | None) -> dict[str, str]:
+    from sentinel.history import parse_series_key
+
+    return parse_series_key(series) if series else {}
+
+
 def _earliest(values: Any) -> datetime | None:
     present = [ensure_utc(v) for v in values if v is not None]
     return min(present) if present else None
@@ -1048,6 +1301,22 @@ def default_drafter(settings: PostmortemSettings) -> TimelineDrafter:
                 gate_db.dispose()
 
     return draft
+
+
+def default_release_reader(settings: PostmortemSettings) -> ReleaseReader:
+    """The gate's record of a release, when its database is configured (opened on
+    first use, kept for the process)."""
+    if not settings.gate_database_url:
+        return lambda _release_id: None
+
+    @functools.cache
+    def reader() -> ReleaseReader:
+        return gate_release_reader(gate_database(settings))
+
+    def read(release_id: str) -> ReleaseFacts | None:
+        return reader()(release_id)
+
+    return read
 
 
 def gate_database(settings: PostmortemSettings) -> Any:

@@ -36,6 +36,9 @@ class PostmortemSettings(BaseSettings):
     on_call_schedule: str | None = None
     # Incidents opened from alerts without a service label belong to this service.
     default_service: str = "translator"
+    # An alert joins a bad-release incident only if it fired during the release's
+    # canary or at most this long after its rollback (and concerns its routes).
+    release_join_window_minutes: float = 15.0
     # How far before an incident's start a detector replay looks back.
     replay_lookback_hours: float = 24.0
     # Where people open the incident pages (links in reminders).

@@ -123,6 +123,8 @@ def web_router(service: Postmortems) -> APIRouter:
         action_values: dict[str, str] | None = None,
         close_errors: list[FieldError] | None = None,
         notice: str | None = None,
+        edit_errors: list[FieldError] | None = None,
+        edit_values: dict[str, str] | None = None,
     ) -> HTMLResponse:
         form = form or form_of(incident)
         errors = {e.field: e.message for e in form_errors or []}
@@ -138,6 +140,8 @@ def web_router(service: Postmortems) -> APIRouter:
             action_errors={e.field: e.message for e in action_errors or []},
             action_values=action_values or {},
             close_errors=close_errors or [],
+            edit_errors={e.field: e.message for e in edit_errors or []},
+            edit_values=edit_values or {},
             notice=notice or request.query_params.get("notice"),
             detector_rule=Postmortems.detector_rule_applies(incident),
         )
@@ -264,6 +268,7 @@ def web_router(service: Postmortems) -> APIRouter:
         data = {k: str(v) for k, v in (await request.form()).items()}
         try:
             patch = IncidentPatch(
+                title=data.get("title") or None,
                 incident_class=data.get("incident_class") or None,
                 class_reason=data.get("class_reason") or None,
                 severity=data.get("severity") or None,
@@ -273,7 +278,9 @@ def web_router(service: Postmortems) -> APIRouter:
             service.update(incident_id, patch, actor(request))
         except (ValidationError, Invalid) as exc:
             errors = _errors_of(exc) if isinstance(exc, ValidationError) else exc.errors
-            return incident_page(request, service.detail(incident_id), 422, close_errors=errors)
+            return incident_page(
+                request, service.detail(incident_id), 422, edit_errors=errors, edit_values=data
+            )
         return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
     @r.post("/incidents/{incident_id}/postmortem")

@@ -1,6 +1,8 @@
 """Opens incidents from critical sentinel alerts: P0/P1 alerts that fired, read
-from the sentinel's ``alerts`` table behind a persisted cursor. An alert of a
-service that already has an open incident is attached to it, not duplicated.
+from the sentinel's ``alerts`` table behind a persisted cursor. An alert joins an
+open incident of its service only when it belongs to it (``belonging.belongs``),
+otherwise it opens its own. Acknowledging the page (the sentinel's alert group)
+acknowledges the incidents it is behind (``AckWatcher``).
 
 The sentinel is never called: it records, we read (one direction only). An
 alert that fired and resolved between two polls still opens its incident; a
@@ -14,14 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import ensure_utc
 from common.logs import get_logger
-from postmortems.models import IncidentAlert, WatcherCursor
+from postmortems.models import Incident, IncidentAlert, IncidentStatus, WatcherCursor
 from postmortems.schemas import IncidentIn
 from postmortems.service import Postmortems
+from postmortems.titles import compose_title, series_text
 
 log = get_logger("postmortems.watcher")
 
@@ -80,11 +83,11 @@ class AlertWatcher:
 
     def _open(self, alert: Any, on_call: str | None) -> WatchResult | None:
         labels = alert.labels or {}
-        summary = (alert.summary or "").splitlines()[0] if alert.summary else alert.signal
+        service = labels.get("service") or self.default_service
         data = IncidentIn(
-            title=f"[{alert.severity}] {summary}"[:300],
+            title=compose_title(alert.severity, service, [series_text(alert.signal, labels)]),
             severity=alert.severity,
-            service=labels.get("service") or self.default_service,
+            service=service,
             started_at=ensure_utc(alert.started_at),
             detected_at=ensure_utc(alert.firing_at),
             on_call=on_call,
@@ -177,6 +180,7 @@ class ReleaseWatcher:
             if self._known(ref):
                 continue
             data = IncidentIn(
+                # Made by the platform: shortened with "…" when too long for a title.
                 title=(
                     f"Bad release: {release.service} {release.version} by {release.author} "
                     "rolled back"
@@ -223,6 +227,112 @@ class ReleaseWatcher:
 
 
 RELEASE_CURSOR = "gate-rollbacks"
+
+
+class AckResult(BaseModel):
+    incident_id: int
+    group_id: int
+    acknowledged_by: str
+    acknowledged_at: datetime
+
+
+@dataclass
+class AckWatcher:
+    """Acknowledging the page acknowledges the incident: an incident not yet
+    acknowledged whose linked alerts' group (the page) the sentinel records as
+    acknowledged gets that time and person, with a timeline entry.
+
+    It looks from the incidents' side rather than behind a cursor over the
+    sentinel's acknowledgements: an acknowledgement given before the incident
+    was opened, or before its alert was grouped, is never missed, and a pass
+    reads only the pages of incidents still waiting for one (bounded by
+    ``lookback``). Each pass also records the page of alerts that were linked
+    before the sentinel grouped them."""
+
+    service: Postmortems
+    sentinel_db: Any  # sentinel.db.Database
+    lookback: timedelta = timedelta(days=7)
+
+    def run_once(self) -> list[AckResult]:
+        from sentinel.alerting.models import AlertGroup, AuditEvent
+        from sentinel.models import Alert
+
+        now = self.service.clock.now()
+        with self.service.db.session() as s:
+            waiting = list(
+                s.execute(
+                    select(IncidentAlert.id, IncidentAlert.incident_id, IncidentAlert.alert_id)
+                    .join(Incident, Incident.id == IncidentAlert.incident_id)
+                    .where(
+                        Incident.acknowledged_at.is_(None),
+                        Incident.status != IncidentStatus.closed,
+                        Incident.detected_at >= now - self.lookback,
+                    )
+                )
+            )
+        if not waiting:
+            return []
+        with self.sentinel_db.session() as s:
+            group_of: dict[int, int] = {
+                alert_id: group_id
+                for alert_id, group_id in s.execute(
+                    select(Alert.id, Alert.group_id).where(
+                        Alert.id.in_([alert_id for _, _, alert_id in waiting]),
+                        Alert.group_id.is_not(None),
+                    )
+                )
+            }
+            acked = {
+                g.id: (ensure_utc(g.acked_at), g.acked_by or "someone")
+                for g in s.scalars(
+                    select(AlertGroup).where(
+                        AlertGroup.id.in_(set(group_of.values())),
+                        AlertGroup.acked_at.is_not(None),
+                    )
+                )
+            }
+            doors: dict[int, str] = {}
+            if acked:
+                for group_id, via in s.execute(
+                    select(AuditEvent.group_id, AuditEvent.via)
+                    .where(AuditEvent.group_id.in_(acked), AuditEvent.kind == "acknowledge")
+                    .order_by(AuditEvent.at, AuditEvent.id)
+                ):
+                    doors.setdefault(group_id, via)
+        self._record_pages(waiting, group_of)
+        first: dict[int, tuple[datetime, str, int]] = {}
+        for _, incident_id, alert_id in waiting:
+            group_id = group_of.get(alert_id)
+            if group_id not in acked:
+                continue
+            at, by = acked[group_id]
+            if incident_id not in first or at < first[incident_id][0]:
+                first[incident_id] = (at, by, group_id)
+        results: list[AckResult] = []
+        for incident_id, (at, by, group_id) in sorted(first.items()):
+            done = self.service.acknowledge_from_page(
+                incident_id, at=at, by=by, via=doors.get(group_id), group_id=group_id
+            )
+            if done is not None:
+                results.append(
+                    AckResult(
+                        incident_id=incident_id,
+                        group_id=group_id,
+                        acknowledged_by=by,
+                        acknowledged_at=at,
+                    )
+                )
+        return results
+
+    def _record_pages(self, waiting: list[Any], group_of: dict[int, int]) -> None:
+        with self.service.db.session() as s:
+            for link_id, _, alert_id in waiting:
+                if alert_id in group_of:
+                    s.execute(
+                        update(IncidentAlert)
+                        .where(IncidentAlert.id == link_id, IncidentAlert.group_id.is_(None))
+                        .values(group_id=group_of[alert_id])
+                    )
 
 
 def _load_cursor(service: Postmortems, name: str, first_run: datetime) -> datetime:

@@ -1,6 +1,6 @@
 """Incidents opened from critical sentinel alerts (read from the sentinel's own
-tables behind a cursor), attached to an open incident of the same service, and
-the timeline drafted from what the sentinel and the release gate recorded."""
+tables behind a cursor), each with its own cause, and the timeline drafted from
+what the sentinel and the release gate recorded."""
 
 from __future__ import annotations
 
@@ -169,19 +169,20 @@ def test_critical_alerts_open_incidents_once(live: Postmortems, sentinel_db, clo
     assert incident.passive_seconds == 180
     assert incident.on_call == "alice"
     assert incident.source == "watcher" and incident.source_ref == f"alert:{first}"
-    assert incident.title.startswith("[P1] [P1] http.500_rate FIRING")
+    assert incident.title == "P1: http.500_rate on translator"
     assert watcher.run_once() == []  # nothing twice
 
-    # The pending P0 fires later: same service, so it attaches (and raises the severity).
+    # The pending P0 fires later: same service but another signal and page, so it
+    # opens its own incident; the first keeps its severity.
     clock.advance(minutes=3)
     fire(sentinel_db, pending, clock.now())
     restarted = AlertWatcher(live, sentinel_db)  # a new process: the cursor is stored
-    [attached] = restarted.run_once()
-    assert attached.incident_id == incident.id and not attached.created
-    merged = live.detail(incident.id)
-    assert merged.severity == "P0"
-    assert sorted(merged.alert_ids) == sorted([first, pending])
-    assert len(_incidents(live)) == 1
+    [opened] = restarted.run_once()
+    assert opened.created and opened.incident_id != incident.id
+    assert live.detail(opened.incident_id).title == "P0: payments.failed on translator"
+    assert live.detail(incident.id).severity == "P1"
+    assert len(_incidents(live)) == 2
+    assert restarted.run_once() == []
 
 
 def test_alerts_of_other_services_and_after_resolution_open_new_ones(  # type: ignore[no-untyped-def]
@@ -207,9 +208,10 @@ def test_alerts_of_other_services_and_after_resolution_open_new_ones(  # type: i
     )
     watcher = AlertWatcher(live, sentinel_db, default_service="translator")
     results = watcher.run_once()
-    assert [r.created for r in results] == [True, True, False]
+    # The unlabelled alert belongs to the default service, with a cause of its own.
+    assert [r.created for r in results] == [True, True, True]
     services = [i.service for i in _incidents(live)]
-    assert services == ["translator", "payments"]
+    assert services == ["translator", "payments", "translator"]
 
     translator = _incidents(live)[0]
     live.transition(translator.id, TransitionIn(status="resolved"), "bob")
