@@ -69,6 +69,7 @@ class AlertWatcher:
             )
             on_call = self._first_paged(s, [a.id for a in alerts])
         linked = self._linked([a.id for a in alerts])
+        self._record_pages([a for a in alerts if a.id in linked])
         results: list[WatchResult] = []
         newest = since
         for alert in alerts:
@@ -112,6 +113,20 @@ class AlertWatcher:
         return WatchResult(
             alert_id=alert.id, incident_id=opened.incident.id, created=opened.created
         )
+
+    def _record_pages(self, alerts: list[Any]) -> None:
+        """The sentinel groups an alert into a page after it fires: a linked alert
+        learns its page on a later pass, so the next alert of that page can join."""
+        grouped = {a.id: a.group_id for a in alerts if a.group_id is not None}
+        if not grouped:
+            return
+        with self.service.db.session() as s:
+            for alert_id, group_id in grouped.items():
+                s.execute(
+                    update(IncidentAlert)
+                    .where(IncidentAlert.alert_id == alert_id, IncidentAlert.group_id.is_(None))
+                    .values(group_id=group_id)
+                )
 
     def _first_paged(self, s: Any, alert_ids: list[int]) -> dict[int, str]:
         """Who was paged first for each alert: the on-call person at the time."""

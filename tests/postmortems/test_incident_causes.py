@@ -390,3 +390,35 @@ def test_a_page_acknowledged_before_the_incident_or_grouped_late_still_counts(  
     assert second.acknowledged_by == "carol" and second.acknowledged_at == clock.now()
     assert set(acked) == {first.id, second.id}
     assert "via phone" in texts(second, "ack")[0]
+
+
+def test_an_alert_of_the_same_page_joins_even_when_grouped_after_linking(  # type: ignore[no-untyped-def]
+    live: Postmortems, sentinel_db, clock: FakeClock
+) -> None:
+    t = clock.now()
+    watcher = AlertWatcher(live, sentinel_db)
+    first = add_alert(
+        sentinel_db,
+        signal="jobs.empty",
+        severity="P1",
+        started=t - timedelta(minutes=2),
+        fired=t - timedelta(minutes=1),
+    )
+    [opened] = watcher.run_once()  # linked before the sentinel grouped it
+    page = add_group(sentinel_db, t, severity="P1")
+    with sentinel_db.session() as s:
+        s.get(Alert, first).group_id = page  # type: ignore[union-attr]
+    clock.advance(minutes=1)
+    second = add_alert(
+        sentinel_db,
+        signal="queue.lag",
+        severity="P0",
+        started=clock.now() - timedelta(minutes=1),
+        fired=clock.now(),
+        group_id=page,
+    )
+    results = {r.alert_id: r for r in watcher.run_once()}
+    assert results[second].incident_id == opened.incident_id and not results[second].created
+    incident = live.detail(opened.incident_id)
+    assert f"same page (alert group {page})" in texts(incident, "link")[0]
+    assert incident.title == "P0: queue.lag and jobs.empty on translator"
