@@ -150,3 +150,28 @@ def test_the_routes_a_release_broke_come_from_signatures_and_canary_errors() -> 
     assert broken_routes(verdict, samples) == {"POST /api/files", "GET /api/jobs"}
     assert broken_routes(None, {"canary": [{"t": 0}]}) is None  # no per-route counts
     assert broken_routes({}, None) is None
+
+
+def test_the_routes_come_out_of_a_real_judge_verdict_as_the_gate_stores_it() -> None:
+    from release_gate.judge import CountSample, JudgeConfig, JudgeInput, RouteCounts, judge
+
+    def sample(t: float, jobs_errors: int, n: int) -> CountSample:
+        routes = {
+            "GET /api/jobs": RouteCounts(
+                requests=n, errors=jobs_errors, statuses={"500": jobs_errors}
+            ),
+            "GET /api/health": RouteCounts(requests=n, errors=0),
+        }
+        return CountSample(t=t, requests=2 * n, errors=jobs_errors, routes=routes)
+
+    canary = [sample(10.0 * i, 4 * i, 50 * i) for i in range(13)]
+    control = [sample(10.0 * i, 0, 200 * i) for i in range(13)]
+    verdict = judge(JudgeInput(canary=canary, control=control), JudgeConfig(), final=True)
+    assert verdict.decision == "rollback"
+    stored_verdict = verdict.model_dump(mode="json")
+    stored_samples = {
+        "canary": [s.model_dump(mode="json") for s in canary],
+        "control": [s.model_dump(mode="json") for s in control],
+    }
+    assert broken_routes(stored_verdict, stored_samples) == {"GET /api/jobs"}
+    assert broken_routes(stored_verdict, None) == {"GET /api/jobs"}  # the signatures alone
