@@ -266,9 +266,12 @@ def web_router(service: Postmortems) -> APIRouter:
         if not authorized(request):
             return login_redirect(request)
         data = {k: str(v) for k, v in (await request.form()).items()}
+        title = data.get("title", "").strip()
         try:
+            # The form always sends the title: only a changed one is an edit.
+            current = service.detail(incident_id).title
             patch = IncidentPatch(
-                title=data.get("title") or None,
+                title=title if title and title != current else None,
                 incident_class=data.get("incident_class") or None,
                 class_reason=data.get("class_reason") or None,
                 severity=data.get("severity") or None,

@@ -103,3 +103,21 @@ def test_api_and_web_edits_name_the_title_field(client: TestClient, pm: Postmort
     detail = pm.detail(incident_id)
     assert detail.title == "Wallet declines after the 1.4.2 release"
     assert detail.title_author == "carol"
+
+
+def test_the_web_form_edits_an_old_incident_whose_title_is_too_long(
+    client: TestClient, pm: Postmortems
+) -> None:
+    from postmortems.models import Incident
+
+    incident_id = pm.open(incident_in(title="Old incident", severity="P2")).incident.id
+    with pm.db.session() as s:  # written before titles had a limit
+        s.get(Incident, incident_id).title = LONG  # type: ignore[union-attr]
+    saved = client.post(
+        f"/incidents/{incident_id}/edit",
+        data={"title": LONG, "severity": "P1", "lead": "carol"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303  # the untouched title is not an edit
+    detail = pm.detail(incident_id)
+    assert (detail.severity, detail.lead, detail.title) == ("P1", "carol", LONG)

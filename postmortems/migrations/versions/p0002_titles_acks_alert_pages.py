@@ -39,6 +39,32 @@ def upgrade() -> None:
         .where(incidents.c.source.not_in(AUTOMATIC_SOURCES))
         .values(title_author=incidents.c.source)
     )
+    # The platform's own titles are shortened to fit (a person's words are left alone).
+    titled = sa.table(
+        "pm_incidents",
+        sa.column("id", sa.Integer),
+        sa.column("title", sa.String),
+        sa.column("source", sa.String),
+    )
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.select(titled.c.id, titled.c.title).where(titled.c.source.in_(AUTOMATIC_SOURCES))
+    ).all()
+    for incident_id, title in rows:
+        if len(title) >= 80:
+            bind.execute(
+                titled.update().where(titled.c.id == incident_id).values(title=_fit(title))
+            )
+
+
+def _fit(title: str, limit: int = 79) -> str:
+    """As ``postmortems.titles.fit_title`` did when this migration was written."""
+    text = " ".join(title.split())
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= len(cut) - 20 and space > 0:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-–(/[{") + "…"
 
 
 def downgrade() -> None:
