@@ -195,7 +195,8 @@ def sms_line(f: Facts, more: int = 0, acked_by: str | None = None) -> str:
     +2 more https://…/runbooks/payments.failed_ratio``. What does not fit one
     segment is shortened, the least important first: the note, then the
     labels; the link is kept whole (a cut link opens nothing)."""
-    url = f.runbook_url if f.runbook_url and len(f.runbook_url) <= SMS_CAP // 2 else None
+    # A link so long that it leaves no room for the facts is left to Slack.
+    url = f.runbook_url if f.runbook_url and len(f.runbook_url) <= SMS_CAP - 80 else None
     fixed_tail = f" +{more} more" if more else ""
     fixed_tail += f" (acked by {acked_by})" if acked_by else ""
     head = to_gsm(f"[{f.severity}] {f.name}")
