@@ -34,7 +34,6 @@ DETAIL_CAP = 2900  # Slack renders at most 3000 characters in one section block
 RUNBOOK_LINES = 12  # of the runbook quoted in Slack; the link has the rest
 RUNBOOK_CHARS = 1200
 OTHERS_LISTED = 10  # further alerts of a group named in Slack
-MAX_TEXT = SMS_CAP  # bundles of held notifications go by SMS too
 
 # Which payload field each channel reads; the others read ``text``.
 MEDIUM_FIELDS = {"voice": "spoken", "slack": "detail"}
@@ -91,7 +90,7 @@ def group_words(
     return Words(
         text=sms_line(first, more, acked),
         spoken=spoken_line(first, more, acked),
-        detail=_detail(group, first, live[1:], muted, public_url),
+        detail=_detail(group, first, live[1:], muted),
     )
 
 
@@ -227,7 +226,9 @@ def _sms_state(f: Facts) -> tuple[str, str]:
         return f"NO DATA since {f.started_at:%H:%M} UTC", ""
     if f.value is None:  # Alertmanager: its own words instead of a value
         return "FIRING" + (":" if f.note else ""), _URL.sub("", f.note).strip()
-    band = _band(f, le="<=", ge=">=", between="{lo}-{hi}")
+    # GSM-7 has no "≤" or "–"; a negative lower bound reads better with "to".
+    between = "{lo} to {hi}" if (f.lower or 0) < 0 else "{lo}-{hi}"
+    band = _band(f, le="<=", ge=">=", between=between)
     value = _value(f)
     if band:
         return f"{value}, expected {band}", ""
@@ -301,30 +302,29 @@ def _spoken_band(f: Facts) -> str:
 # ---------------------------------------------------------------------- Slack
 
 
-def _detail(
-    group: AlertGroup,
-    first: Facts,
-    others: list[Alert],
-    muted: dict[int, str],
-    public_url: str | None,
-) -> str:
+def _detail(group: AlertGroup, first: Facts, others: list[Alert], muted: dict[int, str]) -> str:
+    """The first alert's evidence and runbook in full; the group's other alerts
+    one line each, as many as the message has room for."""
     lines = [_headline(first), *_evidence_lines(first)]
-    if others:
-        lines.append(f"*{len(others)} more firing in this group:*")
-        for alert in others[:OTHERS_LISTED]:
-            lines.append("• " + _mrkdwn(sms_line(facts(alert, None))))
-        if len(others) > OTHERS_LISTED:
-            lines.append(f"• and {len(others) - OTHERS_LISTED} more")
     notes = _group_notes(group, muted)
+    runbook = _runbook_lines(first)
+    room = DETAIL_CAP - len("\n".join(lines)) - len(notes) - len(runbook) - 80
+    if others:
+        listed = [f"*{len(others)} more firing in this group:*"]
+        for alert in others[:OTHERS_LISTED]:
+            line = "• " + _mrkdwn(sms_line(facts(alert, None)))
+            if len(line) + 1 > room:
+                break
+            listed.append(line)
+            room -= len(line) + 1
+        if len(listed) - 1 < len(others):
+            listed.append(f"• and {len(others) - (len(listed) - 1)} more")
+        lines.extend(listed)
     if notes:
         lines.append(notes)
-    runbook = _runbook_lines(first)
-    text = "\n".join(lines)
-    # The runbook is what gives way when the evidence is long: its link stays.
-    room = DETAIL_CAP - len(text) - 1
-    if runbook and len(runbook) > room:
-        runbook = _clip(runbook, max(room, 0), minimum=0)
-    return (text + ("\n" + runbook if runbook else ""))[:DETAIL_CAP]
+    if runbook:
+        lines.append(runbook)
+    return _clip("\n".join(lines), DETAIL_CAP, minimum=0)
 
 
 def _headline(f: Facts) -> str:
@@ -347,7 +347,7 @@ def _evidence_lines(f: Facts) -> list[str]:
         judge = f"*{_mrkdwn(f.detector)}* detector" if f.detector else "the detector"
         lines.append(f"Judged by {judge}: {_mrkdwn(f.reason)}")
     if f.note:
-        lines.append(_mrkdwn(f.note))
+        lines.append(_mrkdwn(_clip(f.note, 600, minimum=0)))
     if f.samples:
         shown = ", ".join("–" if s is None else _fmt(s) for s in f.samples)
         lines.append(f"Recent samples (oldest first): {_mrkdwn(shown)}")

@@ -20,11 +20,20 @@ from sqlalchemy import select
 from common.clock import FakeClock
 from sentinel.alerting.channels.signatures import TWILIO_SIGNATURE_HEADER, sign_twilio
 from sentinel.alerting.gsm import septets
-from sentinel.alerting.messages import SMS_CAP, SMS_GOAL, Facts, sms_line, spoken_line
+from sentinel.alerting.messages import (
+    DETAIL_CAP,
+    SMS_CAP,
+    SMS_GOAL,
+    Facts,
+    group_words,
+    sms_line,
+    spoken_line,
+)
+from sentinel.alerting.models import AlertGroup, GroupState
 from sentinel.api import create_app
 from sentinel.catalogue import Catalogue, load_catalogue
 from sentinel.detectors.spec import DetectorSpec
-from sentinel.models import AlertState, Notification
+from sentinel.models import Alert, AlertState, Notification
 from sentinel.service import Sentinel, build_sentinel
 from sentinel.settings import DEFAULT_CATALOGUE, SentinelSettings
 from tests.fakes.slack_server import FakeSlackServer
@@ -346,3 +355,30 @@ def test_the_resolved_notice_is_short_too(wallet_fault, svc, api):
     update = wallet_fault.slack.requests[-1]
     assert update.method == "chat.update"
     assert "*Resolved*: `payments.failed_ratio{method=wallet}`" in update.params["text"]
+
+
+def test_a_big_group_keeps_slack_within_one_block_and_the_runbook_link():
+    opened = datetime(2026, 1, 5, 12, 3, tzinfo=UTC)
+    group = AlertGroup(
+        id=7, key="k", route="critical", policy="phone", labels={"service": "translator"},
+        severity="P1", state=GroupState.open, opened_at=opened, updated_at=opened,
+        reopened=0, acked_by=None,
+    )  # fmt: skip
+    alerts = [
+        Alert(
+            id=i, fingerprint=f"fp{i}", signal="http.error_ratio_by_route",
+            series=f'route="/api/{"x" * 150}{i}"', labels={}, severity="P1",
+            source="sentinel", state=AlertState.firing, summary="", value=0.3,
+            runbook="Find the request ids.\n" * 200, started_at=opened, updated_at=opened,
+            evidence={"value": 0.3, "upper": 0.05, "unit": "ratio", "reason": "above 5%",
+                      "samples": [0.01] * 10, "detector": {"kind": "ratio"}},
+        )  # fmt: skip
+        for i in range(40)
+    ]
+    words = group_words(group, alerts, alerts, {}, PUBLIC)
+    assert len(words.detail) <= DETAIL_CAP
+    assert f"*Runbook*: <{PUBLIC}/runbooks/http.error_ratio_by_route|" in words.detail
+    assert "39 more firing in this group" in words.detail
+    assert words.text.endswith(" +39 more " + PUBLIC + "/runbooks/http.error_ratio_by_route")
+    count = septets(words.text)
+    assert count is not None and count <= SMS_GOAL
