@@ -175,7 +175,7 @@ def facts(alert: Alert, public_url: str | None) -> Facts:
         upper=_number(evidence.get("upper")),
         volume=_number(evidence.get("volume")),
         reason=str(evidence.get("reason") or ""),
-        detector=str(detector.get("kind")) if isinstance(detector, dict) else None,
+        detector=_detector_name(detector),
         samples=[_number(v) for v in evidence.get("samples") or []],
         started_at=alert.started_at,
         note=str(annotations.get("summary") or annotations.get("description") or ""),
@@ -344,8 +344,9 @@ def _evidence_lines(f: Facts) -> list[str]:
             value += f" (out of {_fmt(f.volume)})"
         lines.append(value)
     if f.reason:
-        judge = f"*{_mrkdwn(f.detector)}* detector" if f.detector else "the detector"
-        lines.append(f"Judged by {judge}: {_mrkdwn(f.reason)}")
+        # The reason itself says which judged (the learned band or the prior guard).
+        judge = f"Detector *{_mrkdwn(f.detector)}*" if f.detector else "Detector"
+        lines.append(f"{judge}: {_mrkdwn(f.reason)}")
     if f.note:
         lines.append(_mrkdwn(_clip(f.note, 600, minimum=0)))
     if f.samples:
@@ -416,6 +417,14 @@ def _band(f: Facts, *, le: str, ge: str, between: str) -> str:
 def _braced(labels: Mapping[str, str]) -> str:
     where = ",".join(f"{k}={v}" for k, v in labels.items())
     return "{" + where + "}" if where else ""
+
+
+def _detector_name(spec: Any) -> str | None:
+    """``auto``, or ``auto + prior`` where a prior guards it (the evidence's
+    detector is the spec the series runs)."""
+    if not isinstance(spec, dict) or not spec.get("kind"):
+        return None
+    return str(spec["kind"]) + (" + prior" if spec.get("prior") else "")
 
 
 def _number(value: Any) -> float | None:

@@ -36,12 +36,13 @@ from sentinel.detectors.spec import DetectorSpec
 from sentinel.models import Alert, AlertState, Notification
 from sentinel.service import Sentinel, build_sentinel
 from sentinel.settings import DEFAULT_CATALOGUE, SentinelSettings
-from tests.fakes.slack_server import FakeSlackServer
+from tests.fakes.slack_server import FakeSlackServer, SlackRequest
 from tests.fakes.twilio_server import FakeTwilioServer, TwilioRequest
 from tests.helpers import add_user
 
 PUBLIC = "https://sentinel.example.com"
 RUNBOOK_URL = PUBLIC + "/runbooks/payments.failed_ratio"
+SERIES = "payments.failed_ratio{method=wallet}"
 # A line of the signal's runbook in the default catalogue: Slack quotes it, an SMS must not.
 RUNBOOK_LINE = "compare with the other method to tell our bug from the provider's"
 
@@ -93,18 +94,25 @@ class Rig:
         self.sentinel.notifier.run_once()
         self.sentinel.deliver()
 
-    def sent(self, resource: str) -> list[TwilioRequest]:
-        return [r for r in self.twilio.requests if r.resource == resource]
+    def sent(self, resource: str, about: str = "") -> list[TwilioRequest]:
+        """Twilio requests whose SMS body or call TwiML mentions ``about``."""
+        return [
+            r
+            for r in self.twilio.requests
+            if r.resource == resource and about in (r.param("Body") or r.param("Twiml") or "")
+        ]
 
-    def notification(self, channel: str) -> Notification:
+    def slack_about(self, series: str) -> list[SlackRequest]:
+        return [r for r in self.slack.requests if series in r.params["text"]]
+
+    def notification(self, channel: str, about: str) -> Notification:
         with self.sentinel.db.session() as s:
-            row = s.scalars(
+            rows = s.scalars(
                 select(Notification)
                 .where(Notification.channel == channel)
                 .order_by(Notification.id.desc())
-            ).first()
-            assert row is not None
-            return row
+            ).all()
+            return next(n for n in rows if about in n.payload["text"])
 
     def twilio_callback(self, params: dict[str, str]) -> int:
         path = "/api/twilio/status"
@@ -170,7 +178,7 @@ def wallet_fault(rig, svc, api) -> Rig:
 
 
 def test_the_sms_is_one_short_line_with_the_facts_and_the_runbook_link(wallet_fault):
-    (sms,) = wallet_fault.sent("Messages")
+    (sms,) = wallet_fault.sent("Messages", "payments.failed_ratio")
     body = sms.param("Body") or ""
     assert sms.param("To") == "+15550000001"
     assert "\n" not in body
@@ -196,11 +204,11 @@ def test_the_runbook_link_opens_the_signals_runbook_page(wallet_fault):
 
 def test_an_undelivered_sms_becomes_a_call_that_speaks_the_same_facts(wallet_fault):
     rig = wallet_fault
-    sid = rig.notification("sms").provider_id
+    sid = rig.notification("sms", "payments.failed_ratio").provider_id
     assert sid
     assert rig.twilio_callback({"MessageSid": sid, "MessageStatus": "undelivered"}) == 204
     rig.sentinel.deliver()
-    (call,) = rig.sent("Calls")
+    (call,) = rig.sent("Calls", "payments failed ratio")
     twiml = call.param("Twiml") or ""
     said = " ".join(re.findall(r"<Say>(.*?)</Say>", twiml))
     assert said.startswith(
@@ -212,12 +220,12 @@ def test_an_undelivered_sms_becomes_a_call_that_speaks_the_same_facts(wallet_fau
 
 
 def test_slack_carries_the_whole_evidence_and_the_runbook(wallet_fault):
-    (post,) = wallet_fault.slack.requests
+    (post,) = wallet_fault.slack_about(SERIES)
     assert post.method == "chat.postMessage" and post.params["channel"] == "#ops"
     section = post.params["blocks"][0]["text"]["text"]
     assert "*payments.failed_ratio{method=wallet}* is *firing* since" in section
     assert "Value *0.5*, expected ≤ 0.2 (out of 8)" in section
-    assert re.search(r"Judged by \*ratio\* detector: .+", section)
+    assert re.search(r"Detector \*ratio\*: ratio 0.5 above 0.2\b.+", section)
     assert "Recent samples (oldest first): 0, 0.5" in section
     assert f"*Runbook*: <{RUNBOOK_URL}|payments.failed_ratio>" in section
     assert RUNBOOK_LINE in section
@@ -233,7 +241,8 @@ def test_slack_carries_the_whole_evidence_and_the_runbook(wallet_fault):
 
 
 def test_the_stored_summary_stays_the_full_account(wallet_fault):
-    (alert,) = wallet_fault.http.get("/api/alerts", params={"active": True}).json()
+    alerts = wallet_fault.http.get("/api/alerts", params={"signal": "payments.failed_ratio"})
+    (alert,) = alerts.json()
     assert alert["summary"].startswith("[P1] payments.failed_ratio{method=wallet} FIRING: 0.5")
     assert "Runbook: A payment method fails more often" in alert["summary"]
 
@@ -348,11 +357,11 @@ def test_the_resolved_notice_is_short_too(wallet_fault, svc, api):
     _pay(api, headers, "wallet_ok", 24)  # 4 failed of 32: 12%, under the guard again
     wallet_fault.clock.advance(seconds=30)
     wallet_fault.page()
-    *_, resolved = wallet_fault.sent("Messages")
+    *_, resolved = wallet_fault.sent("Messages", SERIES)
     assert resolved.param("Body") == (
         "RESOLVED [P1] payments.failed_ratio{method=wallet}. No action needed."
     )
-    update = wallet_fault.slack.requests[-1]
+    update = wallet_fault.slack_about(SERIES)[-1]
     assert update.method == "chat.update"
     assert "*Resolved*: `payments.failed_ratio{method=wallet}`" in update.params["text"]
 
