@@ -181,22 +181,22 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             for r in rows[-5000:]
         ]
 
-    @app.get(RUNBOOK_PATH.replace("{signal}", "{name}"), response_class=HTMLResponse)
-    def runbook(name: str) -> HTMLResponse:
+    @app.get(RUNBOOK_PATH, response_class=HTMLResponse)
+    def runbook(signal: str) -> HTMLResponse:
         """The page an SMS links to: public like the rest of the read API, and
         small enough for a phone on a poor connection."""
-        spec = _spec_or_404(sentinel, name)
+        spec = _spec_or_404(sentinel, signal)
         with sentinel.db.session() as s:
             active = [
                 (series, str(state), value, started)
                 for series, state, value, started in s.execute(
                     select(Alert.series, Alert.state, Alert.value, Alert.started_at)
-                    .where(Alert.signal == name, Alert.state.in_(ACTIVE_STATES))
+                    .where(Alert.signal == signal, Alert.state.in_(ACTIVE_STATES))
                     .order_by(Alert.started_at)
                     .limit(50)
                 )
             ]
-        return HTMLResponse(render_runbook_page(spec, active, f"/api/signals/{name}"))
+        return HTMLResponse(render_runbook_page(spec, active, f"/api/signals/{signal}"))
 
     @app.get("/api/alerts", response_model=list[AlertOut])
     def alerts(
