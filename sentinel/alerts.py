@@ -185,7 +185,8 @@ class AlertBook:
         if target is None:
             return None
         v = step.verdict
-        evidence = {**evidence, "provenance": provenance}
+        # The unit travels with the evidence: the page's words say "912 s", not "912".
+        evidence = {**evidence, "unit": spec.unit, "provenance": provenance}
         with self.db.session() as s:
             previous: str | None = None
             alert = None

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, Field
@@ -25,6 +25,7 @@ from sentinel.alerting.receiver import AmPayload, receive
 from sentinel.alerting.views import alerting_router
 from sentinel.history import parse_series_key
 from sentinel.models import ACTIVE_STATES, Alert, AlertState, Sample, Tuning, TuningStatus
+from sentinel.runbooks import RUNBOOK_PATH, render_runbook_page
 from sentinel.service import Sentinel
 
 log = get_logger("sentinel.http")
@@ -179,6 +180,23 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             {"series": r.series, "t": r.t, "value": r.value, "volume": r.volume}
             for r in rows[-5000:]
         ]
+
+    @app.get(RUNBOOK_PATH, response_class=HTMLResponse)
+    def runbook(signal: str) -> HTMLResponse:
+        """The page an SMS links to: public like the rest of the read API, and
+        small enough for a phone on a poor connection."""
+        spec = _spec_or_404(sentinel, signal)
+        with sentinel.db.session() as s:
+            active = [
+                (series, str(state), value, started)
+                for series, state, value, started in s.execute(
+                    select(Alert.series, Alert.state, Alert.value, Alert.started_at)
+                    .where(Alert.signal == signal, Alert.state.in_(ACTIVE_STATES))
+                    .order_by(Alert.started_at)
+                    .limit(50)
+                )
+            ]
+        return HTMLResponse(render_runbook_page(spec, active, f"/api/signals/{signal}"))
 
     @app.get("/api/alerts", response_model=list[AlertOut])
     def alerts(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TextIO
 
 import httpx
@@ -18,7 +19,8 @@ from sentinel.alerting.channels.twilio_sms import TwilioSmsChannel
 from sentinel.alerting.channels.twilio_voice import TwilioVoiceChannel
 from sentinel.alerting.channels.webhook import WebhookChannel
 from sentinel.alerting.config import AlertingConfig
-from sentinel.alerting.outbox import Dispatcher, Send, via
+from sentinel.alerting.messages import MEDIUM_FIELDS, text_for
+from sentinel.alerting.outbox import Dispatcher, Outgoing, Result, Send, via
 from sentinel.alerting.reactions import Reactions
 from sentinel.db import Database
 from sentinel.settings import SentinelSettings
@@ -67,7 +69,23 @@ def build_channels(
             WebhookChannel(http, settings.webhook_url, settings.webhook_secret)
         )
         kinds["webhook"] = "webhook"
+    for name in MEDIUM_FIELDS:
+        channels[name] = in_its_words(name, channels[name])
     return channels, kinds
+
+
+def in_its_words(name: str, send: Send) -> Send:
+    """``send`` given the words written for channel ``name`` (a call's spoken
+    line, Slack's whole evidence) instead of the SMS line; the console shows
+    and keeps exactly what that channel would have sent."""
+
+    def send_words(item: Outgoing) -> Result:
+        text = text_for(name, item.payload)
+        if text == item.payload.get("text"):
+            return send(item)
+        return send(replace(item, payload={**item.payload, "text": text}))
+
+    return send_words
 
 
 def build_dispatcher(

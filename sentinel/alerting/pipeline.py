@@ -119,6 +119,7 @@ class Resolve:
         log.info("alert_group.resolved", group_id=group.id, by_hand=by_hand)
         if group.last_notified_at is None:
             return False  # resolved before anyone was told: nothing to say
+        resolved = messages.resolved_words(group, p.alerts, p.tick.public_url)
         for person in _paged_people(p.session, group.id):
             contact = p.config.people.get(person)
             if contact is not None and contact.phone:
@@ -127,7 +128,7 @@ class Resolve:
                         key=f"g{group.id}:resolved{group.reopened}:{person}",
                         channel="sms",
                         recipient=contact.phone,
-                        payload=_payload(p, messages.resolved_text(group), state="resolved"),
+                        payload=_payload(p, resolved, state="resolved"),
                         person=person,
                     )
                 )
@@ -204,7 +205,7 @@ class Escalate:
         group, step = p.group, p.policy.steps[index]
         group.step = index
         people = self._targets(step.notify.schedules, step.notify.people, p.now)
-        text = messages.group_text(group, p.live, p.muted)
+        words = _words(p)
         for person in people:
             contact = self.config.people[person]
             chain = [c for c in step.channels if contact.address(c, person) is not None]
@@ -212,7 +213,7 @@ class Escalate:
                 log.warning("escalation.unreachable", group_id=group.id, person=person)
                 continue
             first = chain[0]
-            payload = _payload(p, text, state="firing")
+            payload = _payload(p, words, state="firing")
             payload["fallback"] = chain[1:]
             p.outgoing.append(
                 Planned(
@@ -263,7 +264,7 @@ class Broadcast:
         if not due and p.now < group.last_notified_at + interval:
             group.notify_at = group.last_notified_at + interval
             return True
-        text = messages.group_text(group, p.live, p.muted)
+        words = _words(p)
         shown = "firing" if group.state is GroupState.open else state
         for target in p.policy.broadcast:
             p.outgoing.append(
@@ -272,7 +273,7 @@ class Broadcast:
                     channel=target.channel,
                     recipient=target.to,
                     payload=_payload(
-                        p, text, state=shown, ref=f"group:{group.id}:{target.channel}:{target.to}"
+                        p, words, state=shown, ref=f"group:{group.id}:{target.channel}:{target.to}"
                     ),
                 )
             )
@@ -350,19 +351,34 @@ def _paged_people(session: Session, group_id: int) -> list[str]:
     return sorted(p for p in rows if p)
 
 
-def _payload(p: GroupPass, text: str, state: str, ref: str | None = None) -> dict[str, Any]:
+def _words(p: GroupPass) -> messages.Words:
+    return messages.group_words(p.group, p.alerts, p.live, p.muted, p.tick.public_url)
+
+
+def _payload(
+    p: GroupPass, words: messages.Words, state: str, ref: str | None = None
+) -> dict[str, Any]:
+    """Every medium's words travel together: a fallback to another channel
+    (SMS → call) reads its own from the same payload."""
     group = p.group
     payload: dict[str, Any] = {
         "subject": messages.group_subject(group, p.live),
-        "text": text,
+        **words.payload(),
         "fingerprint": f"group:{group.id}",
         "severity": group.severity,
         "state": state,
     }
     if ref:
         payload["ref"] = ref
+    links: dict[str, str] = {}
     if p.tick.public_url:
-        payload["links"] = {"Open": f"{p.tick.public_url.rstrip('/')}/api/groups/{group.id}"}
+        links["Open"] = f"{p.tick.public_url.rstrip('/')}/api/groups/{group.id}"
+    shown = p.live or p.alerts
+    runbook = messages.facts(shown[0], p.tick.public_url).runbook_url if shown else None
+    if runbook:
+        links["Runbook"] = runbook
+    if links:
+        payload["links"] = links
     return payload
 
 

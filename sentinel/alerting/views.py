@@ -28,6 +28,7 @@ from sentinel.alerting.channels.signatures import (
 from sentinel.alerting.channels.slack import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_SILENCE
 from sentinel.alerting.channels.twilio_voice import keypress_action
 from sentinel.alerting.config import schedule
+from sentinel.alerting.messages import text_for
 from sentinel.alerting.models import AlertGroup, AuditEvent, GroupState
 from sentinel.alerting.models import Silence as SilenceRow
 from sentinel.alerting.reactions import call_outcome, find_by_provider_id, sms_outcome
@@ -370,7 +371,7 @@ def _group_detail(s: Any, g: AlertGroup) -> GroupDetail:
                     if k not in ("text", "history", "status")
                 },
                 status=n.status.value,
-                text=n.payload.get("text", ""),
+                text=text_for(n.channel, n.payload),
                 history=history.get(n.id, []),
             )
             for n in notes

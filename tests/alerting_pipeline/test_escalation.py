@@ -22,7 +22,8 @@ def test_a_new_group_waits_group_wait_then_pages_the_person_on_call(rig):
     (page,) = [n for n in rig.notifications() if n.channel == "voice"]
     assert page.recipient == "+15550000001"
     assert page.payload["fallback"] == ["sms"]
-    assert "payments.failed FIRING" in page.payload["text"]
+    assert page.payload["text"].startswith("[P1] payments.failed{method=wallet,service=translator}")
+    assert "payments failed, method wallet" in page.payload["spoken"]  # what the call reads
 
 
 def test_unacknowledged_pages_climb_the_steps_then_repeat_then_stop(rig):
@@ -68,7 +69,7 @@ def test_acknowledging_stops_the_escalation_and_updates_the_shared_message(rig):
     slack = [n for n in rig.notifications() if n.channel == "slack"]
     assert len(slack) == 2
     assert slack[1].payload["ref"] == slack[0].payload["ref"]  # the same message, edited
-    assert "Acknowledged by alice" in slack[1].payload["text"]
+    assert "Acknowledged by alice" in slack[1].payload["detail"]
     assert rig.groups()[0].state is GroupState.acknowledged
 
 
@@ -78,8 +79,12 @@ def test_many_alerts_of_one_group_make_one_page(rig):
     rig.clock.advance(seconds=30)
     rig.run()
     assert rig.pages() == [("voice", "alice", "pending"), ("slack", "#ops", "pending")]
-    text = rig.notifications()[0].payload["text"]
-    assert text.startswith("40 alerts firing.") and "and 34 more" in text
+    payload = rig.notifications()[0].payload
+    assert payload["text"].startswith("[P0] http.error_ratio{route=/r0,")
+    assert " +39 more" in payload["text"]
+    assert "And 39 more alerts in this group." in payload["spoken"]
+    slack = [n for n in rig.notifications() if n.channel == "slack"][0].payload["detail"]
+    assert "39 more firing in this group" in slack and "and 29 more" in slack
     assert rig.groups()[0].severity == "P0"
 
 
@@ -97,7 +102,7 @@ def test_alerts_joining_later_update_the_message_once_per_group_interval(rig):
     rig.clock.advance(minutes=5)
     rig.run()
     slack = [n for n in rig.notifications() if n.channel == "slack"]
-    assert len(slack) == 2 and slack[1].payload["text"].startswith("3 alerts firing.")
+    assert len(slack) == 2 and "2 more firing in this group" in slack[1].payload["detail"]
     assert _paged(rig) == [("voice", "alice"), ("voice", "manager")]  # no re-page per alert
 
 

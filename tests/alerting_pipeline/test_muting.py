@@ -151,7 +151,7 @@ def test_a_flapping_alert_reopens_its_group_without_paging_from_the_start(rig):
     assert reopened.state is GroupState.acknowledged  # alice still owns it
     assert [p for p, _ in _people_paged(rig)].count("alice") == 2  # page + resolved notice
     slack = [n for n in rig.notifications() if n.channel == "slack"]
-    assert "flapping" in slack[-1].payload["text"]
+    assert "flapping" in slack[-1].payload["detail"]
 
 
 def test_a_re_fire_long_after_resolving_is_a_new_page(rig):

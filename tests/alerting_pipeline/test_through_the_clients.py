@@ -142,7 +142,7 @@ def test_a_page_is_a_call_with_a_keypad_menu_and_a_slack_message(live):
     assert call.param("To") == "+15550000001" and call.param("MachineDetection") == "Enable"
     twiml = call.param("Twiml")
     assert '<Gather action="' + PUBLIC + "/api/twilio/voice/" in twiml
-    assert 'numDigits="1"' in twiml and "payments.failed FIRING" in twiml
+    assert 'numDigits="1"' in twiml and "payments failed, service translator" in twiml
     assert call.param("StatusCallback") == PUBLIC + "/api/twilio/status"
     (post,) = live.slack.requests
     assert post.method == "chat.postMessage" and post.params["channel"] == "#ops"
@@ -323,4 +323,4 @@ def test_an_alert_from_alertmanager_pages_through_the_same_schedules(live):
     live.step(30)
     (call,) = [r for r in live.twilio.requests if r.resource == "Calls"]
     assert call.param("To") == "+15550000001"
-    assert "database.down FIRING (Prometheus): primary database unreachable" in call.param("Twiml")
+    assert "database down, service payments. primary database unreachable." in call.param("Twiml")

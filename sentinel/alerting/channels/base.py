@@ -19,7 +19,7 @@ class Message:
     notification_id: str  # idempotency key: the same id is never delivered twice
     recipient: str  # phone number, Slack channel or URL, depending on the channel
     subject: str
-    text: str  # SMS-sized: alert_text() output
+    text: str  # the words for this channel's medium (sentinel.alerting.messages)
     fingerprint: str
     severity: str
     state: str

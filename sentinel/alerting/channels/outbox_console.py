@@ -28,7 +28,8 @@ class ConsoleChannel:
         )
         record = {"at": datetime.now(UTC).isoformat(), **dataclasses.asdict(message)}
         with self._lock:
-            print(line.replace("\n", " "), file=self._stream, flush=True)
+            # One message, one printed line; " | " keeps a Slack message's lines apart.
+            print(" | ".join(line.splitlines()), file=self._stream, flush=True)
             if self._path is not None:
                 self._path.parent.mkdir(parents=True, exist_ok=True)
                 with self._path.open("a", encoding="utf-8") as fh:
