@@ -79,7 +79,8 @@ WINDOW_DAYS = 8  # window means only once a whole week was seen (a first weekend
 YOUNG_REL = 0.1  # before that, a spread of at least 10% of the level: a first weekend
 # 30-40% quieter is not an incident, a drop to zero or a tripling still is
 WEEKLY_DAYS = 9  # days of history before a weekly profile can be chosen (2 days to compare)
-MIN_SCALE_SAMPLES = 24
+MIN_SCALE_SAMPLES = 24  # hours with a residual before a spread is learned from them
+COUNT_SPREAD = 1.0  # the point spread of counts until then (see `point_spread`)
 TAIL_Q = 0.98  # the hourly maximum of a statistic exceeds this quantile 1 hour in 50 ...
 TAIL_T = 4.0  # ... and that quantile sits at TAIL_T spreads (k = 6 is well above it)
 LEVEL_CLIP = (0.5, 2.0)
@@ -293,8 +294,9 @@ def fit_models(
     vmin = np.where(have, recent[:, :, VMIN], np.inf).min(axis=1)
     vmax = np.where(have, recent[:, :, VMAX], -np.inf).max(axis=1)
     nonneg = vmin >= 0
-    bounded = nonneg & (vmax <= 1)
     integer = nonneg & np.all(~have | (recent[:, :, INT] == 1), axis=1)
+    # a share in [0, 1] shows fractions: a count that never exceeded 1 is still a count
+    bounded = nonneg & (vmax <= 1) & ~integer
     interval = BLOCK / row_median(np.where(have, cnt, nan))[0]
     gap = recent[:, :, GAP]
     normal_gap = np.where(have & np.isfinite(gap), gap, -np.inf).max(axis=1)
@@ -403,6 +405,15 @@ def window_scales(
     floor = np.array([1.0 if w == 1 else 1.0 / math.sqrt(w) for w in ws])
     out = np.maximum(np.maximum(spread, tail), floor[None, :])
     return np.where(cnt.reshape(f, nw) >= MIN_SCALE_SAMPLES, out, np.nan)
+
+
+def point_spread(c1: np.ndarray, counted: np.ndarray | bool) -> np.ndarray:
+    """The point test's spread per row: the learned one, else COUNT_SPREAD for counts.
+    A count's z is already no larger than its exact Poisson / binomial tail says, so it
+    can be judged before a week holds MIN_SCALE_SAMPLES hours of residuals: a history
+    backfilled at a coarse step, or a method so rarely used that most of its windows hold
+    no attempt (no volume, no residual), may never hold them."""
+    return np.where(np.isnan(c1) & counted, COUNT_SPREAD, c1)
 
 
 def abs_tail(hi: np.ndarray, lo: np.ndarray, direction: str) -> np.ndarray:
@@ -891,7 +902,7 @@ class BandEngine:
             if abs(zc) < abs(z):
                 z = zc
         self._advance(z, x - e)
-        return self._judge(t, x, z, e, s, 0.0 if counted else self._abs)
+        return self._judge(t, x, z, e, s, 0.0 if counted else self._abs, counted)
 
     def _advance(self, z: float, r: float) -> None:
         if z == z:
@@ -924,10 +935,15 @@ class BandEngine:
                 if not m >= los[j]:
                     los[j] = m
 
-    def _judge(self, t: float, x: float, z: float, e: float, s: float, a: float) -> Verdict:
+    def _judge(
+        self, t: float, x: float, z: float, e: float, s: float, a: float, counted: bool
+    ) -> Verdict:
         p = self.p
         direction = p.direction
-        c1 = max(self._cw[0], a / s)
+        c1 = self._cw[0]
+        if counted and c1 != c1:
+            c1 = COUNT_SPREAD  # see `point_spread`
+        c1 = max(c1, a / s)
         best = -math.inf
         which = 1
         mean = z
@@ -1247,7 +1263,7 @@ def engine_batch(p: EngineParams, t: np.ndarray, v: np.ndarray, vol: np.ndarray 
     hz = hours([z, r])
     c1 = window_scales(hz[:, :, 0:1], hz[:, :, 1:2], hz[:, :, 2:3], (1,), p.direction)[:, 0]
     a_floor = abs_tail(hz[:, :, 4], hz[:, :, 5], p.direction)
-    c1_row = per_row(c1)
+    c1_row = point_spread(per_row(c1), counted)
 
     # pass 5: means of the last w residuals (each clipped at ZC point spreads)
     lim = ZC * np.where(np.isfinite(c1_row), c1_row, 1.0)
