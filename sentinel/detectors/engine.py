@@ -81,6 +81,7 @@ YOUNG_REL = 0.1  # before that, a spread of at least 10% of the level: a first w
 WEEKLY_DAYS = 9  # days of history before a weekly profile can be chosen (2 days to compare)
 MIN_SCALE_SAMPLES = 24  # hours with a residual before a spread is learned from them
 COUNT_SPREAD = 1.0  # the point spread of counts until then (see `point_spread`)
+AGREE = 2.0  # a window mean counts while the shorter window is this many spreads out
 TAIL_Q = 0.98  # the hourly maximum of a statistic exceeds this quantile 1 hour in 50 ...
 TAIL_T = 4.0  # ... and that quantile sits at TAIL_T spreads (k = 6 is well above it)
 LEVEL_CLIP = (0.5, 2.0)
@@ -168,9 +169,24 @@ def summarize(m: np.ndarray) -> np.ndarray:
     out[:, SPR] = (q3 - q1) / 1.349
     out[:, VMIN] = srt[:, 0]
     out[:, VMAX] = srt[rows, np.maximum(cnt - 1, 0)]
-    out[:, INT] = np.all(np.isnan(m) | (m == np.floor(m)), axis=1)
+    is_int = np.all(np.isnan(m) | (m == np.floor(m)), axis=1)
+    out[:, INT] = is_int
+    # counts: their mean (see `count_centre`); sums of integers are exact in any order
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(np.isnan(m), 0.0, m).sum(axis=1) / cnt
+    out[:, CEN] = np.where(is_int, mean, med)
     out[~has] = np.nan
     return out
+
+
+def count_centre(xs: list[float]) -> float:
+    """An hour of integer counts is centred on its mean, not its median. At low counts the
+    median moves in whole steps (an hour of Poisson(0.5) counts has median 0, of Poisson(2.6)
+    2 or 3): every hour's expected value would be off by up to half a count, and the means
+    of residuals would wander with the time of day. Hours are still combined by their
+    median across reference hours, so a fault in one of them does not move the band.
+    Same bits as `summarize`: a sum of integers is exact in any order."""
+    return sum(xs) / len(xs)
 
 
 def summarize1(vals: list[float], all_int: bool, gap: float) -> list[float]:
@@ -182,6 +198,8 @@ def summarize1(vals: list[float], all_int: bool, gap: float) -> list[float]:
     last = n - 1
     med = (xs[last // 2] + xs[n // 2]) * 0.5
     spr = (xs[math.ceil(last * 0.75)] - xs[int(last * 0.25)]) / 1.349
+    if all_int:
+        med = count_centre(xs)
     return [float(n), med, spr, xs[0], xs[-1], 1.0 if all_int else 0.0, gap]
 
 
@@ -414,6 +432,16 @@ def point_spread(c1: np.ndarray, counted: np.ndarray | bool) -> np.ndarray:
     backfilled at a coarse step, or a method so rarely used that most of its windows hold
     no attempt (no volume, no residual), may never hold them."""
     return np.where(np.isnan(c1) & counted, COUNT_SPREAD, c1)
+
+
+def agrees(m_short: np.ndarray, c_short: np.ndarray, m: np.ndarray, direction: str) -> np.ndarray:
+    """Per row: may a window mean count as evidence? Only while the next shorter window
+    (where it is learned) still deviates the same way by AGREE of its spreads: a long
+    window remembers a fault for hours after it ended (30 minutes of zeros stay in the
+    mean of 360 samples for six hours), and would page again when the first alert ends."""
+    with np.errstate(invalid="ignore"):
+        ok = (m_short * m > 0) & (_directed(m_short / c_short, direction) >= AGREE)
+    return ok | np.isnan(c_short)
 
 
 def abs_tail(hi: np.ndarray, lo: np.ndarray, direction: str) -> np.ndarray:
@@ -728,6 +756,7 @@ class BandEngine:
         self._totz = 0.0
         self._totn = 0
         self._active = self._active_windows()
+        self._active_c: dict[int, float] = {}
 
     def describe(self) -> dict[str, Any]:
         p = self.p
@@ -802,6 +831,7 @@ class BandEngine:
                         abs_tail(ext[:, :, nw], ext[:, :, 2 * nw + 1], p.direction)[0]
                     )
                     self._active = self._active_windows()
+                    self._active_c = {j: c for j, _, c in self._active}
                     self._level = pmed(self._band.window(b, LEVEL_BLOCKS)[:, RAT].tolist())
         model = self._model
         if model is None:
@@ -901,14 +931,15 @@ class BandEngine:
             zc = count_z(x, e, None, False)
             if abs(zc) < abs(z):
                 z = zc
-        self._advance(z, x - e)
+        self._advance(z, x - e, (x - e) / s)
         return self._judge(t, x, z, e, s, 0.0 if counted else self._abs, counted)
 
-    def _advance(self, z: float, r: float) -> None:
+    def _advance(self, z: float, r: float, zm: float = math.nan) -> None:
+        """This step's point z, raw residual r and the residual zm its means add up."""
         if z == z:
             c1 = self._cw[0]
             lim = ZC * c1 if c1 == c1 else ZC
-            self._totz += min(max(z, -lim), lim)
+            self._totz += min(max(zm, -lim), lim)
             self._totn += 1
         self._row += 1
         row = self._row
@@ -956,10 +987,15 @@ class BandEngine:
                 if sz > best:
                     best, which = sz, 0
         ms = self._m
+        active = self._active_c
         for j, w, c in self._active:
             m = ms[j]
             if m != m:
                 continue
+            if j >= 2 and j - 1 in active:  # see `agrees`
+                mp = ms[j - 1]
+                if not (mp * m > 0 and _directed(mp / active[j - 1], direction) >= AGREE):
+                    continue
             sw = _directed(m / c, direction)
             if sw > best:
                 best, which, mean = sw, w, m
@@ -1212,6 +1248,10 @@ def engine_batch(p: EngineParams, t: np.ndarray, v: np.ndarray, vol: np.ndarray 
     ok = valid & np.isfinite(e_row)
     with np.errstate(invalid="ignore"):
         z = (v - e_row) / s_row
+    # the means add up the plain residuals: a count's tail-corrected z is no larger than
+    # its exact tail (right for a single sample) but biased, by an amount that follows
+    # the rate through the day, which the means of hundreds of samples would show
+    z_means = z.copy()
     # counts: z no larger than their exact tail says (small counts have heavy tails)
     known = np.isfinite(vol) if vol is not None else np.zeros(n, bool)
     with np.errstate(invalid="ignore"):
@@ -1267,7 +1307,7 @@ def engine_batch(p: EngineParams, t: np.ndarray, v: np.ndarray, vol: np.ndarray 
 
     # pass 5: means of the last w residuals (each clipped at ZC point spreads)
     lim = ZC * np.where(np.isfinite(c1_row), c1_row, 1.0)
-    zc = np.clip(z, -lim, lim)
+    zc = np.clip(z_means, -lim, lim)
     zc[~ok] = 0.0
     cz = np.zeros(n + 1)
     np.cumsum(zc, out=cz[1:])
@@ -1321,6 +1361,8 @@ def engine_batch(p: EngineParams, t: np.ndarray, v: np.ndarray, vol: np.ndarray 
                 continue
             with np.errstate(invalid="ignore"):
                 sj = _directed(means[j] / per_row(cw[:, j]), p.direction)
+                if j >= 2 and np.isfinite(cw[:, j - 1]).any():
+                    sj[~agrees(means[j - 1], per_row(cw[:, j - 1]), means[j], p.direction)] = np.nan
             strength = np.fmax(strength, sj)
     zrows = np.flatnonzero(v == 0) if (zero_blk > 0).any() else np.zeros(0, np.int64)
     zero_n = zero_blk[rb[zrows]]
