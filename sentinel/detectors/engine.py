@@ -81,7 +81,7 @@ YOUNG_REL = 0.1  # before that, a spread of at least 10% of the level: a first w
 WEEKLY_DAYS = 9  # days of history before a weekly profile can be chosen (2 days to compare)
 MIN_SCALE_SAMPLES = 24  # hours with a residual before a spread is learned from them
 COUNT_SPREAD = 1.0  # the point spread of counts until then (see `point_spread`)
-AGREE = 2.0  # a window mean counts while the shorter window is this many spreads out
+AGREE = 3.0  # a window mean counts while the shorter window is this many spreads out
 TAIL_Q = 0.98  # the hourly maximum of a statistic exceeds this quantile 1 hour in 50 ...
 TAIL_T = 4.0  # ... and that quantile sits at TAIL_T spreads (k = 6 is well above it)
 LEVEL_CLIP = (0.5, 2.0)
@@ -927,11 +927,12 @@ class BandEngine:
                 zc = count_z(x, e, vol, True)
                 if abs(zc) < abs(z):
                     z = zc
-        elif model.integer:
+        zm = z  # what the means add up (see `engine_batch`)
+        if vol is None and model.integer:
             zc = count_z(x, e, None, False)
             if abs(zc) < abs(z):
                 z = zc
-        self._advance(z, x - e, (x - e) / s)
+        self._advance(z, x - e, zm)
         return self._judge(t, x, z, e, s, 0.0 if counted else self._abs, counted)
 
     def _advance(self, z: float, r: float, zm: float = math.nan) -> None:
@@ -1248,9 +1249,11 @@ def engine_batch(p: EngineParams, t: np.ndarray, v: np.ndarray, vol: np.ndarray 
     ok = valid & np.isfinite(e_row)
     with np.errstate(invalid="ignore"):
         z = (v - e_row) / s_row
-    # the means add up the plain residuals: a count's tail-corrected z is no larger than
-    # its exact tail (right for a single sample) but biased, by an amount that follows
-    # the rate through the day, which the means of hundreds of samples would show
+    # the means of counts add up their plain residuals: a count's tail-corrected z is no
+    # larger than its exact tail (right for a single sample) but biased, by an amount that
+    # follows the rate through the day, which the means of hundreds of samples would show.
+    # Ratios keep their binomial z: their expected value may be 0 at night, where a plain
+    # residual would be boundless
     z_means = z.copy()
     # counts: z no larger than their exact tail says (small counts have heavy tails)
     known = np.isfinite(vol) if vol is not None else np.zeros(n, bool)
@@ -1268,6 +1271,8 @@ def engine_batch(p: EngineParams, t: np.ndarray, v: np.ndarray, vol: np.ndarray 
         zz = count_z_array(v[mask], e_row[mask], None if weight is None else weight[mask])
         zm = z[mask]
         z[mask] = np.where(np.abs(zz) < np.abs(zm), zz, zm)
+        if weight is not None:
+            z_means[mask] = z[mask]
     if vol is not None:
         ok &= ~(known & ((vol <= 0) | (vol < p.min_volume)))
     if not ok.all():
