@@ -81,6 +81,7 @@ YOUNG_REL = 0.1  # before that, a spread of at least 10% of the level: a first w
 WEEKLY_DAYS = 9  # days of history before a weekly profile can be chosen (2 days to compare)
 MIN_SCALE_SAMPLES = 24  # hours with a residual before a spread is learned from them
 COUNT_SPREAD = 1.0  # the point spread of counts until then (see `point_spread`)
+MIN_OUT = 2  # a window mean counts when this many of its residuals are a point spread out
 AGREE = 3.0  # a window mean counts while the shorter window is this many spreads out
 TAIL_Q = 0.98  # the hourly maximum of a statistic exceeds this quantile 1 hour in 50 ...
 TAIL_T = 4.0  # ... and that quantile sits at TAIL_T spreads (k = 6 is well above it)
@@ -752,6 +753,11 @@ class BandEngine:
         self._nref = 0
         self._cz = [0.0] * RING
         self._cn = [0] * RING
+        self._cu = [0] * RING  # running counts of residuals a point spread above / below
+        self._cd = [0] * RING
+        self._totu = 0
+        self._totd = 0
+        self._outs = [(0, 0)] * len(WINDOWS)  # those counts in each window
         self._row = 0
         self._totz = 0.0
         self._totn = 0
@@ -939,13 +945,21 @@ class BandEngine:
         """This step's point z, raw residual r and the residual zm its means add up."""
         if z == z:
             c1 = self._cw[0]
-            lim = ZC * c1 if c1 == c1 else ZC
+            if c1 != c1:
+                c1 = 1.0
+            lim = ZC * c1
             self._totz += min(max(zm, -lim), lim)
             self._totn += 1
+            if zm >= c1:
+                self._totu += 1
+            elif zm <= -c1:
+                self._totd += 1
         self._row += 1
         row = self._row
         self._cz[row % RING] = totz = self._totz
         self._cn[row % RING] = totn = self._totn
+        self._cu[row % RING] = totu = self._totu
+        self._cd[row % RING] = totd = self._totd
         ms, his, los = self._m, self._hi, self._lo
         ms[0] = z
         ms[-1] = r
@@ -959,6 +973,7 @@ class BandEngine:
                     c = totn - cn[lo]
                     if c >= (w + 1) // 2:
                         m = (totz - cz[lo]) / c
+                    self._outs[j] = (totu - self._cu[lo], totd - self._cd[lo])
                 ms[j] = m
         for j, m in enumerate(ms):
             if m == m:
@@ -993,6 +1008,9 @@ class BandEngine:
             m = ms[j]
             if m != m:
                 continue
+            ups, downs = self._outs[j]
+            if not ((m > 0 and ups >= MIN_OUT) or (m < 0 and downs >= MIN_OUT)):
+                continue  # one wild sample is the point test's to judge
             if j >= 2 and j - 1 in active:  # see `agrees`
                 mp = ms[j - 1]
                 if not (mp * m > 0 and _directed(mp / active[j - 1], direction) >= AGREE):
@@ -1311,9 +1329,16 @@ def engine_batch(p: EngineParams, t: np.ndarray, v: np.ndarray, vol: np.ndarray 
     c1_row = point_spread(per_row(c1), counted)
 
     # pass 5: means of the last w residuals (each clipped at ZC point spreads)
-    lim = ZC * np.where(np.isfinite(c1_row), c1_row, 1.0)
+    c1e = np.where(np.isfinite(c1_row), c1_row, 1.0)
+    lim = ZC * c1e
     zc = np.clip(z_means, -lim, lim)
     zc[~ok] = 0.0
+    # how many residuals a point spread above / below, for `MIN_OUT`
+    cu = np.zeros(n + 1)
+    cd = np.zeros(n + 1)
+    with np.errstate(invalid="ignore"):
+        np.cumsum(ok & (z_means >= c1e), out=cu[1:])
+        np.cumsum(ok & (z_means <= -c1e) & ~(z_means >= c1e), out=cd[1:])
     cz = np.zeros(n + 1)
     np.cumsum(zc, out=cz[1:])
     # counts as floats: exact, and no int → float in the divisions
@@ -1366,6 +1391,12 @@ def engine_batch(p: EngineParams, t: np.ndarray, v: np.ndarray, vol: np.ndarray 
                 continue
             with np.errstate(invalid="ignore"):
                 sj = _directed(means[j] / per_row(cw[:, j]), p.direction)
+                outs = np.zeros((2, n))
+                outs[0, w - 1 :] = cu[w:] - cu[:-w]
+                outs[1, w - 1 :] = cd[w:] - cd[:-w]
+                mj = means[j]
+                backed = ((mj > 0) & (outs[0] >= MIN_OUT)) | ((mj < 0) & (outs[1] >= MIN_OUT))
+                sj[~backed] = np.nan
                 if j >= 2 and np.isfinite(cw[:, j - 1]).any():
                     sj[~agrees(means[j - 1], per_row(cw[:, j - 1]), means[j], p.direction)] = np.nan
             strength = np.fmax(strength, sj)
