@@ -84,7 +84,7 @@ COUNT_SPREAD = 1.0  # the point spread of counts until then (see `point_spread`)
 MIN_OUT = 2  # a window mean counts when this many of its residuals are a point spread out
 AGREE = 3.0  # a window mean counts while the shorter window is this many spreads out
 TAIL_Q = 0.98  # the hourly maximum of a statistic exceeds this quantile 1 hour in 50 ...
-TAIL_T = 4.0  # ... and that quantile sits at TAIL_T spreads (k = 6 is well above it)
+TAIL_T = 4.0  # ... and that quantile sits at TAIL_T spreads (the default k = 5.5 is above it)
 LEVEL_CLIP = (0.5, 2.0)
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SEASONS = ("flat", "daily", "weekly")

@@ -120,7 +120,7 @@ class BandParams(_Params):
 
 
 class AutoParams(BandParams):
-    k: float = Field(6.0, gt=0)  # chosen on bench/sentinel_detection.py (see its report)
+    k: float = Field(5.5, gt=0)  # chosen on bench/sentinel_detection.py (see its report)
     absence: bool = True
 
 
