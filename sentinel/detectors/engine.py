@@ -2,8 +2,9 @@
 
 What it learns, all from the series' own past, per clock hour ("block"):
 
-* a summary of each hour: count, median, spread (interquartile), min, max, integers or
-  not, the longest gap between samples;
+* a summary of each hour: count, centre (the median; the mean for integer counts, whose
+  median moves in whole steps), spread (interquartile), min, max, integers or not, the
+  longest gap between samples;
 * once a day (at an hour spread over the day per series, so thousands of series do not
   refit in the same cycle): whether the series is integer counts, bounded in [0, 1],
   non-negative; its sampling interval and normal gaps; whether it is weekly seasonal,
@@ -21,12 +22,18 @@ What it learns, all from the series' own past, per clock hour ("block"):
 
 Each step then costs O(1): z = (value - expected) / spread (for counts and ratios with a
 volume, no larger than their exact Poisson / binomial tail says), the means of the last
-5, 30 and 360 z (clipped) from running sums, and a run of zeros where the same hours never
-had one; the strongest of them, each over its learned spread, against `k`. Spikes show
-in z; drops to zero in the zeros and the means; level shifts, ramps and stuck queues in
-the means. Warm-up is quiet and says so: no verdict for a day, no point test until a day
-of residuals shows how they vary, no means until a whole week (a first weekend is news
-to the detector, not an incident), and a wide band until then.
+5, 30 and 360 residuals (clipped; plain residuals for counts, which the tail correction
+would bias) from running sums, and a run of zeros where the same hours never had one;
+the strongest of them, each over its learned spread, against `k`. A mean counts only
+when at least two of its residuals are a point spread out its way (one burst is the
+point test's to judge) and, for 30 and 360, while the next shorter mean is still 3
+spreads out its way (a long mean remembers a fault for hours after it ended). Spikes
+show in z; drops to zero in the zeros and the means; level shifts, ramps and stuck
+queues in the means. Warm-up is quiet and says so: no verdict for a day, no point test
+until a day of residuals shows how they vary (counts excepted: their exact tail judges
+them meanwhile, so a history backfilled at a coarse step, or a series whose windows
+mostly hold no volume, is judged from the first fit), no means until a whole week (a
+first weekend is news to the detector, not an incident), and a wide band until then.
 """
 
 from __future__ import annotations
