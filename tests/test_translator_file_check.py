@@ -122,7 +122,8 @@ def test_check_files_command_lists_them_and_logs_to_the_log_file(
     assert any(f"file_id={deleted} original" in line for line in lines)
     assert any(f"file_id={translated} translated" in line for line in lines)
     assert f"orphaned {orphan}" in lines
-    # TRANSLATOR_LOG_FILE: the command's own log lines (here, the migration check's)
-    # went to the file too, in the one-line format the sentinel's log source reads.
+    # TRANSLATOR_LOG_FILE: the command's own log lines went to the file too, in the
+    # one-line format the sentinel's log source reads.
     logged = log_file.read_text().splitlines()
     assert logged and all(parse_line(line) for line in logged)
+    assert any("event=files.checked" in line and "missing=2" in line for line in logged)

@@ -9,9 +9,11 @@ from datetime import timedelta
 
 import click
 
-from common.logs import configure_logging
+from common.logs import configure_logging, get_logger
 from common.yaml_config import ConfigError
 from translator.settings import TranslatorSettings
+
+log = get_logger(__name__)
 
 
 def _services(migrate: bool = True):  # type: ignore[no-untyped-def]
@@ -163,6 +165,12 @@ def check_files_cmd(limit: int) -> None:
         click.echo(f"missing  file_id={missing.file_id} {missing.which} {missing.path}")
     for path in check.orphaned[:limit]:
         click.echo(f"orphaned {path}")
+    # The same summary in the log, where the log signals and a grep find it.
+    report = log.warning if check.missing or check.orphaned else log.info
+    report(
+        "files.checked", rows=check.rows, missing=len(check.missing),
+        orphaned=len(check.orphaned),
+    )  # fmt: skip
 
 
 @main.command("run-job")
