@@ -23,6 +23,7 @@ from sentinel import maintenance
 from sentinel.alerting.actions import audit
 from sentinel.alerting.receiver import AmPayload, receive
 from sentinel.alerting.views import alerting_router
+from sentinel.cadence import run_on_cadence
 from sentinel.history import parse_series_key
 from sentinel.models import ACTIVE_STATES, Alert, AlertState, Sample, Tuning, TuningStatus
 from sentinel.runbooks import RUNBOOK_PATH, render_runbook_page
@@ -104,12 +105,12 @@ class PushIn(BaseModel):
 def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        scheduler = _start_loop(sentinel) if run_loop else None
+        loops = _start_loop(sentinel) if run_loop else None
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown(wait=True)
+            if loops is not None:
+                loops.shutdown()
             sentinel.step_down()
 
     app = FastAPI(title="Sentinel", lifespan=lifespan)
@@ -366,50 +367,45 @@ def _render_metrics(sentinel: Sentinel) -> bytes:
     return generate_latest(registry)
 
 
-def _start_loop(sentinel: Sentinel):  # type: ignore[no-untyped-def]
+class _Loops:
+    """The evaluation loop and the dispatcher, each on a thread of its own, and
+    the scheduler of the daily and weekly jobs."""
+
+    def __init__(self, sentinel: Sentinel, scheduler: Any) -> None:
+        self.sentinel, self.scheduler = sentinel, scheduler
+        self.stop_evaluating = threading.Event()
+        self.threads = [
+            threading.Thread(
+                target=run_on_cadence,
+                args=(sentinel.run_cycle, sentinel.clock, self.stop_evaluating),
+                name="sentinel-evaluate",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=sentinel.dispatcher.serve,
+                args=(sentinel.settings.tick_seconds,),
+                name="sentinel-deliver",
+                daemon=True,
+            ),
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        self.stop_evaluating.set()
+        self.sentinel.dispatcher.stop()
+        for thread in self.threads:
+            thread.join(30)
+        self.scheduler.shutdown(wait=True)
+
+
+def _start_loop(sentinel: Sentinel) -> _Loops:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     scheduler = BackgroundScheduler()
-    lock = threading.Lock()
-
-    def tick() -> None:
-        if not lock.acquire(blocking=False):
-            return  # the previous cycle is still running
-        try:
-            sentinel.cycle()
-        except Exception:
-            log.exception("sentinel.cycle_failed")
-        finally:
-            lock.release()
-
-    scheduler.add_job(
-        tick,
-        "interval",
-        seconds=sentinel.settings.tick_seconds,
-        id="evaluate",
-        max_instances=1,
-        coalesce=True,
-    )
-    deliver_lock = threading.Lock()
-
-    def deliver() -> None:
-        if not deliver_lock.acquire(blocking=False):
-            return
-        try:
-            sentinel.deliver()
-        except Exception:
-            log.exception("sentinel.delivery_failed")
-        finally:
-            deliver_lock.release()
-
-    scheduler.add_job(
-        deliver,
-        "interval",
-        seconds=sentinel.settings.tick_seconds,
-        id="deliver",
-        max_instances=1,
-        coalesce=True,
-    )
     scheduler.add_job(
         _leader_only(sentinel, maintenance.apply_retention),
         "cron",
@@ -427,8 +423,9 @@ def _start_loop(sentinel: Sentinel):  # type: ignore[no-untyped-def]
         id="retune",
         coalesce=True,
     )
-    scheduler.start()
-    return scheduler
+    loops = _Loops(sentinel, scheduler)
+    loops.start()
+    return loops
 
 
 def _leader_only(sentinel: Sentinel, job):  # type: ignore[no-untyped-def]

@@ -63,7 +63,11 @@ class Evaluator:
         self.book = book
         self.tunings = tunings or {}
         self.series: dict[str, dict[str, SeriesState]] = {s.name: {} for s in catalogue.signals}
+        # Each signal's due instants lie on a fixed grid (first evaluation + k ×
+        # interval), so a late wake-up never pushes the following ones back.
         self.next_due: dict[str, datetime] = {}
+        self.skipped_ticks: dict[str, int] = {}  # grid points passed over while behind
+        self._behind: set[str] = set()
         self.last_reading: dict[str, Reading] = {}
         self.cycle_seconds = 0.0
 
@@ -124,6 +128,10 @@ class Evaluator:
     def due(self, now: datetime) -> list[SignalSpec]:
         return [s for s in self.catalogue.signals if self.next_due.get(s.name, now) <= now]
 
+    def next_wake(self) -> datetime | None:
+        """The earliest instant a signal falls due (None before the first tick)."""
+        return min(self.next_due.values(), default=None)
+
     def tick(self, now: datetime) -> int:
         started = time.process_time()
         due = self.due(now)
@@ -133,10 +141,32 @@ class Evaluator:
                 self.evaluate(spec, now, rows)
             except Exception:
                 log.exception("engine.signal_failed", signal=spec.name)
-            self.next_due[spec.name] = now + timedelta(seconds=spec.interval_seconds)
+            self.next_due[spec.name] = self._next_grid_point(spec, now)
         self.history.append(rows)
         self.cycle_seconds = time.process_time() - started
         return len(due)
+
+    def _next_grid_point(self, spec: SignalSpec, now: datetime) -> datetime:
+        """The due instant after this evaluation: one interval after the previous
+        due instant, not after ``now``; a loop that fell behind by more than an
+        interval skips to the next grid point after ``now`` and says so once."""
+        interval = timedelta(seconds=spec.interval_seconds)
+        due = self.next_due.get(spec.name, now)
+        following = due + interval
+        if following > now:
+            self._behind.discard(spec.name)
+            return following
+        missed = int((now - due) / interval)
+        self.skipped_ticks[spec.name] = self.skipped_ticks.get(spec.name, 0) + missed
+        if spec.name not in self._behind:  # once per spell of lateness, not every tick
+            self._behind.add(spec.name)
+            log.warning(
+                "engine.fell_behind",
+                signal=spec.name,
+                late_seconds=round((now - due).total_seconds(), 3),
+                skipped_ticks=missed,
+            )
+        return due + (missed + 1) * interval
 
     def evaluate(self, spec: SignalSpec, now: datetime, rows: list[Row]) -> list[Verdict]:
         """Read one signal and judge each of its series; the samples go to ``rows``."""

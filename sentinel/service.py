@@ -97,6 +97,19 @@ class Sentinel:
         else:
             self.backfill.finished.set()
 
+    def next_cycle_at(self) -> datetime:
+        """When the loop should run ``cycle`` again: the earliest due signal, and
+        at least every ``tick_seconds`` (lease renewal, escalation timers)."""
+        poll = self.clock.now() + timedelta(seconds=self.settings.tick_seconds)
+        evaluator = self.evaluator
+        due = evaluator.next_wake() if evaluator is not None else None
+        return min(poll, due) if due is not None else poll
+
+    def run_cycle(self) -> datetime:
+        """One turn of the cadence loop: a cycle, then when the next is due."""
+        self.cycle()
+        return self.next_cycle_at()
+
     def deliver(self) -> int:
         """Send what the outbox holds (every replica may: claims are leased)."""
         return self.dispatcher.drain()
@@ -163,7 +176,9 @@ def build_sentinel(
         translator_engine=translator_engine,
         replica=settings.replica or f"{socket.gethostname()}:{os.getpid()}",
         alerting=alerting,
-        notifier=Notifier(db, alerting, clock, public_url=settings.public_url),
+        notifier=Notifier(
+            db, alerting, clock, public_url=settings.public_url, on_queued=dispatcher.wake
+        ),
         dispatcher=dispatcher,
         reactions=reactions,
         channel_kinds=kinds,
