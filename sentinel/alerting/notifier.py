@@ -4,6 +4,7 @@ as bundles once their recipient's rate limit allows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,10 +40,17 @@ class RunStats:
 
 class Notifier:
     def __init__(
-        self, db: Database, config: AlertingConfig, clock: Clock, public_url: str | None = None
+        self,
+        db: Database,
+        config: AlertingConfig,
+        clock: Clock,
+        public_url: str | None = None,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self.db, self.config, self.clock = db, config, clock
         self.public_url = public_url
+        # Called once notifications are committed to the outbox (wakes the dispatcher).
+        self.on_queued = on_queued
         self.stages = build_pipeline(config)
         self.routes = {r.name: r for r in config.routes}
 
@@ -56,10 +64,19 @@ class Notifier:
         for group_id in due:
             assert tick is not None
             with self.db.session() as s:
-                planned += self._pass(s, group_id, tick)
+                queued = self._pass(s, group_id, tick)
+            if queued:
+                self._queued()  # after the commit, so the dispatcher can claim them
+            planned += queued
         with self.db.session() as s:
             bundles = flush_bundles(s, self.config, now)
+        if bundles:
+            self._queued()
         return RunStats(transitions, len(due), planned, bundles)
+
+    def _queued(self) -> None:
+        if self.on_queued is not None:
+            self.on_queued()
 
     def _tick(self, now: datetime) -> Tick:
         with self.db.session() as s:

@@ -10,6 +10,7 @@ most one extra time (the notification id travels as an idempotency key)."""
 from __future__ import annotations
 
 import secrets
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -316,6 +317,36 @@ class Dispatcher:
         self.on_failed = on_failed
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self.idle = threading.Event()  # set while ``serve`` waits for work
+        self.wakeups = 0  # drains started by ``wake`` rather than by the poll
+
+    def wake(self) -> None:
+        """Something was just queued: ``serve`` drains now instead of at its next poll."""
+        self._wakeup.set()
+
+    def serve(self, poll_seconds: float) -> None:
+        """Drain until ``stop``: at once when woken, else every ``poll_seconds``
+        (for pages queued by other processes, and retries falling due)."""
+        while not self._stopping.is_set():
+            self._wakeup.clear()  # before draining: a page queued meanwhile wakes us again
+            try:
+                attempted = self.drain()
+            except Exception:
+                log.exception("notification.drain_failed")
+                attempted = 0
+            if attempted:
+                continue  # a failure may have queued a fallback: look again at once
+            self.idle.set()
+            woken = self._wakeup.wait(poll_seconds)
+            self.idle.clear()
+            if woken and not self._stopping.is_set():
+                self.wakeups += 1
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
 
     def run_once(self) -> int:
         """Send one batch of what is due now; returns how many were attempted."""

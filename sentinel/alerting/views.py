@@ -255,6 +255,8 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
             made = announce(sentinel.db, body, now(), sentinel.alerting)
         except UnknownRecipient as exc:
             raise HTTPException(422, str(exc)) from exc
+        if made:
+            sentinel.dispatcher.wake()
         return {"notifications": made}
 
     # --- Twilio and Slack callbacks ----------------------------------------------
@@ -298,6 +300,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
             else:
                 outcome = sms_outcome(form.get("MessageStatus") or form.get("SmsStatus") or "")
             sentinel.reactions.on_callback(s, row, outcome, now())
+        sentinel.dispatcher.wake()  # a failed page may have queued its fallback
         return Response(status_code=204)
 
     @router.post("/api/slack/interactions")
