@@ -302,3 +302,25 @@ def test_faults_can_wait_before_they_start():
     now[0] = 61
     assert faults.http_error("GET", "/api/jobs") == 500
     assert faults.empty_job_list("bob@example.com")
+
+
+def test_a_watched_faults_file_switches_faults_on_and_off_while_running(tmp_path):
+    from common.files import write_atomic
+    from translator.faults import FaultInjector
+
+    file = tmp_path / "faults.yaml"
+    write_atomic(file, "{}\n")
+    faults = FaultInjector.from_settings(file, None)
+    assert faults.payment_failure("wallet") is None
+
+    write_atomic(file, "payment_failures: [{method: wallet, rate: 1.0, reason: wallet_declined}]\n")
+    assert faults.payment_failure("wallet") == "wallet_declined"  # the next check sees it
+    assert faults.payment_failure("card") is None
+
+    write_atomic(file, "payment_failures: [{method: wallet, rate: 2}]\n")  # invalid
+    assert faults.payment_failure("wallet") == "wallet_declined"  # the last valid one holds
+
+    file.unlink()  # no file, no faults
+    assert faults.payment_failure("wallet") is None
+    write_atomic(file, "llm_failures: [{provider: offline, rate: 1.0}]\n")
+    assert faults.llm_failure("offline")

@@ -1,7 +1,9 @@
 """Fault injection, so the sentinel and the release gate can be shown and tested
 against real failures. Configuration only (``TRANSLATOR_FAULTS_FILE`` or
 ``TRANSLATOR_FAULTS``), off by default, and every injected fault is logged as
-``event=fault.injected kind=...``.
+``event=fault.injected kind=...``. A faults file is watched: replace it (or
+delete it) and the running service switches the faults on or off at its next
+check, so a fault can start at a recorded instant.
 
     start_after_seconds: 60
     payment_failures: [{method: wallet, rate: 0.5, reason: wallet_declined}]
@@ -113,21 +115,62 @@ class FaultyProvider:
         return self._provider.translate(text, source_lang, target_lang)
 
 
+def _stamp(file: Path) -> tuple[int, int, int] | None:
+    """What changes when the file is rewritten or replaced (None: no file)."""
+    try:
+        st = file.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
 class FaultInjector:
-    """Answers "should this operation fail now?" for each kind of fault."""
+    """Answers "should this operation fail now?" for each kind of fault. Given
+    the ``file`` its configuration came from, it re-reads it whenever it
+    changes (a missing file means no faults)."""
 
     def __init__(
-        self, config: FaultConfig | None = None, monotonic: Callable[[], float] = time.monotonic
+        self,
+        config: FaultConfig | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        file: Path | None = None,
     ) -> None:
-        self.config = config or FaultConfig()
-        self._rng = random.Random(self.config.seed)
         self._lock = threading.Lock()
         self._monotonic = monotonic
-        self._armed_at = monotonic() + self.config.start_after_seconds
-        if self.config.active:
-            log.warning(
-                "fault.config_loaded", config=self.config.model_dump_json(exclude_none=True)
-            )
+        self._started = monotonic()  # start_after_seconds counts from the process start
+        self._file = file
+        self._stamp = _stamp(file) if file is not None else None
+        self._use(config or FaultConfig())
+
+    @classmethod
+    def from_settings(cls, file: Path | None, inline: str | None) -> FaultInjector:
+        return cls(load_fault_config(file, inline), file=file)
+
+    def _use(self, config: FaultConfig) -> None:
+        self.config = config
+        self._rng = random.Random(config.seed)
+        self._armed_at = self._started + config.start_after_seconds
+        if config.active:
+            log.warning("fault.config_loaded", config=config.model_dump_json(exclude_none=True))
+
+    def _refresh(self) -> None:
+        """Pick up a changed faults file; one stat per check, so it is cheap."""
+        if self._file is None:
+            return
+        stamp = _stamp(self._file)
+        if stamp == self._stamp:
+            return
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp
+            try:
+                config = load_yaml_model(self._file, FaultConfig) if stamp else FaultConfig()
+            except (ConfigError, OSError) as exc:
+                log.error("fault.config_invalid", file=str(self._file), error=str(exc))
+                return  # keep the faults that were in force
+            log.warning("fault.config_changed", file=str(self._file), active=config.active)
+            self._use(config)
 
     def _roll(self, rate: float) -> bool:
         if rate <= 0 or self._monotonic() < self._armed_at:
@@ -136,6 +179,7 @@ class FaultInjector:
             return self._rng.random() < rate
 
     def payment_failure(self, method: str) -> str | None:
+        self._refresh()
         for fault in self.config.payment_failures:
             if fault.method == method and self._roll(fault.rate):
                 log.warning(
@@ -145,6 +189,7 @@ class FaultInjector:
         return None
 
     def empty_job_list(self, email: str) -> bool:
+        self._refresh()
         fault = self.config.empty_job_list
         if fault is None:
             return False
@@ -155,6 +200,7 @@ class FaultInjector:
         return False
 
     def http_error(self, method: str, route: str) -> int | None:
+        self._refresh()
         for fault in self.config.http_errors:
             if fault.methods and method.upper() not in {m.upper() for m in fault.methods}:
                 continue
@@ -166,6 +212,7 @@ class FaultInjector:
         return None
 
     def worker_hang(self) -> float | None:
+        self._refresh()
         fault = self.config.worker_hang
         if fault is not None and self._roll(fault.rate):
             log.warning("fault.injected", kind="worker_hang", seconds=fault.seconds)
@@ -173,9 +220,11 @@ class FaultInjector:
         return None
 
     def wrap_provider(self, provider: LLMProvider) -> LLMProvider:
-        return FaultyProvider(provider, self) if self.config.llm_failures else provider
+        watched = self._file is not None  # LLM failures may be switched on later
+        return FaultyProvider(provider, self) if self.config.llm_failures or watched else provider
 
     def llm_failure(self, provider: str) -> bool:
+        self._refresh()
         for fault in self.config.llm_failures:
             if fault.provider == provider and self._roll(fault.rate):
                 log.warning("fault.injected", kind="llm_failure", provider=provider)

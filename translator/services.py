@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from common.clock import Clock, SystemClock
 from translator.db import Database
-from translator.faults import FaultInjector, load_fault_config
+from translator.faults import FaultInjector
 from translator.files.storage import FileStorage
 from translator.jobs.processor import JobProcessor
 from translator.jobs.worker import WorkerPool
@@ -62,7 +62,7 @@ def build_services(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    faults = FaultInjector(load_fault_config(settings.faults_file, settings.faults))
+    faults = FaultInjector.from_settings(settings.faults_file, settings.faults)
     metrics = TranslatorMetrics()
     providers = ProviderRegistry.from_settings(
         settings,
