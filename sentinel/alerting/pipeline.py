@@ -284,10 +284,17 @@ class Broadcast:
 
 
 class RateLimit:
+    """Past a channel's limit a recipient's pages wait for the next bundle, except a
+    P0/P1 page: a limit that delays a critical page defeats the page, so it goes out at
+    once (and still counts, so the quieter pages after it wait)."""
+
+    CRITICAL = frozenset({"P0", "P1"})
+
     def __init__(self, config: AlertingConfig) -> None:
         self.limits = config.rate_limits
 
     def exec(self, p: GroupPass) -> bool:
+        critical = str(p.group.severity) in self.CRITICAL
         for planned in p.outgoing:
             limit = self.limits.get(planned.channel)  # type: ignore[call-overload]
             if limit is None:
@@ -298,7 +305,7 @@ class RateLimit:
                 counts[slot] = recent_count(
                     p.session, *slot, since=p.now - timedelta(minutes=limit.per_minutes)
                 )
-            if counts[slot] >= limit.max:
+            if counts[slot] >= limit.max and not critical:
                 planned.held = True
             else:
                 counts[slot] += 1

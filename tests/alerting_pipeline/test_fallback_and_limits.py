@@ -128,6 +128,31 @@ def test_past_the_rate_limit_pages_wait_and_go_out_as_one_bundle(sentinel_url):
     db.dispose()
 
 
+def test_a_critical_page_past_the_rate_limit_is_not_held(sentinel_url):
+    """The call limit is spent by earlier pages: a new P1 still rings the phone now,
+    and a P2 after it waits for the bundle."""
+    from common.clock import FakeClock
+    from sentinel.db import Database
+
+    db = Database(sentinel_url)
+    clock = FakeClock()
+    limits = "rate_limits:\n  voice: {max: 1, per_minutes: 10}\n  sms: {max: 1, per_minutes: 10}\n"
+    rig = Rig(db, clock, Notifier(db, config := make_config(limits), clock))
+    assert config.rate_limits["voice"].max == 1
+    for i in range(3):
+        rig.fire(f"payments.{i}", severity="P1", service="translator")
+    clock.advance(seconds=31)  # past the critical route's group_wait
+    rig.run()
+    calls = [n for n in rig.notifications() if n.channel == "voice"]
+    assert [n.status.value for n in calls] == ["pending"] * 3
+    for service in ("a", "b"):
+        rig.fire("queue.lag", severity="P2", service=service)
+    rig.run()
+    texts = [n for n in rig.notifications() if n.channel == "sms"]
+    assert [n.status.value for n in texts] == ["pending", "held"]  # a P2 waits its turn
+    db.dispose()
+
+
 def test_a_gap_in_the_schedule_goes_straight_to_the_next_step(sentinel_url):
     from common.clock import FakeClock
     from sentinel.alerting.config import parse_alerting_config
