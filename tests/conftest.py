@@ -169,3 +169,32 @@ def sentinel_url(postgres_database: str | None, database_url: str, tmp_path: Pat
     db.migrate()
     db.dispose()
     return url
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Whatever a test does to the root logger (a CLI or configure_logging installing
+    handlers, a level) is undone afterwards; added handlers are closed."""
+    import logging
+
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in before:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+
+
+@pytest.fixture
+def translator_log(tmp_path: Path, restore_logging: None) -> Path:
+    """This process logs to a file, as ``translator serve`` does with TRANSLATOR_LOG_FILE."""
+    from common.logs import configure_logging
+
+    path = tmp_path / "logs" / "translator.log"
+    configure_logging("INFO", file=path)
+    return path

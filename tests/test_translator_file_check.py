@@ -4,12 +4,10 @@ orphaned files in a real storage directory, on /metrics and from
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -88,21 +86,6 @@ def test_metrics_count_missing_and_orphaned_files(api, svc, clock):
     _old_file(svc.settings.storage_dir / "another-orphan.docx")
     clock.advance(seconds=svc.settings.files_check_seconds)
     wait_for_check(metrics, {"missing": 2, "orphaned": 2})
-
-
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    before, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in before:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in before:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
 
 
 def test_check_files_command_lists_them_and_logs_to_the_log_file(

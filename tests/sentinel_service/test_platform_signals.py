@@ -5,7 +5,6 @@ fault fires its own signal, and the alert names the series."""
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.clock import FakeClock
-from common.logs import configure_logging, get_logger
+from common.logs import get_logger
 from sentinel.api import create_app
 from sentinel.catalogue import Catalogue, load_catalogue
 from sentinel.detectors.spec import DetectorSpec
@@ -42,23 +41,6 @@ HOST = ("host.cpu_busy_ratio", "host.memory_used_ratio", "host.disk_used_ratio")
 def clock() -> FakeClock:
     # Log lines and file ages carry the OS clock's time; start the injected one there.
     return FakeClock(datetime.now(UTC))
-
-
-@pytest.fixture
-def translator_log(tmp_path):
-    root = logging.getLogger()
-    before, level = list(root.handlers), root.level
-    path = tmp_path / "translator.log"
-    configure_logging("INFO", file=path)
-    yield path
-    for handler in list(root.handlers):
-        if handler not in before:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in before:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
 
 
 def _catalogue(disk_threshold: float) -> Catalogue:

@@ -3,7 +3,6 @@ incrementally across rotation and truncation, from a real translator's log."""
 
 from __future__ import annotations
 
-import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from common.clock import FakeClock
-from common.logs import configure_logging, get_logger
+from common.logs import get_logger
 from sentinel.sources import LogLineSource, LogTail, SourceConfigError, SourceContext
 from sentinel.sources.config import build_source, parse_source_config
 from translator.files.models import File, FileStatus
@@ -141,25 +140,6 @@ def test_a_file_without_read_permission_is_no_data(tmp_path):
 
 
 # --- a real translator's log file --------------------------------------------------------
-
-
-@pytest.fixture
-def translator_log(tmp_path):
-    """The process's logging writes to a file as ``translator serve`` does with
-    TRANSLATOR_LOG_FILE; restored afterwards."""
-    root = logging.getLogger()
-    before, level = list(root.handlers), root.level
-    path = tmp_path / "logs" / "translator.log"
-    configure_logging("INFO", file=path)
-    yield path
-    for handler in list(root.handlers):
-        if handler not in before:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in before:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
 
 
 @pytest.fixture
