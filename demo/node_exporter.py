@@ -31,6 +31,18 @@ def find_binary() -> str | None:
     return next(filter(None, (shutil.which(name) for name in BINARIES)), None)
 
 
+def exporter_command(binary: str, address: str) -> list[str]:
+    """The exporter with only the collectors the host signals read."""
+    return [
+        binary,
+        f"--web.listen-address={address}",
+        "--collector.disable-defaults",
+        *(f"--collector.{name}" for name in COLLECTORS),
+        f"--collector.filesystem.fs-types-exclude={FS_TYPES_EXCLUDE}",
+        "--log.level=warn",
+    ]
+
+
 def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -63,16 +75,7 @@ def start_node_exporter(host: str, log_path: Path) -> list[str]:
     url = f"http://{address}/metrics"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [
-                binary,
-                f"--web.listen-address={address}",
-                "--collector.disable-defaults",
-                *(f"--collector.{name}" for name in COLLECTORS),
-                f"--collector.filesystem.fs-types-exclude={FS_TYPES_EXCLUDE}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            exporter_command(binary, address), stdout=log, stderr=subprocess.STDOUT
         )
     atexit.register(_stop, process)
     if not _wait_ready(process, url):

@@ -16,20 +16,12 @@ from pathlib import Path
 
 import httpx
 
+from demo.node_exporter import exporter_command
 from tests.daemons import Daemon, free_port, require_binary
 
 NODE_EXPORTER_BINARY = os.environ.get(
     "NODE_EXPORTER_BINARY", "/usr/bin/prometheus-node-exporter"
 )
-COLLECTORS = ("cpu", "meminfo", "filesystem")
-# The exporter's default list without "overlay": a container's root filesystem is one.
-FS_TYPES_EXCLUDE = (
-    "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"
-    "iso9660|mqueue|nsfs|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|"
-    "tracefs)$"
-)
-
-
 def require_node_exporter() -> str:
     return require_binary(
         NODE_EXPORTER_BINARY,
@@ -67,14 +59,7 @@ def node_exporter(ready_timeout: float = 15.0) -> Iterator[NodeExporter]:
         log_path = Path(tmp) / "node-exporter.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [
-                    binary,
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--collector.disable-defaults",
-                    *(f"--collector.{name}" for name in COLLECTORS),
-                    f"--collector.filesystem.fs-types-exclude={FS_TYPES_EXCLUDE}",
-                    "--log.level=warn",
-                ],
+                exporter_command(binary, f"127.0.0.1:{port}"),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # our own process group: a Ctrl-C aimed at pytest spares it
