@@ -119,6 +119,27 @@ def test_injected_http_500s_hit_the_configured_route_only(make, caplog):
     )
 
 
+def test_injected_slow_responses_show_in_the_latency_histogram_of_their_route(make, caplog):
+    svc, api = make(
+        faults='{"slow_responses": [{"route": "/api/jobs", "rate": 1.0, "seconds": 0.3}]}'
+    )
+    _, h = add_user(svc, "a@example.com")
+    assert api.get("/api/jobs", headers=h).status_code == 200  # late, but answered
+    assert api.get("/api/me", headers=h).status_code == 200
+    fams = _families(api.get("/metrics").text)
+    bucket = "translator_http_request_duration_seconds_bucket"
+    # The held-back request falls past the 0.25 s bucket; the other route is untouched.
+    assert _value(fams, bucket, route="/api/jobs", le="0.25") == 0
+    assert _value(fams, bucket, route="/api/jobs", le="0.5") == 1
+    assert _value(fams, bucket, route="/api/me", le="0.25") == 1
+    assert any(
+        rec.getMessage() == "fault.injected"
+        and rec.fields["kind"] == "slow_response"
+        and rec.fields["route"] == "/api/jobs"
+        for rec in caplog.records
+    )
+
+
 def test_empty_job_list_fault_for_one_user(make):
     svc, api = make(faults='{"empty_job_list": {"users": ["bob@example.com"]}}')
     _, alice = add_user(svc, "alice@example.com")
@@ -324,3 +345,29 @@ def test_a_watched_faults_file_switches_faults_on_and_off_while_running(tmp_path
     assert faults.payment_failure("wallet") is None
     write_atomic(file, "llm_failures: [{provider: offline, rate: 1.0}]\n")
     assert faults.llm_failure("offline")
+
+
+def test_slow_responses_wait_their_start_and_match_route_and_method():
+    from translator.faults import FaultConfig, FaultInjector
+
+    now = [0.0]
+    faults = FaultInjector(
+        FaultConfig.model_validate(
+            {
+                "start_after_seconds": 30,
+                "slow_responses": [
+                    {"route": "/api/jobs", "rate": 1.0, "seconds": 4, "methods": ["get"]}
+                ],
+            }
+        ),
+        monotonic=lambda: now[0],
+    )
+    assert faults.config.active
+    assert faults.slow_response("GET", "/api/jobs") is None  # not started yet
+    now[0] = 31
+    assert faults.slow_response("GET", "/api/jobs") == 4
+    assert faults.slow_response("GET", "/api/jobs/{job_id}") == 4  # a path under the route
+    assert faults.slow_response("POST", "/api/jobs") is None
+    assert faults.slow_response("GET", "/api/jobsearch") is None
+    with pytest.raises(ValueError, match="seconds"):
+        FaultConfig.model_validate({"slow_responses": [{"route": "/", "rate": 1, "seconds": 0}]})

@@ -3,10 +3,11 @@ background workers and scheduler tied to its lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
@@ -63,7 +64,7 @@ def create_app(
         title="Translator",
         version=__version__,
         lifespan=lifespan,
-        dependencies=[Depends(inject_http_fault)] if services.faults.config.http_errors else [],
+        dependencies=_fault_dependencies(services),
     )
     app.state.services = services
     for router in (health_router, accounts_router, files_router, jobs_router, payments_router):
@@ -82,6 +83,26 @@ def create_app(
 class InjectedHttpFault(Exception):
     def __init__(self, status: int) -> None:
         self.status = status
+
+
+def _fault_dependencies(services: Services) -> list[params.Depends]:
+    """Route faults run as app-wide dependencies, only when configured (no cost otherwise)."""
+    config = services.faults.config
+    dependencies: list[params.Depends] = []
+    if config.slow_responses:
+        dependencies.append(Depends(inject_slow_response))
+    if config.http_errors:
+        dependencies.append(Depends(inject_http_fault))
+    return dependencies
+
+
+async def inject_slow_response(request: Request) -> None:
+    """Holds the request back without blocking the event loop or a worker thread; it
+    runs inside the request middleware, so the latency histogram sees the delay."""
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    delay = request.app.state.services.faults.slow_response(request.method, route)
+    if delay is not None:
+        await asyncio.sleep(delay)
 
 
 def inject_http_fault(request: Request) -> None:

@@ -9,6 +9,7 @@ check, so a fault can start at a recorded instant.
     payment_failures: [{method: wallet, rate: 0.5, reason: wallet_declined}]
     empty_job_list: {users: [bob@example.com], share: 0.0}
     http_errors: [{route: /api/jobs, rate: 0.3, status: 500}]
+    slow_responses: [{route: /api/jobs, rate: 0.5, seconds: 3}]
     worker_hang: {rate: 0.1, seconds: 900}
     llm_failures: [{provider: offline, rate: 0.2}]
 """
@@ -55,6 +56,15 @@ class HttpErrorFault(_Strict):
     methods: list[str] = []  # empty: every method
 
 
+class SlowResponseFault(_Strict):
+    """Requests to ``route`` answered ``seconds`` late (a slow dependency, a lock)."""
+
+    route: str  # a route template or a path prefix, as for http_errors
+    rate: float = Rate
+    seconds: float = Field(default=3.0, gt=0, le=600)
+    methods: list[str] = []  # empty: every method
+
+
 class WorkerHangFault(_Strict):
     rate: float = Rate
     seconds: float = Field(default=900.0, gt=0)
@@ -72,6 +82,7 @@ class FaultConfig(_Strict):
     payment_failures: list[PaymentFault] = []
     empty_job_list: EmptyJobListFault | None = None
     http_errors: list[HttpErrorFault] = []
+    slow_responses: list[SlowResponseFault] = []
     worker_hang: WorkerHangFault | None = None
     llm_failures: list[LLMFault] = []
 
@@ -81,6 +92,7 @@ class FaultConfig(_Strict):
             self.payment_failures
             or self.empty_job_list
             or self.http_errors
+            or self.slow_responses
             or self.worker_hang
             or self.llm_failures
         )
@@ -202,13 +214,20 @@ class FaultInjector:
     def http_error(self, method: str, route: str) -> int | None:
         self._refresh()
         for fault in self.config.http_errors:
-            if fault.methods and method.upper() not in {m.upper() for m in fault.methods}:
-                continue
-            if (route == fault.route or route.startswith(fault.route.rstrip("/") + "/")) and (
-                self._roll(fault.rate)
-            ):
+            if _hits(fault.route, fault.methods, method, route) and self._roll(fault.rate):
                 log.warning("fault.injected", kind="http_error", route=route, status=fault.status)
                 return fault.status
+        return None
+
+    def slow_response(self, method: str, route: str) -> float | None:
+        """Seconds to hold this request back before it is handled, or None."""
+        self._refresh()
+        for fault in self.config.slow_responses:
+            if _hits(fault.route, fault.methods, method, route) and self._roll(fault.rate):
+                log.warning(
+                    "fault.injected", kind="slow_response", route=route, seconds=fault.seconds
+                )
+                return fault.seconds
         return None
 
     def worker_hang(self) -> float | None:
@@ -230,3 +249,10 @@ class FaultInjector:
                 log.warning("fault.injected", kind="llm_failure", provider=provider)
                 return True
         return False
+
+
+def _hits(fault_route: str, fault_methods: list[str], method: str, route: str) -> bool:
+    """Does a route fault apply to this request? (its route, or a path under it)"""
+    if fault_methods and method.upper() not in {m.upper() for m in fault_methods}:
+        return False
+    return route == fault_route or route.startswith(fault_route.rstrip("/") + "/")
