@@ -10,7 +10,7 @@ import contextlib
 import random
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select
@@ -58,9 +58,17 @@ def seed_users(services: Services) -> dict[str, str]:
     return tokens
 
 
+def busyness(at: datetime) -> float:
+    """Activity relative to a weekday's mid-afternoon peak: busy days, quiet nights,
+    and weekends at half the weekday level."""
+    daily = 0.3 + 0.7 * max(0.0, 1 - abs(at.hour - 14) / 10)
+    return daily * (0.5 if at.weekday() >= 5 else 1.0)
+
+
 def seed_history(services: Services, days: int, rng: random.Random) -> int:
     """Backdated payments and finished jobs over the past ``days`` days, with a
-    daily rhythm, so signals have a history to be tuned on. Runs once per database."""
+    daily and a weekly rhythm, so signals have a history to be tuned on. Runs once
+    per database."""
     now = services.clock.now()
     with services.db.session() as s:
         if s.scalar(
@@ -76,7 +84,7 @@ def seed_history(services: Services, days: int, rng: random.Random) -> int:
         created = 0
         for hour in range(days * 24, 0, -1):
             at = now - timedelta(hours=hour)
-            busy = 0.3 + 0.7 * max(0.0, 1 - abs(at.hour - 14) / 10)  # peaks mid-afternoon
+            busy = busyness(at)
             for _ in range(rng.randint(0, round(6 * busy))):
                 method = rng.choice([PaymentMethod.card, PaymentMethod.card, PaymentMethod.wallet])
                 failed = rng.random() < (0.03 if method is PaymentMethod.card else 0.05)

@@ -16,6 +16,7 @@ import base64
 import itertools
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -74,6 +75,7 @@ class TwilioRequest:
     resource: str  # "Messages" or "Calls"
     headers: dict[str, str]  # lower-cased names
     form: dict[str, list[str]]
+    received_at: float = 0.0  # wall-clock seconds (time.time()) when it arrived
 
     def param(self, name: str) -> str | None:
         values = self.form.get(name)
@@ -152,6 +154,7 @@ class FakeTwilioServer(ScriptedServer[TwilioRequest, TwilioReply]):
                     resource=match["resource"],
                     headers={k.lower(): v for k, v in self.headers.items()},
                     form=parse_qs(body, keep_blank_values=True),
+                    received_at=time.time(),
                 )
                 authorized = server._authorized(self.headers.get("Authorization"), match["sid"])
                 reply = server._take(
