@@ -30,7 +30,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,10 +61,10 @@ HISTORY_SEED = 20261204  # the same two weeks on every run
 # daily and weekly rhythms from, without a million one-second rows.
 BACKFILL_STEP = timedelta(minutes=10)
 # Faults arm this long after the translator builds its fault injector. Both
-# processes start one after the other (3-15 s on a busy machine), the sentinel
+# processes start one after the other (3 s on a quiet machine, 40 s on a busy one), the sentinel
 # takes the lead and evaluates every signal, and a few seconds of healthy
 # traffic pass first (checked, not assumed: the case fails if it was not so).
-FAULT_START_AFTER_SECONDS = 25.0
+FAULT_START_AFTER_SECONDS = 45.0
 PROCESS_START_TIMEOUT = 60.0  # a cold start of either process on a busy machine
 ON_CALL_PHONE = "+15550001111"
 
@@ -362,6 +362,11 @@ class Stack:
     traffic: Traffic
     started_at: float  # when the sentinel process was launched
     faults: dict[str, Any] | None
+    # What happened when (wall clock): launches, readiness; quoted when a case fails.
+    timeline: dict[str, float] = field(default_factory=dict)
+
+    def when(self, origin: float) -> str:
+        return ", ".join(f"{k} {v - origin:+.1f}s" for k, v in self.timeline.items())
 
     # --- when the fault starts ---
 
@@ -399,9 +404,11 @@ class Stack:
 
         if not self.wait_for(every_signal_read, deadline):
             raise AssertionError(
-                f"harness: the sentinel had not evaluated {unread} before the fault "
-                "(raise FAULT_START_AFTER_SECONDS); sentinel log:\n" + self.sentinel.log_tail(30)
+                f"harness: the sentinel had not evaluated {unread} by the fault's start "
+                f"(raise FAULT_START_AFTER_SECONDS); relative to it: {self.when(deadline)}; "
+                "sentinel log:\n" + self.sentinel.log_tail(30)
             )
+        self.timeline["every signal evaluated"] = time.time()
 
     # --- what the sentinel and the fake Twilio saw ---
 
