@@ -64,7 +64,7 @@ BACKFILL_STEP = timedelta(minutes=10)
 # processes start one after the other (3 s on a quiet machine, 40 s on a busy one), the sentinel
 # takes the lead and evaluates every signal, and a few seconds of healthy
 # traffic pass first (checked, not assumed: the case fails if it was not so).
-FAULT_START_AFTER_SECONDS = 45.0
+FAULT_START_AFTER_SECONDS = 60.0
 PROCESS_START_TIMEOUT = 60.0  # a cold start of either process on a busy machine
 ON_CALL_PHONE = "+15550001111"
 
@@ -473,10 +473,12 @@ def run_stack(
         FakeTwilioServer() as twilio,
     ):
         translator_port, sentinel_port = free_port(), free_port()
+        event_log = workdir / "translator-events.log"  # what the log signals count
         translator_env = {
             "TRANSLATOR_DATABASE_URL": translator_url,
             "TRANSLATOR_STORAGE_DIR": str(workdir / "files"),
             "TRANSLATOR_BACKUP_DIR": str(workdir / "backups"),
+            "TRANSLATOR_LOG_FILE": str(event_log),
         }
         if faults is not None:
             translator_env["TRANSLATOR_FAULTS"] = json.dumps(
@@ -487,6 +489,10 @@ def run_stack(
             "SENTINEL_TRANSLATOR_DATABASE_URL": translator_url,
             "SENTINEL_CATALOGUE": str(template.catalogue),
             "SENTINEL_SCRAPE_TARGETS": json.dumps([f"http://127.0.0.1:{translator_port}/metrics"]),
+            # No fault here is a host's; the host signals have their own tests against a
+            # real node exporter. A closed port: "no data", which does not page.
+            "SENTINEL_NODE_TARGETS": json.dumps([f"http://127.0.0.1:{free_port()}/metrics"]),
+            "SENTINEL_TRANSLATOR_LOG_FILE": str(event_log),
             "SENTINEL_ALERTING": str(template.alerting),
             "SENTINEL_PUBLIC_URL": f"http://127.0.0.1:{sentinel_port}",
             "SENTINEL_OUTBOX_FILE": str(workdir / "outbox.jsonl"),
@@ -499,6 +505,7 @@ def run_stack(
         # already up (a sentinel whose first scrape fails records a no-data
         # series); then the sentinel. The fault's clock, which starts with the
         # translator, covers both starts and a few seconds of healthy traffic.
+        timeline = {"translator launched": time.time()}
         translator = _start(
             "translator", "translator.cli", translator_port, translator_env, workdir
         )
@@ -506,12 +513,14 @@ def run_stack(
         traffic: Traffic | None = None
         try:
             _wait_healthy(translator, lambda h: h.get("status") == "healthy")
+            timeline["translator ready"] = time.time()
             traffic = Traffic(translator.url, template.tokens)
             traffic.start()
-            started_at = time.time()
+            started_at = timeline["sentinel launched"] = time.time()
             sentinel = _start("sentinel", "sentinel.cli", sentinel_port, sentinel_env, workdir)
             _wait_healthy(sentinel, lambda h: bool(h.get("leader")))
-            yield Stack(translator, sentinel, twilio, traffic, started_at, faults)
+            timeline["sentinel leads"] = time.time()
+            yield Stack(translator, sentinel, twilio, traffic, started_at, faults, timeline)
         finally:
             if traffic is not None:
                 traffic.stop()

@@ -159,7 +159,8 @@ CASES = [
         pages=(Series("llm.breaker_open", {"provider": "offline"}),),
         names=("provider=offline",),
         also_fires=(Series("jobs.failed"),),
-        allowed=(Series(r"queue\..*"), Series(r"jobs\.processing.*")),
+        # Jobs wait and fail; every failed attempt logs an ERROR line.
+        allowed=(Series(r"queue\..*"), Series(r"jobs\.processing.*"), Series("logs.error_lines")),
     ),
     FaultCase(
         id="route-answers-slowly",
@@ -192,11 +193,13 @@ def why_silent(stack: Stack, case: FaultCase, fault_at: float) -> str:
         detail = stack.signal(name)
         if detail is None:
             continue
+        detector = detail.get("detector") or {}
         for series in detail["series"]:
             lines.append(
                 f"  {name}{{{series['series']}}} last value {series['last_value']} at "
                 f"{(parse_time(series['last_t']) or 0) - fault_at:+.1f}s, "
-                f"alert_state {series['alert_state']}, detector {detail['detector']}"
+                f"alert_state {series['alert_state']}, judged by {series.get('judged_by')} "
+                f"({detector.get('kind')} {detector.get('params')}, prior {detector.get('prior')})"
             )
     fired = [describe(a, fault_at) for a in stack.fired()] or ["none"]
     return "\n".join([*lines, "alerts that fired:", *fired])
