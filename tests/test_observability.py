@@ -371,3 +371,21 @@ def test_slow_responses_wait_their_start_and_match_route_and_method():
     assert faults.slow_response("GET", "/api/jobsearch") is None
     with pytest.raises(ValueError, match="seconds"):
         FaultConfig.model_validate({"slow_responses": [{"route": "/", "rate": 1, "seconds": 0}]})
+
+
+def test_route_faults_switched_on_in_a_watched_file_reach_the_running_app(make, tmp_path):
+    from common.files import write_atomic
+
+    file = tmp_path / "faults.yaml"
+    write_atomic(file, "{}\n")
+    svc, api = make(faults_file=file)
+    _, h = add_user(svc, "a@example.com")
+    assert api.get("/api/jobs", headers=h).status_code == 200
+    write_atomic(file, "http_errors: [{route: /api/jobs, rate: 1.0, status: 503}]\n")
+    assert api.get("/api/jobs", headers=h).status_code == 503
+    write_atomic(file, "slow_responses: [{route: /api/jobs, rate: 1.0, seconds: 0.3}]\n")
+    assert api.get("/api/jobs", headers=h).status_code == 200
+    fams = _families(api.get("/metrics").text)
+    bucket = "translator_http_request_duration_seconds_bucket"
+    assert _value(fams, bucket, route="/api/jobs", le="0.25") == 2  # the two quick answers
+    assert _value(fams, bucket, route="/api/jobs", le="0.5") == 3

@@ -86,12 +86,14 @@ class InjectedHttpFault(Exception):
 
 
 def _fault_dependencies(services: Services) -> list[params.Depends]:
-    """Route faults run as app-wide dependencies, only when configured (no cost otherwise)."""
-    config = services.faults.config
+    """Route faults run as app-wide dependencies, only where they may apply (no cost
+    otherwise)."""
+    faults = services.faults
     dependencies: list[params.Depends] = []
-    if config.slow_responses:
+    # A watched faults file may switch route faults on later: the checks must be in place.
+    if faults.config.slow_responses or faults.watching:
         dependencies.append(Depends(inject_slow_response))
-    if config.http_errors:
+    if faults.config.http_errors or faults.watching:
         dependencies.append(Depends(inject_http_fault))
     return dependencies
 

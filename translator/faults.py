@@ -238,9 +238,14 @@ class FaultInjector:
             return fault.seconds
         return None
 
+    @property
+    def watching(self) -> bool:
+        """Faults come from a watched file: any of them may be switched on later."""
+        return self._file is not None
+
     def wrap_provider(self, provider: LLMProvider) -> LLMProvider:
-        watched = self._file is not None  # LLM failures may be switched on later
-        return FaultyProvider(provider, self) if self.config.llm_failures or watched else provider
+        wrap = self.config.llm_failures or self.watching
+        return FaultyProvider(provider, self) if wrap else provider
 
     def llm_failure(self, provider: str) -> bool:
         self._refresh()
