@@ -3,8 +3,8 @@ processes (``translator serve``, ``sentinel serve``), on databases copied from a
 template holding two weeks of history, the fake Twilio the sentinel pages
 through, and seeded users driving traffic. One case reads::
 
-    with run_stack(template, workdir, faults={...}) as stack:
-        stack.wait_for_fault()               # healthy traffic first, then the fault arms
+    with run_stack(template, workdir) as stack:
+        fault_at = stack.inject({...})       # healthy traffic first, then the fault, at once
         alerts = stack.wait_for(...)         # what the sentinel says (GET /api/alerts)
         stack.pages()                        # the SMS the fake Twilio received
 
@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import random
-import re
 import sqlite3
 import subprocess
 import sys
@@ -40,6 +39,7 @@ import yaml
 from sqlalchemy import create_engine, make_url, select, text
 
 from common.db import normalize_url
+from common.files import write_atomic
 from sentinel.catalogue import load_catalogue
 from sentinel.operations import backfill_signal
 from sentinel.service import build_sentinel
@@ -60,11 +60,10 @@ HISTORY_SEED = 20261204  # the same two weeks on every run
 # As the demo does: 2,016 samples per series over two weeks, enough to learn
 # daily and weekly rhythms from, without a million one-second rows.
 BACKFILL_STEP = timedelta(minutes=10)
-# Faults arm this long after the translator builds its fault injector. Both
-# processes start one after the other (3 s on a quiet machine, 40 s on a busy one), the sentinel
-# takes the lead and evaluates every signal, and a few seconds of healthy
-# traffic pass first (checked, not assumed: the case fails if it was not so).
-FAULT_START_AFTER_SECONDS = 60.0
+# Ordinary traffic, watched by a sentinel that has evaluated every signal, for
+# at least this long before a fault is switched on (the case checks nothing
+# fired); longer where a prior pools a window (see steady_seconds).
+HEALTHY_SECONDS = 5.0
 PROCESS_START_TIMEOUT = 60.0  # a cold start of either process on a busy machine
 ON_CALL_PHONE = "+15550001111"
 
@@ -122,6 +121,19 @@ def one_second_catalogue(source: Path, target: Path) -> Path:
     if [s.model_dump() for s in derived.signals] != expected:
         raise AssertionError(f"{target} differs from {source} by more than the intervals")
     return target
+
+
+def steady_seconds(catalogue: Path, signals: list[str]) -> float:
+    """How long healthy traffic must run before a fault so that it meets the
+    sentinel in its steady state: HEALTHY_SECONDS, or the longest window a prior
+    of ``signals`` pools over. A fault in a window still filling with healthy
+    traffic would cross a pooled threshold sooner than it does in production."""
+    windows = [
+        float(spec.prior.params.get("window_seconds") or 0)
+        for spec in load_catalogue(catalogue).signals
+        if spec.name in signals and spec.prior is not None
+    ]
+    return max([HEALTHY_SECONDS, *windows])
 
 
 def build_template(workdir: Path, translator_url: str, sentinel_url: str) -> Template:
@@ -335,15 +347,6 @@ def _wait_healthy(daemon: Daemon, ready: Callable[[dict[str, Any]], bool]) -> No
         time.sleep(0.1)
 
 
-_LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z ")
-
-
-def _logged_at(line: str) -> float:
-    match = _LOG_STAMP.match(line)
-    assert match, f"not a log line: {line!r}"
-    return datetime.fromisoformat(match[1]).replace(tzinfo=UTC).timestamp()
-
-
 def parse_time(value: str | None) -> float | None:
     """An API timestamp as wall-clock seconds (naive ones are UTC)."""
     if value is None:
@@ -361,33 +364,29 @@ class Stack:
     twilio: FakeTwilioServer
     traffic: Traffic
     started_at: float  # when the sentinel process was launched
-    faults: dict[str, Any] | None
+    faults_file: Path  # the translator watches it: replacing it switches faults
     # What happened when (wall clock): launches, readiness; quoted when a case fails.
     timeline: dict[str, float] = field(default_factory=dict)
+    fault_at: float | None = None
 
     def when(self, origin: float) -> str:
         return ", ".join(f"{k} {v - origin:+.1f}s" for k, v in self.timeline.items())
 
     # --- when the fault starts ---
 
-    @property
-    def fault_at(self) -> float:
-        """The instant the faults arm: when the translator built its fault
-        injector (its log line says so, to the millisecond) plus the delay."""
-        assert self.faults is not None, "this run injects no fault"
-        for line in self.translator.log_path.read_text(errors="replace").splitlines():
-            if "event=fault.config_loaded" in line:
-                return _logged_at(line) + FAULT_START_AFTER_SECONDS
-        raise AssertionError(f"the translator did not log its faults:\n{self.translator_log()}")
-
-    def wait_for_fault(self) -> None:
-        """Until the fault arms, making sure the run was healthy up to then:
-        the sentinel leads and has evaluated every signal since it started,
-        and users got answers."""
-        self.wait_until_evaluated(deadline=self.fault_at)
-        while time.time() < self.fault_at:
-            time.sleep(min(0.1, max(0.0, self.fault_at - time.time())))
+    def inject(self, faults: dict[str, Any], healthy_seconds: float = HEALTHY_SECONDS) -> float:
+        """Once the run is healthy (the sentinel leads and has evaluated every
+        signal, users get answers, ``healthy_seconds`` pass), switch ``faults`` on
+        in the running translator by replacing its watched faults file; returns the
+        instant it was replaced. The translator applies it at its next fault check,
+        the next request, so the time a page takes is counted from this instant."""
+        self.wait_until_evaluated(deadline=time.time() + PROCESS_START_TIMEOUT)
+        healthy_until = time.time() + healthy_seconds
+        self.wait_for(lambda: None, healthy_until)
         assert self.traffic.count("jobs", 200) > 0, f"no healthy traffic: {self.traffic.outcomes}"
+        write_atomic(self.faults_file, json.dumps({"seed": 1, **faults}) + "\n")
+        self.fault_at = self.timeline["fault switched on"] = time.time()
+        return self.fault_at
 
     def wait_until_evaluated(self, deadline: float) -> None:
         """Until every signal has a sample taken since the sentinel started."""
@@ -404,8 +403,8 @@ class Stack:
 
         if not self.wait_for(every_signal_read, deadline):
             raise AssertionError(
-                f"harness: the sentinel had not evaluated {unread} by the fault's start "
-                f"(raise FAULT_START_AFTER_SECONDS); relative to it: {self.when(deadline)}; "
+                f"harness: the sentinel had not evaluated {unread} within "
+                f"{PROCESS_START_TIMEOUT:g}s; relative to then: {self.when(deadline)}; "
                 "sentinel log:\n" + self.sentinel.log_tail(30)
             )
         self.timeline["every signal evaluated"] = time.time()
@@ -461,9 +460,7 @@ class Stack:
 
 
 @contextlib.contextmanager
-def run_stack(
-    template: Template, workdir: Path, faults: dict[str, Any] | None = None
-) -> Iterator[Stack]:
+def run_stack(template: Template, workdir: Path) -> Iterator[Stack]:
     """Both processes on fresh copies of the template's databases, the fake
     Twilio, and traffic flowing; everything stopped and dropped afterwards."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -474,16 +471,15 @@ def run_stack(
     ):
         translator_port, sentinel_port = free_port(), free_port()
         event_log = workdir / "translator-events.log"  # what the log signals count
+        faults_file = workdir / "faults.json"
+        write_atomic(faults_file, "{}\n")  # no faults until a case switches them on
         translator_env = {
             "TRANSLATOR_DATABASE_URL": translator_url,
             "TRANSLATOR_STORAGE_DIR": str(workdir / "files"),
             "TRANSLATOR_BACKUP_DIR": str(workdir / "backups"),
             "TRANSLATOR_LOG_FILE": str(event_log),
+            "TRANSLATOR_FAULTS_FILE": str(faults_file),
         }
-        if faults is not None:
-            translator_env["TRANSLATOR_FAULTS"] = json.dumps(
-                {"seed": 1, "start_after_seconds": FAULT_START_AFTER_SECONDS, **faults}
-            )
         sentinel_env = {
             "SENTINEL_DATABASE_URL": sentinel_url,
             "SENTINEL_TRANSLATOR_DATABASE_URL": translator_url,
@@ -503,8 +499,7 @@ def run_stack(
         }
         # The translator first, as in production where the watched service is
         # already up (a sentinel whose first scrape fails records a no-data
-        # series); then the sentinel. The fault's clock, which starts with the
-        # translator, covers both starts and a few seconds of healthy traffic.
+        # series); then the sentinel.
         timeline = {"translator launched": time.time()}
         translator = _start(
             "translator", "translator.cli", translator_port, translator_env, workdir
@@ -520,7 +515,7 @@ def run_stack(
             sentinel = _start("sentinel", "sentinel.cli", sentinel_port, sentinel_env, workdir)
             _wait_healthy(sentinel, lambda h: bool(h.get("leader")))
             timeline["sentinel leads"] = time.time()
-            yield Stack(translator, sentinel, twilio, traffic, started_at, faults, timeline)
+            yield Stack(translator, sentinel, twilio, traffic, started_at, faults_file, timeline)
         finally:
             if traffic is not None:
                 traffic.stop()

@@ -22,13 +22,15 @@ from typing import Any
 
 import pytest
 
+from sentinel.catalogue import load_catalogue
 from tests.fault_matrix.harness import (
-    FAULT_START_AFTER_SECONDS,
     HISTORY_DAYS,
+    PROCESS_START_TIMEOUT,
     Stack,
     Template,
     parse_time,
     run_stack,
+    steady_seconds,
 )
 
 pytestmark = pytest.mark.slow
@@ -54,8 +56,11 @@ class Series:
     signal: str
     labels: dict[str, str] = field(default_factory=dict)
 
+    def named(self, signal: str) -> bool:
+        return re.fullmatch(self.signal, signal) is not None
+
     def matches(self, alert: dict[str, Any]) -> bool:
-        return re.fullmatch(self.signal, alert["signal"]) is not None and all(
+        return self.named(alert["signal"]) and all(
             alert["labels"].get(k) == v for k, v in self.labels.items()
         )
 
@@ -72,7 +77,7 @@ def with_users(text: str, template: Template) -> str:
 @dataclass(frozen=True)
 class FaultCase:
     id: str
-    faults: dict[str, Any]  # TRANSLATOR_FAULTS (the harness adds start_after_seconds)
+    faults: dict[str, Any]  # the translator's faults file, switched on mid-run
     injected: str  # the ``kind`` the translator logs for each injected failure
     pages: tuple[Series, ...]  # one of these must fire and be paged
     names: tuple[str, ...]  # what the SMS must say to name the series
@@ -208,7 +213,11 @@ def why_silent(stack: Stack, case: FaultCase, fault_at: float) -> str:
 def _signal_names(stack: Stack, case: FaultCase) -> set[str]:
     """The catalogue's signals that the case expects to fire."""
     wanted = case.pages + case.also_fires
-    return {n for n in stack.signal_names() if any(re.fullmatch(s.signal, n) for s in wanted)}
+    return {n for n in stack.signal_names() if any(s.named(n) for s in wanted)}
+
+
+def _catalogue_names(template: Template) -> list[str]:
+    return [s.name for s in load_catalogue(template.catalogue).signals]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -216,9 +225,9 @@ def test_a_fault_pages_the_on_call_by_sms_naming_its_series(
     case: FaultCase, template: Template, tmp_path
 ) -> None:
     case = case.for_template(template)
-    with run_stack(template, tmp_path, case.faults) as stack:
-        stack.wait_for_fault()
-        fault_at = stack.fault_at
+    expected = [n for n in _catalogue_names(template) if any(s.named(n) for s in case.pages)]
+    with run_stack(template, tmp_path) as stack:
+        fault_at = stack.inject(case.faults, steady_seconds(template.catalogue, expected))
         deadline = fault_at + PAGE_BOUND_SECONDS
 
         # 1. Nothing fired on the healthy traffic before the fault.
@@ -287,7 +296,7 @@ def test_a_fault_pages_the_on_call_by_sms_naming_its_series(
 
 def test_without_a_fault_nobody_is_paged(template: Template, tmp_path) -> None:
     with run_stack(template, tmp_path) as stack:
-        stack.wait_until_evaluated(deadline=time.time() + FAULT_START_AFTER_SECONDS)
+        stack.wait_until_evaluated(deadline=time.time() + PROCESS_START_TIMEOUT)
         quiet_from = time.time()
         stack.wait_for(lambda: stack.pages(), quiet_from + CONTROL_SECONDS, every=1.0)
         fired = stack.fired()
