@@ -181,6 +181,8 @@ class Evaluator:
             verdicts.append(
                 self._observe(spec, key, t, point.value, point.volume, now, reading, rows)
             )
+        if seen and "" not in seen and "" in self.series[spec.name]:
+            self._retire_placeholder(spec, t, now, reading)
         # Series seen before but missing now (or the whole source down): no data.
         missing = [k for k in self.series[spec.name] if k not in seen]
         if not self.series[spec.name] and reading.no_data:
@@ -188,6 +190,21 @@ class Evaluator:
         for key in missing:
             verdicts.append(self._observe(spec, key, t, None, None, now, reading, rows))
         return verdicts
+
+    def _retire_placeholder(
+        self, spec: SignalSpec, t: datetime, now: datetime, reading: Reading
+    ) -> None:
+        """A source that was down before it ever answered stands as one unlabelled series;
+        once it answers with its own series, that one is settled (its no-data alert
+        resolves) and dropped, instead of staying without data for good."""
+        del self.series[spec.name][""]
+        calm = Verdict(
+            t.timestamp(), None, 0.0, False, False, False, None, None, None,
+            "the source answers again, as its own series",
+        )  # fmt: skip
+        evidence = {"value": None, "reason": calm.reason, "no_data_reason": reading.no_data}
+        step = Step(calm, 0.0, spec.no_data, spec.absence_seconds)
+        self.book.observe(spec, "", {}, step, now, evidence)
 
     def _observe(
         self,

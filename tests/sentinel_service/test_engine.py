@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from common.yaml_config import parse_yaml_model
 from sentinel.api import create_app
 from sentinel.catalogue import Catalogue
+from sentinel.models import AlertState
 from sentinel.service import build_sentinel
 from sentinel.settings import SentinelSettings
 from tests.helpers import add_user
@@ -119,6 +120,29 @@ def test_missing_push_data_becomes_a_no_data_alert_then_recovers(sentinel, clock
     sentinel.cycle()
     heartbeat = [a for a in client.get("/api/alerts").json() if a["signal"] == "batch.heartbeat"]
     assert heartbeat[0]["state"] == "resolved"
+
+
+def test_a_source_down_from_the_start_does_not_leave_a_phantom_series(sentinel, clock):
+    """Before the source ever answered, its no-data stands as one unlabelled series; when
+    it answers with its own series, that alert resolves and does not come back."""
+    client = TestClient(create_app(sentinel, run_loop=False))
+    for _ in range(6):  # 150 s without a push, past no_data_after_seconds
+        sentinel.cycle()
+        clock.advance(seconds=30)
+    assert sentinel.book.state_of("batch.heartbeat", "") is AlertState.no_data
+    body = {"value": 5, "labels": {"job": "nightly"}}
+    for _ in range(3):
+        assert client.post("/api/push/batch.heartbeat", json=body).status_code == 202
+        sentinel.cycle()
+        clock.advance(seconds=30)
+    assert sentinel.book.state_of("batch.heartbeat", "") is None
+    (phantom,) = [
+        a
+        for a in client.get("/api/alerts").json()
+        if a["labels"].get("job") is None and a["signal"] == "batch.heartbeat"
+    ]
+    assert phantom["state"] == "resolved"
+    assert list(sentinel.evaluator.series["batch.heartbeat"]) == ['job="nightly"']
 
 
 def test_push_validation(sentinel):
