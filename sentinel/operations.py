@@ -96,7 +96,7 @@ def tune_signal(
         )
         out.append(TunedSeries(key, result, chart, tuning_id))
     if apply:
-        sentinel.reload_tunings()
+        sentinel.rebuild_detectors()
     return out
 
 

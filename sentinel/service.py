@@ -90,7 +90,7 @@ class Sentinel:
         signals = without_history(self.catalogue.signals, self.sources, self.history)
         self.backfill = StartupBackfill(
             signals, self.sources, self.history, now, self.settings.backfill_days,
-            done=self.reload_tunings,
+            done=self.rebuild_detectors,
         )  # fmt: skip
         if signals:
             self.backfill.start()
@@ -114,8 +114,9 @@ class Sentinel:
         """Send what the outbox holds (every replica may: claims are leased)."""
         return self.dispatcher.drain()
 
-    def reload_tunings(self) -> None:
-        """Rebuild detectors after a tuning is applied (next cycle replays history)."""
+    def rebuild_detectors(self) -> None:
+        """After a tuning is applied or history is backfilled: the next cycle builds the
+        detectors afresh and replays the stored history through them."""
         with self._lock:
             self.evaluator = None
 

@@ -17,6 +17,8 @@ from postmortems.forms import PostmortemForm
 from postmortems.schemas import ActionIn, IncidentIn, TransitionIn
 from postmortems.service import Postmortems
 from postmortems.settings import PostmortemSettings
+from release_gate.db import Database as GateDatabase
+from sentinel.db import Database as SentinelDatabase
 
 
 @dataclass
@@ -50,6 +52,26 @@ def pm_url(database_url: str) -> str:
     db.migrate()
     db.dispose()
     return database_url
+
+
+@pytest.fixture
+def sentinel_db(sentinel_url: str) -> Iterator[SentinelDatabase]:
+    db = SentinelDatabase(sentinel_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def gate_url(postgres_database: str | None, database_url: str, tmp_path: Any) -> str:
+    """The release gate's tables: beside the others on PostgreSQL, a file of their own
+    on SQLite."""
+    if postgres_database is not None:
+        return database_url
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    db = GateDatabase(url)
+    db.migrate()
+    db.dispose()
+    return url
 
 
 @pytest.fixture

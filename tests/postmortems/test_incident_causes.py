@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -33,19 +32,8 @@ from tests.postmortems.conftest import FakeReplayer
 
 
 @pytest.fixture
-def sentinel_db(sentinel_url: str) -> Iterator[SentinelDatabase]:
-    db = SentinelDatabase(sentinel_url)
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
-def gate_db(
-    postgres_database: str | None, database_url: str, tmp_path: Path
-) -> Iterator[GateDatabase]:
-    url = database_url if postgres_database is not None else f"sqlite:///{tmp_path / 'gate.db'}"
-    db = GateDatabase(url)
-    db.migrate()
+def gate_db(gate_url: str) -> Iterator[GateDatabase]:
+    db = GateDatabase(gate_url)
     yield db
     db.dispose()
 

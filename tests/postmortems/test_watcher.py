@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -23,24 +22,6 @@ from release_gate.models import Release, ReleaseStatus
 from sentinel.db import Database as SentinelDatabase
 from sentinel.models import Alert, AlertState, AlertTransition, Notification, NotificationStatus
 from tests.postmortems.conftest import FakeReplayer
-
-
-@pytest.fixture
-def sentinel_db(sentinel_url: str) -> Iterator[SentinelDatabase]:
-    db = SentinelDatabase(sentinel_url)
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
-def gate_url(postgres_database: str | None, database_url: str, tmp_path: Path) -> str:
-    if postgres_database is not None:
-        return database_url
-    url = f"sqlite:///{tmp_path / 'gate.db'}"
-    db = GateDatabase(url)
-    db.migrate()
-    db.dispose()
-    return url
 
 
 @pytest.fixture
