@@ -36,6 +36,7 @@ from sentinel.detectors.spec import DetectorSpec
 from sentinel.models import Alert, AlertState, Notification
 from sentinel.service import Sentinel, build_sentinel
 from sentinel.settings import DEFAULT_CATALOGUE, SentinelSettings
+from tests.fakes.providers import provider_settings
 from tests.fakes.slack_server import FakeSlackServer, SlackRequest
 from tests.fakes.twilio_server import FakeTwilioServer, TwilioRequest
 from tests.helpers import add_user
@@ -140,12 +141,7 @@ def rig(sentinel_url, database_url, clock, tmp_path, monkeypatch) -> Iterator[Ri
             alerting=config,
             public_url=PUBLIC,
             outbox_file=tmp_path / "outbox.jsonl",
-            twilio_account_sid=twilio.account_sid,
-            twilio_auth_token=twilio.auth_token,
-            twilio_from_number="+15005550006",
-            twilio_base_url=twilio.base_url,
-            slack_bot_token=slack.token,
-            slack_base_url=slack.base_url,
+            **provider_settings(twilio, slack),
             replica="replica-a",
         )
         sentinel = build_sentinel(settings, clock=clock, catalogue=_catalogue(), migrate=False)

@@ -24,6 +24,7 @@ from sentinel.models import Notification, NotificationStatus
 from sentinel.service import Sentinel, build_sentinel
 from sentinel.settings import SentinelSettings
 from tests.alerting_pipeline.conftest import CONFIG, set_state
+from tests.fakes.providers import provider_settings
 from tests.fakes.slack_server import FakeSlackServer, SlackReply
 from tests.fakes.twilio_server import FakeTwilioServer
 
@@ -115,12 +116,7 @@ def live(sentinel_url, database_url, tmp_path, monkeypatch) -> Iterator[Live]:
             public_url=PUBLIC,
             api_token="ops-token",
             outbox_file=tmp_path / "outbox.jsonl",
-            twilio_account_sid=twilio.account_sid,
-            twilio_auth_token=twilio.auth_token,
-            twilio_from_number="+15005550006",
-            twilio_base_url=twilio.base_url,
-            slack_bot_token=slack.token,
-            slack_base_url=slack.base_url,
+            **provider_settings(twilio, slack),
             slack_signing_secret=SIGNING_SECRET,
             dispatcher_workers=4,
         )
