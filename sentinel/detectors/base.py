@@ -382,4 +382,7 @@ class Persisted:
         if seen < 7 * 86400:
             return ""
         weeks = min(seen, self.HISTORY) / (7 * 86400)
-        return f"; fired {len(eps) / weeks:.2g}×/week over the past {weeks:.0f} weeks"
+        before = max(len(eps) - 1, 0)  # the last episode is this one
+        if before == 0:
+            return f"; the first firing in {weeks:.0f} weeks"
+        return f"; fired {before / weeks:.2g}×/week before this, over the past {weeks:.0f} weeks"

@@ -46,6 +46,7 @@ class BurnRate:
         self._widths = sorted({w for a, b, _ in self.pairs for w in (a, b)})
         self._wins = {w: TimeWindow(w, 2) for w in self._widths}
         self._cum = (0.0, 0.0)
+        self._t0: float | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,8 @@ class BurnRate:
             return no_data(obs.t)
         vol = clean(obs.volume)
         w = vol if vol is not None else 1.0
+        if self._t0 is None:
+            self._t0 = obs.t
         self._cum = (self._cum[0] + v * w, self._cum[1] + w)
         burn: dict[float, float] = {}
         volume: dict[float, float] = {}
@@ -87,8 +90,8 @@ class BurnRate:
         long_w, short_w, f = best_pair
         thr = f * self.factor_scale
         reason = (
-            f"error budget burning {fmt(burn[long_w])}× over {fmt_duration(long_w)} and "
-            f"{fmt(burn[short_w])}× over {fmt_duration(short_w)} "
+            f"error budget burning {fmt(burn[long_w])}× over {self._span(obs.t, long_w)} and "
+            f"{fmt(burn[short_w])}× over {self._span(obs.t, short_w)} "
             f"({'≥' if anomalous else 'below'} {fmt(thr)}× for SLO {self.slo * 100:.4g}%)"
         )
         return Verdict(
@@ -103,6 +106,14 @@ class BurnRate:
             self.pairs[0][2] * self.factor_scale * self.budget,
             reason,
         )
+
+
+    def _span(self, t: float, width: float) -> str:
+        """A window, or the data it holds when the series is younger than the window."""
+        seen = t - (self._t0 if self._t0 is not None else t)
+        if seen >= width:
+            return fmt_duration(width)
+        return f"the {fmt_duration(seen)} of data so far ({fmt_duration(width)} window)"
 
 
 def burn_batch(p: dict[str, Any], t: np.ndarray, v: np.ndarray, vol: np.ndarray | None) -> Raw:

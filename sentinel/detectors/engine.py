@@ -109,6 +109,7 @@ class EngineParams:
     seasonality: str = "auto"  # auto | weekly | daily | none
     weeks: int = 4
     min_volume: float = 0.0
+    shares: bool = False  # values are shares of the volume (a ratio), in [0, 1]
     point: bool = True
     windows: bool = True
     absence: bool = True
@@ -322,7 +323,9 @@ def fit_models(
     nonneg = vmin >= 0
     integer = nonneg & np.all(~have | (recent[:, :, INT] == 1), axis=1)
     # a share in [0, 1] shows fractions: a count that never exceeded 1 is still a count
-    bounded = nonneg & (vmax <= 1) & ~integer
+    # (unless the values are known to be shares: a method that never failed is no count)
+    bounded = nonneg & (vmax <= 1) & (~integer | p.shares)
+    integer &= ~bounded
     interval = BLOCK / row_median(np.where(have, cnt, nan))[0]
     gap = recent[:, :, GAP]
     normal_gap = np.where(have & np.isfinite(gap), gap, -np.inf).max(axis=1)
@@ -673,6 +676,15 @@ def count_z(x: float, e: float, vol: float | None, bounded: bool) -> float:
     return z
 
 
+def share_spread(e: Any, vol: Any) -> Any:
+    """The binomial spread of a share around its expected value e, with vol trials: what
+    a share's band shows at least, as a count's shows its Poisson noise (a share that was
+    always 0 learns a spread of ~0, while its test is the exact binomial tail)."""
+    n = np.maximum(vol, 1.0)
+    pp = np.minimum(np.maximum(e, 0.5 / n), 1.0 - 0.5 / n)
+    return np.sqrt(pp * (1.0 - pp) / n)
+
+
 def count_z_array(x: np.ndarray, e: np.ndarray, vol: np.ndarray | None) -> np.ndarray:
     """`count_z` elementwise (vol given: binomial, else Poisson)."""
     if vol is not None:
@@ -940,6 +952,7 @@ class BandEngine:
                 zc = count_z(x, e, vol, True)
                 if abs(zc) < abs(z):
                     z = zc
+                s = max(s, float(share_spread(e, vol)))  # for the band it shows
         zm = z  # what the means add up (see `engine_batch`)
         if vol is None and model.integer:
             zc = count_z(x, e, None, False)
@@ -1427,6 +1440,10 @@ def engine_batch(p: EngineParams, t: np.ndarray, v: np.ndarray, vol: np.ndarray 
     judged = ok & fitted_row & np.isfinite(strength)
     if not judged.all():
         strength[~judged] = np.nan
+    if vol is not None and bounded is not False:
+        shown = bounded & big
+        with np.errstate(invalid="ignore"):
+            s_row = np.where(shown, np.fmax(s_row, share_spread(e_row, vol)), s_row)
     half = p.k * c1p * s_row
     lower = e_row - half
     upper = e_row + half

@@ -116,6 +116,7 @@ class BandParams(_Params):
     seasonality: Literal["auto", "weekly", "daily", "none"] = "auto"
     weeks: int = Field(4, ge=1, le=8)
     min_volume: float = Field(0.0, ge=0)
+    shares: bool = False  # the values are shares of the volume (a ratio signal)
     warmup_hours: float = Field(24.0, ge=1, le=24 * 30)
 
 
@@ -137,6 +138,7 @@ def _engine(name: str, point: bool, windows: bool) -> tuple[Callable, Batch]:
             seasonality=p["seasonality"],
             weeks=p["weeks"],
             min_volume=p["min_volume"],
+            shares=p.get("shares", False),
             point=point,
             windows=windows,
             absence=p.get("absence", False),
@@ -422,6 +424,7 @@ def default_spec(kind: SignalKind | str | None) -> DetectorSpec:
     params: dict[str, Any] = {"direction": direction}
     if k is SignalKind.RATIO:
         params["min_volume"] = 20.0
+        params["shares"] = True
     return DetectorSpec(kind="auto", params=params, **DEFAULT_PERSISTENCE)
 
 
