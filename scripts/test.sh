@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install, lint, then run the whole suite twice: on SQLite and on PostgreSQL.
+# Install, lint, then run the suite twice: on SQLite and on PostgreSQL (the slow
+# journeys once, in the SQLite pass, except those marked postgres_journey).
 # PostgreSQL comes from TEST_POSTGRES_URL (default: the local server, database
 # "test"); without a server the PostgreSQL run skips, and under CI it fails.
 set -euo pipefail
@@ -11,4 +12,5 @@ export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgresql://127.0.0.1:5432/test}
 echo "== tests on SQLite"
 TEST_DATABASE=sqlite .venv/bin/python -m pytest -q "$@"
 echo "== tests on PostgreSQL ($TEST_POSTGRES_URL)"
-TEST_DATABASE=postgres .venv/bin/python -m pytest -q "$@"
+# the slow journeys ran in the SQLite pass; here only those that are about PostgreSQL
+TEST_DATABASE=postgres .venv/bin/python -m pytest -q -m "not slow or postgres_journey" "$@"

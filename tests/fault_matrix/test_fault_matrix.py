@@ -33,7 +33,7 @@ from tests.fault_matrix.harness import (
     steady_seconds,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_journey]
 
 # From the instant a fault starts to the SMS request at Twilio. A business fault
 # must wake someone in minutes, not be found by users (seed 003); with one-second
