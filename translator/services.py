@@ -74,7 +74,9 @@ def build_services(
     metrics.add_live_collector(BuildInfoCollector(settings.version, settings.node))
     metrics.add_live_collector(BreakerCollector(providers.breaker_states))
     metrics.add_live_collector(QueueCollector(db, clock, settings.workers))
-    storage = build_storage(settings.file_storage, settings.storage_dir, db)
+    storage = build_storage(
+        settings.file_storage, settings.storage_dir, db, settings.file_chunk_bytes
+    )
     metrics.add_live_collector(
         FileCheckCollector(db, storage, clock, timedelta(seconds=settings.files_check_seconds))
     )

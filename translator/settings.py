@@ -19,6 +19,7 @@ class TranslatorSettings(BaseSettings):
     # Where documents are kept: "disk" (storage_dir, one node) or "database" (chunks in
     # the database, for several nodes sharing one PostgreSQL; translator/files/storage.py).
     file_storage: Literal["disk", "database"] = "disk"
+    file_chunk_bytes: int = Field(default=1024 * 1024, ge=1024)  # database rows, disk reads
     backup_dir: Path = Path("var/backups")
     backup_retention_days: int = 30
 

@@ -9,7 +9,7 @@ Rows in ``files`` name a document by a *key* (``files.file_path`` and
 * ``DatabaseStorage`` (``TRANSLATOR_FILE_STORAGE=database``): the bytes in the
   translator's own database, in ``stored_files`` and ``file_chunks`` rows of at most
   ``CHUNK_BYTES`` each, so every node sharing the (PostgreSQL) database can serve and
-  process every file. Keys start with ``db:``.
+  process every file. Keys start with ``db:``. PostgreSQL only.
 
 Both write under all-or-nothing rules (a temporary name renamed into place, or one
 transaction), and both read in chunks, so a download never holds a whole document.
@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy import delete, func, insert, select, update
 
 from common.clock import ensure_utc
+from common.db import is_sqlite
 from translator.db import Database
 from translator.files.models import FileChunk, StoredFile
 
@@ -271,10 +272,16 @@ class DatabaseStorage:
         return "in the database"
 
 
-def build_storage(kind: str, root: Path, db: Database) -> FileStorage:
+def build_storage(kind: str, root: Path, db: Database,
+                  chunk_bytes: int = CHUNK_BYTES) -> FileStorage:
     """The backend ``TRANSLATOR_FILE_STORAGE`` names."""
     if kind == "disk":
-        return LocalDiskStorage(root)
+        return LocalDiskStorage(root, chunk_bytes)
     if kind == "database":
-        return DatabaseStorage(db)
+        if is_sqlite(db.engine):
+            # SQLite is one host's file, and its single writer would make a document's
+            # write wait for the upload's own transaction: local disk is the way there.
+            raise ValueError("TRANSLATOR_FILE_STORAGE=database needs a PostgreSQL "
+                             "TRANSLATOR_DATABASE_URL; on SQLite use 'disk'")
+        return DatabaseStorage(db, chunk_bytes)
     raise ValueError(f"unknown file storage {kind!r}: use 'disk' or 'database'")
