@@ -54,3 +54,23 @@ def test_batch_matches_the_judge(rate: float, every: float, until: float,
 
     assert list(zip(batch.decision.tolist(), batch.decided_at.tolist(), strict=True)) == expected
     assert len({d for d, _ in expected}) >= 2  # the cases are not all alike
+
+
+def test_reading_every_second_keeps_false_rollbacks_under_the_budget() -> None:
+    """The error-rate test is anytime-valid: 300 peeks at good releases (the canary's
+    error rate is production's) still roll back at most alpha of them."""
+    rng = np.random.default_rng(3)
+    releases, steps = 1000, 300
+    t = np.arange(steps + 1, dtype=float)
+    c_n = rng.poisson(200, (releases, steps))
+    p_n = rng.poisson(1800, (releases, steps))
+    c_e, p_e = rng.binomial(c_n, 0.0005), rng.binomial(p_n, 0.0005)
+    never_promote = JudgeConfig(min_canary_requests=10**9)  # every release watched 300 s
+
+    batch = judge_batch(t, c_n, c_e, p_n, p_e, never_promote)
+
+    rolled_back = int(np.sum(batch.decision == "rollback"))
+    assert rolled_back <= never_promote.alpha * releases
+    # and the test is not asleep: a 5x regression on the same traffic is caught
+    bad = judge_batch(t, c_n, rng.binomial(c_n, 0.0025), p_n, p_e, never_promote)
+    assert np.mean(bad.decision == "rollback") > 0.9
