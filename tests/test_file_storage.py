@@ -95,6 +95,7 @@ def test_a_failed_write_leaves_the_old_document(node: Services, clock: FakeClock
     with pytest.raises(OSError, match="went away"):
         storage.write(key, broken())
     assert storage.read(key) == b"the old text"
+    assert [o.key for o in storage.inventory()] == [storage.normalise(key)]  # no leftovers
 
 
 def test_the_database_backend_keeps_nothing_on_disk(node: Services, clock: FakeClock) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -132,12 +132,16 @@ class LocalDiskStorage:
         path = Path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
-        with open(tmp, "wb") as fh:
-            for chunk in _chunks_of(content, self.chunk_bytes):
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                for chunk in _chunks_of(content, self.chunk_bytes):
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a stream that failed midway leaves nothing
+            raise
 
     def read(self, key: Key) -> bytes:
         return Path(key).read_bytes()
@@ -146,7 +150,7 @@ class LocalDiskStorage:
         fh = open(Path(key), "rb")  # noqa: SIM115 - FileNotFoundError before the first chunk
         return self._chunks(fh)
 
-    def _chunks(self, fh) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    def _chunks(self, fh: BinaryIO) -> Iterator[bytes]:
         with fh:
             while chunk := fh.read(self.chunk_bytes):
                 yield chunk
