@@ -14,7 +14,11 @@ Rollback. Under "no regression" (rho <= 1) the likelihood ratio of any rho_j > 1
 against rho = 1, multiplied over intervals, is a nonnegative supermartingale (the
 binomial is an exponential family in log rho), and so is any fixed mixture of them.
 By Ville's inequality the mixture ever reaching 1/alpha has probability at most
-alpha, however often it is looked at: we roll back the first time it does.
+alpha, however often it is looked at: we roll back the first time it does. (With each
+request failing independently instead, the canary's share of k errors is hypergeometric,
+less spread than the binomial (Hoeffding), so the ratio stays a supermartingale.) The
+bound holds per release whatever the sampling interval; bench/canary.py measures it
+cell by cell over base rates, traffic levels and 1 s / 5 s samples.
 
 Promote. The regression to rule out is "rho >= max_regression and the canary's rate
 >= min_error_rate" (the floor stops a near-zero production rate from making every
