@@ -156,9 +156,9 @@ def check_files_cmd(limit: int) -> None:
 
     services = _services()
     with services.db.session() as s:
-        check = check_files(s, services.settings.storage_dir, services.clock.now())
+        check = check_files(s, services.storage, services.clock.now())
     click.echo(
-        f"{check.rows} rows, {check.files_on_disk} files under {services.settings.storage_dir}: "
+        f"{check.rows} rows, {check.files_on_disk} files {services.storage.describe()}: "
         f"{len(check.missing)} missing, {len(check.orphaned)} orphaned"
     )
     for missing in check.missing[:limit]:

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -31,6 +30,7 @@ from common.clock import Clock, ensure_utc
 from common.logs import get_logger
 from translator.db import Database
 from translator.files.consistency import FileCheck, check_files
+from translator.files.storage import FileStorage
 from translator.jobs.models import JobStatus, QueueStatus, TranslationJob, TranslationQueue
 from translator.payments.models import PaymentMethod, PaymentStatus
 
@@ -234,13 +234,15 @@ def queue_snapshot(db: Database, now: datetime) -> dict:
 class FileCheckCollector(Collector):
     """Files missing from disk and orphaned files (``translator.files.consistency``).
 
-    Walking the storage directory may take longer than a scrape may, so a scrape
+    Walking the storage (a directory, or a table) may take longer than a scrape may, so a scrape
     answers with the last finished check and, once that is older than
     ``refresh``, starts the next one in the background. Until the first check
     finishes the families are declared without samples."""
 
-    def __init__(self, db: Database, storage_root: Path, clock: Clock, refresh: timedelta) -> None:
-        self.db, self.storage_root, self.clock, self.refresh = db, storage_root, clock, refresh
+    def __init__(
+        self, db: Database, storage: FileStorage, clock: Clock, refresh: timedelta
+    ) -> None:
+        self.db, self.storage, self.clock, self.refresh = db, storage, clock, refresh
         self._last: FileCheck | None = None
         self._running = False
         self._lock = threading.Lock()
@@ -261,7 +263,7 @@ class FileCheckCollector(Collector):
         try:
             with self.db.session() as s:
                 # File ages are judged on the OS clock, which set their mtimes.
-                check = check_files(s, self.storage_root, datetime.now(UTC))
+                check = check_files(s, self.storage, datetime.now(UTC))
         except Exception as exc:  # the database is down: translator_database_up says so
             log.error("metrics.file_check_failed", error=type(exc).__name__)
             with self._lock:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from common.clock import Clock, SystemClock
 from translator.db import Database
 from translator.faults import FaultInjector
-from translator.files.storage import FileStorage
+from translator.files.storage import FileStorage, build_storage
 from translator.jobs.processor import JobProcessor
 from translator.jobs.worker import WorkerPool
 from translator.llm import ProviderRegistry
@@ -74,11 +74,11 @@ def build_services(
     metrics.add_live_collector(BuildInfoCollector(settings.version, settings.node))
     metrics.add_live_collector(BreakerCollector(providers.breaker_states))
     metrics.add_live_collector(QueueCollector(db, clock, settings.workers))
-    storage = FileStorage(settings.storage_dir)
+    storage = build_storage(
+        settings.file_storage, settings.storage_dir, db, settings.file_chunk_bytes
+    )
     metrics.add_live_collector(
-        FileCheckCollector(
-            db, settings.storage_dir, clock, timedelta(seconds=settings.files_check_seconds)
-        )
+        FileCheckCollector(db, storage, clock, timedelta(seconds=settings.files_check_seconds))
     )
     processor = JobProcessor(
         db, storage, providers, clock, faults, metrics, max_retries=settings.max_retries

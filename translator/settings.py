@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,10 @@ class TranslatorSettings(BaseSettings):
 
     database_url: str = "sqlite:///var/translator.db"
     storage_dir: Path = Path("var/files")
+    # Where documents are kept: "disk" (storage_dir, one node) or "database" (chunks in
+    # the database, for several nodes sharing one PostgreSQL; translator/files/storage.py).
+    file_storage: Literal["disk", "database"] = "disk"
+    file_chunk_bytes: int = Field(default=1024 * 1024, ge=1024)  # database rows, disk reads
     backup_dir: Path = Path("var/backups")
     backup_retention_days: int = 30
 

@@ -1,16 +1,16 @@
-"""Files on disk against the ``files`` table (seed 000 §7.3).
+"""Stored documents against the ``files`` table (seed 000 §7.3), on either storage
+backend (``translator.files.storage``).
 
-- *missing*: a row whose original or translated document is not on disk (the
+- *missing*: a row whose original or translated document is not stored (the
   user's download fails);
-- *orphaned*: a file under the storage directory that no row points to (disk
-  filled by leftovers of crashed uploads or half-done deletions).
+- *orphaned*: a stored document that no row points to (storage filled by leftovers
+  of crashed uploads or half-done deletions).
 
-A file younger than ``grace`` is not called an orphan: an upload writes its
+A document younger than ``grace`` is not called an orphan: an upload writes its
 document before the row that names it is committed."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from translator.files.models import File
+from translator.files.storage import FileStorage
 
 DEFAULT_GRACE = timedelta(minutes=5)
 
@@ -34,19 +35,15 @@ class MissingFile:
 class FileCheck:
     checked_at: datetime
     rows: int
-    files_on_disk: int
+    files_on_disk: int  # documents stored, whichever the backend
     missing: list[MissingFile] = field(default_factory=list)
     orphaned: list[Path] = field(default_factory=list)
 
 
-def _key(path: str | Path) -> str:
-    # Rows may hold relative paths (a relative storage_dir); compare absolute ones.
-    return os.path.normpath(os.path.abspath(path))
-
-
 def check_files(
-    session: Session, storage_root: Path, now: datetime, grace: timedelta = DEFAULT_GRACE
+    session: Session, storage: FileStorage, now: datetime, grace: timedelta = DEFAULT_GRACE
 ) -> FileCheck:
+    stored = {obj.key: obj.modified_at for obj in storage.inventory()}
     known: set[str] = set()
     missing: list[MissingFile] = []
     rows = 0
@@ -57,23 +54,16 @@ def check_files(
         for which, path in (("original", original), ("translated", translated)):
             if not path:
                 continue
-            known.add(_key(path))
-            if not os.path.isfile(path):
+            key = storage.normalise(path)
+            known.add(key)
+            # A row may name a document outside what the inventory covers (a storage
+            # directory moved since): ask the storage before calling it missing.
+            if key not in stored and not storage.exists(path):
                 missing.append(MissingFile(file_id, path, which))
-    orphaned: list[Path] = []
-    on_disk = 0
-    newest = (now - grace).timestamp()
-    root = Path(storage_root)
-    for directory, _dirs, names in os.walk(root):
-        for name in names:
-            path = Path(directory) / name
-            on_disk += 1
-            if _key(path) in known:
-                continue
-            try:
-                if path.stat().st_mtime > newest:
-                    continue  # being written, or its row is not committed yet
-            except FileNotFoundError:
-                continue  # deleted while we walked
-            orphaned.append(path)
-    return FileCheck(now, rows, on_disk, missing, sorted(orphaned))
+    newest = now - grace
+    orphaned = [
+        Path(key) for key, modified_at in stored.items()
+        # younger: being written, or its row is not committed yet
+        if key not in known and modified_at <= newest
+    ]
+    return FileCheck(now, rows, len(stored), missing, sorted(orphaned))

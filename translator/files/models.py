@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, String, Text
+from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import UTCDateTime
@@ -41,3 +41,25 @@ class File(Base):
     llm_provider: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     translated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class StoredFile(Base):
+    """A document kept in the database (``TRANSLATOR_FILE_STORAGE=database``): its
+    bytes are ``chunks`` rows of ``file_chunks``, numbered from 0."""
+
+    __tablename__ = "stored_files"
+
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    chunks: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class FileChunk(Base):
+    __tablename__ = "file_chunks"
+
+    key: Mapped[str] = mapped_column(
+        ForeignKey("stored_files.key", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

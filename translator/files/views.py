@@ -5,7 +5,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from common.logs import get_logger
@@ -102,14 +102,14 @@ def download(file_id: int, user: UserDep, services: ServicesDep) -> Response:
     if file.status != FileStatus.ready or not file.translated_path:
         raise Conflict(f"file {file_id} is {file.status.value}, not ready for download")
     try:
-        data = services.storage.read(file.translated_path)
+        chunks = services.storage.iter_chunks(file.translated_path)  # streamed, chunk by chunk
     except FileNotFoundError:
         log.error("file.translation_missing", file_id=file_id, path=file.translated_path)
-        raise NotFound(f"the translation of file {file_id} is missing on disk") from None
+        raise NotFound(f"the translation of file {file_id} is missing from storage") from None
     stem, _, ext = file.original_name.rpartition(".")
     name = f"{stem}.{file.target_lang}.{ext}"
-    return Response(
-        data,
+    return StreamingResponse(
+        chunks,
         media_type=FORMATS[file.file_format].media_type,
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"},
     )

@@ -6,6 +6,10 @@ One run writes a pair of archives into the backup directory, named by the UTC ti
     db_backup_20260105_120000.sql.gz      PostgreSQL: ``pg_dump`` plain SQL
     files_backup_20260105_120000.tar.gz   the storage directory (uploads and translations)
 
+With ``TRANSLATOR_FILE_STORAGE=database`` the documents are rows of the database
+(``stored_files``, ``file_chunks``) and travel in the database archive; the files
+archive then holds an empty directory.
+
 Every archive is written under a ``.part`` name, read back in full, and only then
 renamed, so an archive with a final name is always complete. A restore checks the
 whole archive before it touches anything, replaces the database in one transaction,
