@@ -1,0 +1,129 @@
+"""The console's web app: server-rendered pages over what the sentinel recorded. Every
+asset (stylesheet, chart library, script) is served from this package: the pages work
+with no network beyond the platform."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from dashboards.console.charts import sparkline, uplot_columns
+from dashboards.console.readers import SPARK_HOURS, SentinelReader
+
+HERE = Path(__file__).parent
+RANGES = (1, 6, 24, 72)  # hours the signal chart offers
+CHART_SLOTS = 720  # the chart shows each series as the means of this many slots
+
+
+def _at(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def _num(value: float | None, unit: str = "") -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    text = f"{value:.4g}"
+    return f"{text} {unit}" if unit else text
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["at"] = _at
+    templates.env.filters["num"] = _num
+    templates.env.globals["sparkline"] = sparkline
+    return templates
+
+
+def create_console(
+    reader: SentinelReader, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> FastAPI:
+    app = FastAPI(title="Vigil console", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = _templates()
+
+    def page(request: Request, name: str, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {"now": clock(), **context})
+
+    @app.get("/", response_class=HTMLResponse)
+    def home(request: Request) -> HTMLResponse:
+        now = clock()
+        return page(
+            request,
+            "home.html",
+            active=reader.active_alerts(),
+            on_call=reader.on_call(now),
+            signals=reader.signals(now),
+            spark_hours=SPARK_HOURS,
+        )
+
+    @app.get("/signals/{name}", response_class=HTMLResponse)
+    def signal(
+        request: Request, name: str, hours: int = Query(6, ge=1, le=24 * 35)
+    ) -> HTMLResponse:
+        try:
+            spec = reader.signal(name)
+        except KeyError:
+            raise HTTPException(404, f"no signal {name!r}") from None
+        now = clock()
+        since = now - timedelta(hours=hours)
+        points = reader.averages(since, now, CHART_SLOTS, signal=name)
+        names, columns = uplot_columns({series: pts for (_, series), pts in points.items()})
+        alerts = reader.alerts_of(name, since)
+        firing = [
+            [
+                max(a.firing_at, since).timestamp(),
+                (a.resolved_at or now).timestamp(),
+            ]
+            for a in alerts
+            if a.firing_at is not None
+        ]
+        chart = {
+            "signal": name,
+            "unit": spec.unit,
+            "names": names,
+            "columns": columns,
+            "firing": firing,
+        }
+        return page(
+            request,
+            "signal.html",
+            spec=spec,
+            hours=hours,
+            ranges=RANGES,
+            chart=chart,
+            points=len(columns[0]),
+            slot=_duration(hours * 3600 / CHART_SLOTS),
+            alerts=alerts,
+        )
+
+    @app.get("/alerts", response_class=HTMLResponse)
+    def alerts(request: Request) -> HTMLResponse:
+        return page(request, "alerts.html", alerts=reader.recent_alerts(200))
+
+    @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
+    def alert(request: Request, alert_id: int = PathParam(ge=1, le=2**63 - 1)) -> HTMLResponse:
+        found = reader.alert(alert_id)
+        if found is None:
+            raise HTTPException(404, f"no alert {alert_id}")
+        group = reader.group(found.group_id) if found.group_id is not None else None
+        deliveries = reader.deliveries(group.id) if group is not None else []
+        return page(request, "alert.html", alert=found, group=group, deliveries=deliveries)
+
+    return app
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
