@@ -19,4 +19,27 @@ def build_console(settings: ConsoleSettings | None = None):  # type: ignore[no-u
     reader = SentinelReader(
         Database(settings.sentinel_database_url), load_catalogue(settings.catalogue), alerting
     )
-    return create_console(reader)
+    releases = incidents = None
+    if settings.gate_database_url:
+        from release_gate.db import Database as GateDatabase
+        from release_gate.history import recent_releases
+
+        gate_db = GateDatabase(settings.gate_database_url)
+        releases = lambda: recent_releases(gate_db, limit=5)  # noqa: E731
+    if settings.postmortems_database_url:
+        from postmortems.db import Database as PostmortemsDatabase
+        from postmortems.service import Postmortems
+        from postmortems.settings import PostmortemSettings
+
+        pm = Postmortems(
+            PostmortemSettings(
+                database_url=settings.postmortems_database_url,
+                sentinel_database_url=settings.sentinel_database_url,
+                gate_database_url=settings.gate_database_url,
+            ),
+            PostmortemsDatabase(settings.postmortems_database_url),
+        )
+        incidents = lambda: pm.list(open_only=True, limit=20)  # noqa: E731
+    return create_console(
+        reader, releases=releases, incidents=incidents, postmortems_url=settings.postmortems_url
+    )

@@ -18,7 +18,11 @@ from fastapi.templating import Jinja2Templates
 
 from dashboards.console.charts import sparkline, uplot_columns
 from dashboards.console.readers import SPARK_HOURS, SentinelReader
+from postmortems.schemas import IncidentOut
+from release_gate.history import ReleaseSummary
+from release_gate.models import IN_FLIGHT
 
+IN_FLIGHT_STATES = [str(s) for s in IN_FLIGHT]
 HERE = Path(__file__).parent
 RANGES = (1, 6, 24, 72)  # hours the signal chart offers
 CHART_SLOTS = 720  # the chart shows each series as the means of this many slots
@@ -46,8 +50,14 @@ def _templates() -> Jinja2Templates:
 
 
 def create_console(
-    reader: SentinelReader, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    reader: SentinelReader,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    releases: Callable[[], list[ReleaseSummary]] | None = None,
+    incidents: Callable[[], list[IncidentOut]] | None = None,
+    postmortems_url: str | None = None,
 ) -> FastAPI:
+    """The console over the sentinel's records; `releases` and `incidents` (the gate's
+    recent releases, postmortems' open incidents) are shown when given."""
     app = FastAPI(title="Vigil console", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = _templates()
@@ -65,6 +75,10 @@ def create_console(
             on_call=reader.on_call(now),
             signals=reader.signals(now),
             spark_hours=SPARK_HOURS,
+            releases=releases() if releases is not None else None,
+            in_flight=IN_FLIGHT_STATES,
+            incidents=incidents() if incidents is not None else None,
+            postmortems_url=postmortems_url,
         )
 
     @app.get("/signals/{name}", response_class=HTMLResponse)

@@ -16,5 +16,8 @@ class ConsoleSettings(BaseSettings):
     sentinel_database_url: str = "sqlite:///var/sentinel.db"
     catalogue: Path = DEFAULT_CATALOGUE
     alerting: Path | None = None  # the sentinel's SENTINEL_ALERTING file: who is on call
+    gate_database_url: str | None = None  # the release gate's: releases
+    postmortems_database_url: str | None = None  # postmortems': open incidents
+    postmortems_url: str | None = "http://127.0.0.1:8300"  # where incidents' pages are
     host: str = "127.0.0.1"
     port: int = 8400
