@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -32,6 +33,11 @@ def _at(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
+def _local(value: datetime, zone: str) -> str:
+    """A shift's edge in its schedule's own zone, as the rota is written."""
+    return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M")
+
+
 def _num(value: float | None, unit: str = "") -> str:
     if value is None or not math.isfinite(value):
         return "—"
@@ -45,6 +51,7 @@ def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["at"] = _at
     templates.env.filters["num"] = _num
+    templates.env.filters["local"] = _local
     templates.env.globals["sparkline"] = sparkline
     return templates
 
@@ -119,6 +126,19 @@ def create_console(
             points=len(columns[0]),
             slot=_duration(hours * 3600 / CHART_SLOTS),
             alerts=alerts,
+        )
+
+    @app.get("/oncall", response_class=HTMLResponse)
+    def oncall(request: Request, days: int = Query(14, ge=1, le=92)) -> HTMLResponse:
+        now = clock()
+        return page(
+            request,
+            "oncall.html",
+            days=days,
+            on_call=reader.on_call(now),
+            rotas=reader.rotas(now, days),
+            silences=reader.silences(now),
+            windows=reader.maintenance_windows(),
         )
 
     @app.get("/alerts", response_class=HTMLResponse)

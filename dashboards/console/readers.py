@@ -12,8 +12,9 @@ from sqlalchemy import Integer, cast, func, select
 from common.clock import ensure_utc
 from common.db import is_sqlite
 from sentinel.alerting.config import AlertingConfig, schedule
-from sentinel.alerting.models import AlertGroup
-from sentinel.alerting.schedules import who_is_on_call
+from sentinel.alerting.models import AlertGroup, Silence
+from sentinel.alerting.schedules import Shift, gaps, shifts, who_is_on_call
+from sentinel.alerting.silences import MaintenanceWindow
 from sentinel.catalogue.models import Catalogue, SignalSpec
 from sentinel.db import Database
 from sentinel.history import parse_series_key
@@ -58,6 +59,16 @@ class OnCallNow:
     person: str | None
     until: datetime | None
     next_person: str | None
+
+
+@dataclass
+class Rota:
+    """One schedule's coming days: its shifts (overrides marked) and its gaps."""
+
+    schedule: str
+    time_zone: str
+    shifts: list[Shift]
+    gaps: list[tuple[datetime, datetime]]
 
 
 @dataclass
@@ -181,6 +192,32 @@ class SentinelReader:
                 )
             )
         return out
+
+    def rotas(self, start: datetime, days: int) -> list[Rota]:
+        if self.alerting is None:
+            return []
+        end = start + timedelta(days=days)
+        out = []
+        for name in self.alerting.schedules:
+            sched = schedule(self.alerting, name)
+            out.append(
+                Rota(
+                    name,
+                    sched.time_zone,
+                    shifts(sched, start, end),
+                    gaps(sched, start, end),
+                )
+            )
+        return out
+
+    def silences(self, now: datetime) -> list[Silence]:
+        """Silences in force now or starting later, soonest ending first."""
+        with self.db.session() as s:
+            query = select(Silence).where(Silence.ends_at > now).order_by(Silence.ends_at)
+            return list(s.scalars(query))
+
+    def maintenance_windows(self) -> list[MaintenanceWindow]:
+        return list(self.alerting.maintenance_windows) if self.alerting is not None else []
 
     # --- queries --------------------------------------------------------------------
 

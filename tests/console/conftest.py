@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from dashboards.console import SentinelReader, create_console
 from sentinel.alerting.config import load_alerting_config
-from sentinel.alerting.models import AlertGroup, GroupState
+from sentinel.alerting.models import AlertGroup, GroupState, Silence
 from sentinel.catalogue.loader import load_catalogue
 from sentinel.db import Database
 from sentinel.history import HistoryStore, Row
@@ -108,6 +108,16 @@ def console_reader(sentinel_url: str):
                     provider_id="SM0123456789abcdef",
                 ),
             ]
+        )
+        s.add(
+            Silence(
+                matchers=['service="translator"', 'signal="jobs.failed"'],
+                starts_at=NOW - timedelta(minutes=5),
+                ends_at=NOW + timedelta(hours=2),
+                created_by="alice",
+                comment="LLM provider maintenance",
+                created_at=NOW - timedelta(minutes=5),
+            )
         )
         alert_id = alert.id
     reader = SentinelReader(

@@ -75,6 +75,7 @@ def test_every_page_loads_offline_without_errors(console_reader, chromium, size:
                 ("signal", "/signals/payments.failed_ratio"),
                 ("alert", f"/alerts/{alert_id}"),
                 ("alerts", "/alerts"),
+                ("oncall", "/oncall"),
             ):
                 response = page.goto(url + path)
                 assert response is not None and response.status == 200, path

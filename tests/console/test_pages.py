@@ -60,6 +60,18 @@ def test_the_alert_page_shows_every_delivery_attempt_and_who_acknowledged(seeded
     assert "2026-03-04 09:43:00 UTC" in html  # to the second
 
 
+def test_the_on_call_page_lists_the_coming_shifts_silences_and_windows(seeded) -> None:
+    client, _ = seeded
+    html = client.get("/oncall?days=7").text
+    rota = html[html.index("ops-primary: the next 7 days") : html.index("<h2>Silences")]
+    # weekday office hours and nights/weekends alternate: many shifts, at least two people
+    assert rota.count("<tr") > 7
+    assert len(set(re.findall(r"<strong>([^<]+)</strong>", rota))) >= 2
+    silences = html[html.index("<h2>Silences") : html.index("<h2>Maintenance windows")]
+    assert "LLM provider maintenance" in silences and "alice" in silences
+    assert "2026-03-04 12:00:00 UTC" in silences
+
+
 def test_unknown_pages_answer_404_and_bad_ids_422(seeded) -> None:
     client, _ = seeded
     assert client.get("/signals/no.such.signal").status_code == 404
