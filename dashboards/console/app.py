@@ -22,6 +22,7 @@ from dashboards.console.readers import SPARK_HOURS, SentinelReader
 from postmortems.schemas import IncidentOut
 from release_gate.history import ReleaseSummary
 from release_gate.models import IN_FLIGHT
+from sentinel.history import parse_series_key
 
 IN_FLIGHT_STATES = [str(s) for s in IN_FLIGHT]
 HERE = Path(__file__).parent
@@ -47,11 +48,25 @@ def _num(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}" if unit else text
 
 
+def _series(key: str) -> str:
+    """A series key (`method="wallet",route="/api"`) as people write it: method=wallet, ..."""
+    return ", ".join(f"{k}={v}" for k, v in parse_series_key(key).items())
+
+
+def _limit(spec: Any) -> str:
+    """A fixed detector's threshold, as the host page shows it beside the value."""
+    detector = spec.effective_detector
+    threshold = detector.params.get("threshold") if detector.kind == "static" else None
+    return "" if threshold is None else "limit " + _num(threshold, spec.unit)
+
+
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["at"] = _at
     templates.env.filters["num"] = _num
     templates.env.filters["local"] = _local
+    templates.env.filters["limit"] = _limit
+    templates.env.filters["series"] = _series
     templates.env.globals["sparkline"] = sparkline
     return templates
 
@@ -113,6 +128,7 @@ def create_console(
             "signal": name,
             "unit": spec.unit,
             "names": names,
+            "labels": [_series(n) or name for n in names],
             "columns": columns,
             "firing": firing,
         }
@@ -140,6 +156,19 @@ def create_console(
             silences=reader.silences(now),
             windows=reader.maintenance_windows(),
         )
+
+    @app.get("/hosts", response_class=HTMLResponse)
+    def hosts(request: Request) -> HTMLResponse:
+        """CPU, memory and disk of every node (seed 004's resource thresholds), from the
+        host signals of the catalogue, grouped by the host they were read from."""
+        by_host: dict[str, list[tuple[Any, Any]]] = {}
+        for view in reader.signals(clock()):
+            if view.spec.labels.get("service") != "host":
+                continue
+            for series in view.series:
+                host = series.labels.get("instance", "?")
+                by_host.setdefault(host, []).append((view.spec, series))
+        return page(request, "hosts.html", hosts=sorted(by_host.items()), spark_hours=SPARK_HOURS)
 
     @app.get("/alerts", response_class=HTMLResponse)
     def alerts(request: Request) -> HTMLResponse:

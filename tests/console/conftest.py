@@ -14,7 +14,7 @@ from sentinel.alerting.config import load_alerting_config
 from sentinel.alerting.models import AlertGroup, GroupState, Silence
 from sentinel.catalogue.loader import load_catalogue
 from sentinel.db import Database
-from sentinel.history import HistoryStore, Row
+from sentinel.history import HistoryStore, Row, series_key
 from sentinel.models import (
     Alert,
     AlertState,
@@ -26,7 +26,8 @@ from sentinel.settings import DEFAULT_CATALOGUE
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # a Wednesday, office hours
 EXAMPLES = Path(__file__).resolve().parents[2] / "sentinel" / "alerting" / "examples"
-WALLET = "method=wallet"
+WALLET = series_key({"method": "wallet"})
+CARD = series_key({"method": "card"})
 
 
 @pytest.fixture
@@ -39,7 +40,13 @@ def console_reader(sentinel_url: str):
         t = NOW - timedelta(hours=2) + timedelta(seconds=15 * i)
         broken = t >= NOW - timedelta(minutes=20)
         rows.append(Row("payments.failed_ratio", WALLET, t, 0.7 if broken else 0.01, 40.0))
-        rows.append(Row("payments.failed_ratio", "method=card", t, 0.01, 120.0))
+        rows.append(Row("payments.failed_ratio", CARD, t, 0.01, 120.0))
+    for i in range(60):
+        t = NOW - timedelta(minutes=60 - i)
+        node = {"instance": "node-1:9100"}
+        rows.append(Row("host.cpu_busy_ratio", series_key(node), t, 0.35, None))
+        rows.append(Row("host.memory_used_ratio", series_key(node), t, 0.62, None))
+        rows.append(Row("host.disk_used_ratio", series_key({**node, "mountpoint": "/"}), t, 0.91, None))
     store.append(rows)
     with db.session() as s:
         group = AlertGroup(

@@ -76,6 +76,7 @@ def test_every_page_loads_offline_without_errors(console_reader, chromium, size:
                 ("alert", f"/alerts/{alert_id}"),
                 ("alerts", "/alerts"),
                 ("oncall", "/oncall"),
+                ("hosts", "/hosts"),
             ):
                 response = page.goto(url + path)
                 assert response is not None and response.status == 200, path

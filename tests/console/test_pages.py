@@ -9,7 +9,7 @@ import pytest
 
 from sentinel.catalogue.loader import load_catalogue
 from sentinel.settings import DEFAULT_CATALOGUE
-from tests.console.conftest import WALLET
+from tests.console.conftest import CARD, WALLET
 
 
 def test_home_puts_the_firing_alert_first_and_shows_every_signal(seeded) -> None:
@@ -41,7 +41,7 @@ def test_the_signal_page_charts_every_series_with_the_firing_time_shaded(seeded)
     client, _ = seeded
     html = client.get("/signals/payments.failed_ratio?hours=6").text
     data = json.loads(re.search(r'<script id="chart-data"[^>]*>(.*?)</script>', html, re.S)[1])
-    assert data["names"] == ["method=card", WALLET]
+    assert data["names"] == [CARD, WALLET]
     times, card, wallet = data["columns"]
     assert len(times) == len(card) == len(wallet) > 100
     assert max(v for v in wallet if v is not None) == pytest.approx(0.7)
@@ -70,6 +70,15 @@ def test_the_on_call_page_lists_the_coming_shifts_silences_and_windows(seeded) -
     silences = html[html.index("<h2>Silences") : html.index("<h2>Maintenance windows")]
     assert "LLM provider maintenance" in silences and "alice" in silences
     assert "2026-03-04 12:00:00 UTC" in silences
+
+
+def test_the_hosts_page_shows_each_node_against_its_limits(seeded) -> None:
+    client, _ = seeded
+    html = client.get("/hosts").text
+    node = html[html.index("<h2>node-1:9100") :]
+    for value, limit in (("35.00%", "80.00%"), ("62.00%", "85.00%"), ("91.00%", "90.00%")):
+        assert value in node and f"limit {limit}" in node
+    assert "mountpoint=/" in node
 
 
 def test_unknown_pages_answer_404_and_bad_ids_422(seeded) -> None:

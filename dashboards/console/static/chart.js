@@ -25,8 +25,8 @@
     plugins: [shade],
     scales: { x: { time: true } },
     axes: [{}, { label: data.unit, size: 60 }],
-    series: [{}].concat(data.names.map(function (name, i) {
-      return { label: name || data.signal, stroke: palette[i % palette.length], width: 1.5, spanGaps: false };
+    series: [{}].concat(data.labels.map(function (label, i) {
+      return { label: label, stroke: palette[i % palette.length], width: 1.5, spanGaps: false };
     })),
   };
   const plot = new uPlot(opts, data.columns, holder);
