@@ -46,7 +46,8 @@ def console_reader(sentinel_url: str):
         node = {"instance": "node-1:9100"}
         rows.append(Row("host.cpu_busy_ratio", series_key(node), t, 0.35, None))
         rows.append(Row("host.memory_used_ratio", series_key(node), t, 0.62, None))
-        rows.append(Row("host.disk_used_ratio", series_key({**node, "mountpoint": "/"}), t, 0.91, None))
+        root = series_key({**node, "mountpoint": "/"})
+        rows.append(Row("host.disk_used_ratio", root, t, 0.91, None))
     store.append(rows)
     with db.session() as s:
         group = AlertGroup(
