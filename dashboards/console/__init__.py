@@ -3,9 +3,10 @@ who is on call), server-rendered, every asset served from this package."""
 
 from dashboards.console.app import create_console
 from dashboards.console.readers import SentinelReader
+from dashboards.console.releases import ReleaseReader
 from dashboards.console.settings import ConsoleSettings
 
-__all__ = ["ConsoleSettings", "SentinelReader", "build_console", "create_console"]
+__all__ = ["ConsoleSettings", "ReleaseReader", "SentinelReader", "build_console", "create_console"]
 
 
 def build_console(settings: ConsoleSettings | None = None):  # type: ignore[no-untyped-def]
@@ -19,13 +20,11 @@ def build_console(settings: ConsoleSettings | None = None):  # type: ignore[no-u
     reader = SentinelReader(
         Database(settings.sentinel_database_url), load_catalogue(settings.catalogue), alerting
     )
-    releases = incidents = None
+    gate = incidents = None
     if settings.gate_database_url:
         from release_gate.db import Database as GateDatabase
-        from release_gate.history import recent_releases
 
-        gate_db = GateDatabase(settings.gate_database_url)
-        releases = lambda: recent_releases(gate_db, limit=5)  # noqa: E731
+        gate = ReleaseReader(GateDatabase(settings.gate_database_url))
     if settings.postmortems_database_url:
         from postmortems.db import Database as PostmortemsDatabase
         from postmortems.service import Postmortems
@@ -41,5 +40,5 @@ def build_console(settings: ConsoleSettings | None = None):  # type: ignore[no-u
         )
         incidents = lambda: pm.list(open_only=True, limit=20)  # noqa: E731
     return create_console(
-        reader, releases=releases, incidents=incidents, postmortems_url=settings.postmortems_url
+        reader, gate=gate, incidents=incidents, postmortems_url=settings.postmortems_url
     )

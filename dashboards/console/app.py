@@ -19,8 +19,8 @@ from fastapi.templating import Jinja2Templates
 
 from dashboards.console.charts import sparkline, uplot_columns
 from dashboards.console.readers import SPARK_HOURS, SentinelReader
+from dashboards.console.releases import ReleaseReader, canary_chart
 from postmortems.schemas import IncidentOut
-from release_gate.history import ReleaseSummary
 from release_gate.models import IN_FLIGHT
 from sentinel.history import parse_series_key
 
@@ -74,12 +74,12 @@ def _templates() -> Jinja2Templates:
 def create_console(
     reader: SentinelReader,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    releases: Callable[[], list[ReleaseSummary]] | None = None,
+    gate: ReleaseReader | None = None,
     incidents: Callable[[], list[IncidentOut]] | None = None,
     postmortems_url: str | None = None,
 ) -> FastAPI:
-    """The console over the sentinel's records; `releases` and `incidents` (the gate's
-    recent releases, postmortems' open incidents) are shown when given."""
+    """The console over the sentinel's records; the gate's releases and postmortems'
+    open incidents are shown when their readers are given."""
     app = FastAPI(title="Vigil console", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = _templates()
@@ -97,7 +97,7 @@ def create_console(
             on_call=reader.on_call(now),
             signals=reader.signals(now),
             spark_hours=SPARK_HOURS,
-            releases=releases() if releases is not None else None,
+            releases=gate.recent(5) if gate is not None else None,
             in_flight=IN_FLIGHT_STATES,
             incidents=incidents() if incidents is not None else None,
             postmortems_url=postmortems_url,
@@ -130,7 +130,7 @@ def create_console(
             "names": names,
             "labels": [_series(n) or name for n in names],
             "columns": columns,
-            "firing": firing,
+            "shade": firing,
         }
         return page(
             request,
@@ -169,6 +169,27 @@ def create_console(
                 host = series.labels.get("instance", "?")
                 by_host.setdefault(host, []).append((view.spec, series))
         return page(request, "hosts.html", hosts=sorted(by_host.items()), spark_hours=SPARK_HOURS)
+
+    @app.get("/releases", response_class=HTMLResponse)
+    def releases(request: Request) -> HTMLResponse:
+        return page(
+            request,
+            "releases.html",
+            releases=gate.recent(100) if gate is not None else None,
+            in_flight=IN_FLIGHT_STATES,
+        )
+
+    @app.get("/releases/{release_id}", response_class=HTMLResponse)
+    def release(request: Request, release_id: int = PathParam(ge=1, le=2**63 - 1)) -> HTMLResponse:
+        receipt = gate.receipt(release_id) if gate is not None else None
+        if receipt is None:
+            raise HTTPException(404, f"no release {release_id}")
+        chart = canary_chart(receipt)
+        if chart is not None:
+            chart |= {"time": False, "x_label": "seconds of canary", "unit": "error rate"}
+            if chart["decided_at"] is not None:
+                chart["marks"] = [[chart["decided_at"], f"judge: {receipt.decision}"]]
+        return page(request, "release.html", r=receipt, chart=chart)
 
     @app.get("/alerts", response_class=HTMLResponse)
     def alerts(request: Request) -> HTMLResponse:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from dashboards.console import SentinelReader, create_console
+from dashboards.console import ReleaseReader, SentinelReader, create_console
+from release_gate.db import Database as GateDatabase
+from release_gate.models import Release, ReleaseStatus
 from sentinel.alerting.config import load_alerting_config
 from sentinel.alerting.models import AlertGroup, GroupState, Silence
 from sentinel.catalogue.loader import load_catalogue
@@ -134,6 +136,66 @@ def console_reader(sentinel_url: str):
         load_alerting_config(EXAMPLES / "alerting.yaml"),
     )
     yield reader, alert_id
+    db.dispose()
+
+
+def canary_samples(canary_error_rate: float, seconds: int = 40) -> dict:
+    """What the gate stores of a canary's life: cumulative counts every 5 s, 20 req/s."""
+    rows: dict = {"canary": [], "control": []}
+    for t in range(5, seconds + 1, 5):
+        requests = 20 * t
+        rows["canary"].append(
+            {"t": t, "requests": requests, "errors": int(requests * canary_error_rate)}
+        )
+        rows["control"].append(
+            {"t": t, "requests": 3 * requests, "errors": int(3 * requests * 0.002)}
+        )
+    return rows
+
+
+@pytest.fixture
+def gate_reader(postgres_database: str | None, database_url: str, tmp_path: Path):
+    """The gate's records: 1.4.0 rolled back by the judge after 30 s of canary, 1.4.1 in
+    its canary now."""
+    url = database_url if postgres_database else f"sqlite:///{tmp_path / 'gate.db'}"
+    db = GateDatabase(url)
+    db.migrate()
+    started = NOW - timedelta(minutes=30)
+    with db.session() as s:
+        s.add(
+            Release(
+                service="translator",
+                version="1.4.0",
+                previous_version="1.3.9",
+                author="ci:deploy-pipeline",
+                status=ReleaseStatus.rolled_back,
+                decision="rollback",
+                samples=canary_samples(0.2),
+                verdict={
+                    "decision": "rollback",
+                    "decided_at": 30.0,
+                    "reason": "canary 20% vs control 0.2%",
+                },
+                started_at=started,
+                canary_started_at=started + timedelta(seconds=20),
+                decided_at=started + timedelta(seconds=50),
+                rolled_back_at=started + timedelta(seconds=55),
+                heartbeat_at=started,
+            )
+        )
+        s.add(
+            Release(
+                service="translator",
+                version="1.4.1",
+                previous_version="1.3.9",
+                author="ci:deploy-pipeline",
+                status=ReleaseStatus.canary,
+                samples=canary_samples(0.002, seconds=15),
+                started_at=NOW - timedelta(minutes=1),
+                heartbeat_at=NOW,
+            )
+        )
+    yield ReleaseReader(db)
     db.dispose()
 
 

@@ -49,8 +49,11 @@ def chromium():
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_every_page_loads_offline_without_errors(console_reader, chromium, size: str) -> None:
+def test_every_page_loads_offline_without_errors(
+    console_reader, gate_reader, chromium, size: str
+) -> None:
     reader, alert_id = console_reader
+    rolled_back = next(r.id for r in gate_reader.recent() if r.version == "1.4.0")
     width, height = SIZES[size]
     context = chromium.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
@@ -67,7 +70,7 @@ def test_every_page_loads_offline_without_errors(console_reader, chromium, size:
 
     page.on("request", request)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    app = create_console(reader, clock=lambda: NOW)
+    app = create_console(reader, clock=lambda: NOW, gate=gate_reader)
     try:
         with serve_in_thread(app, "127.0.0.1", free_port()) as url:
             for name, path in (
@@ -77,19 +80,22 @@ def test_every_page_loads_offline_without_errors(console_reader, chromium, size:
                 ("alerts", "/alerts"),
                 ("oncall", "/oncall"),
                 ("hosts", "/hosts"),
+                ("releases", "/releases"),
+                ("release", f"/releases/{rolled_back}"),
             ):
                 response = page.goto(url + path)
                 assert response is not None and response.status == 200, path
-                if name == "signal":
+                if name in ("signal", "release"):
                     chart = page.locator("#chart canvas")
                     chart.wait_for()
-                    assert int(page.locator("#chart").get_attribute("data-points") or 0) > 100
+                    points = int(page.locator("#chart").get_attribute("data-points") or 0)
+                    assert points >= (100 if name == "signal" else 8)
                     box = chart.bounding_box()
                     assert box is not None and box["width"] <= width
                     # hovering the chart shows a value in the legend
                     page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
                     legend = page.locator(".u-legend").inner_text()
-                    assert "method=wallet" in legend
+                    assert ("method=wallet" if name == "signal" else "canary error rate") in legend
                 page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
                 # nothing wider than the screen: no sideways scrolling of the page
                 scroll = page.evaluate("document.documentElement.scrollWidth")

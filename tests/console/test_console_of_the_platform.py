@@ -4,7 +4,6 @@ release in flight and the open incident beside the signals."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -14,28 +13,6 @@ from postmortems.db import Database as PostmortemsDatabase
 from postmortems.schemas import IncidentIn
 from postmortems.service import Postmortems
 from postmortems.settings import PostmortemSettings
-from release_gate.db import Database as GateDatabase
-from release_gate.models import Release, ReleaseStatus
-
-
-def _gate_with_a_release_in_flight(url: str) -> None:
-    db = GateDatabase(url)
-    db.migrate()
-    now = datetime.now(UTC)
-    with db.session() as s:
-        for i, status in enumerate((ReleaseStatus.rolled_back, ReleaseStatus.canary)):
-            s.add(
-                Release(
-                    service="translator",
-                    version=f"1.4.{i}",
-                    previous_version="1.3.9",
-                    author="ci:deploy-pipeline",
-                    status=status,
-                    started_at=now - timedelta(minutes=30 - 10 * i),
-                    heartbeat_at=now,
-                )
-            )
-    db.dispose()
 
 
 def _postmortems_with_an_open_incident(url: str, sentinel_url: str) -> None:
@@ -51,11 +28,14 @@ def _postmortems_with_an_open_incident(url: str, sentinel_url: str) -> None:
 
 
 def test_home_shows_the_release_in_flight_and_the_open_incident(
-    sentinel_url: str, database_url: str, postgres_database: str | None, tmp_path: Any
+    sentinel_url: str,
+    database_url: str,
+    postgres_database: str | None,
+    tmp_path: Any,
+    gate_reader: Any,
 ) -> None:
-    gate = database_url if postgres_database else f"sqlite:///{tmp_path / 'gate.db'}"
+    gate = str(gate_reader.db.engine.url.render_as_string(hide_password=False))
     pms = database_url if postgres_database else f"sqlite:///{tmp_path / 'pm.db'}"
-    _gate_with_a_release_in_flight(gate)
     _postmortems_with_an_open_incident(pms, sentinel_url)
     settings = ConsoleSettings(
         sentinel_database_url=sentinel_url,

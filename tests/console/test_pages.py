@@ -46,7 +46,7 @@ def test_the_signal_page_charts_every_series_with_the_firing_time_shaded(seeded)
     assert len(times) == len(card) == len(wallet) > 100
     assert max(v for v in wallet if v is not None) == pytest.approx(0.7)
     assert max(v for v in card if v is not None) == pytest.approx(0.01)
-    (start, end), = data["firing"]
+    ((start, end),) = data["shade"]
     assert end - start == pytest.approx(18 * 60)
     assert "/static/vendor/uplot/uPlot.iife.min.js" in html
 
