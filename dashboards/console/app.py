@@ -22,6 +22,7 @@ from dashboards.console.readers import SPARK_HOURS, SentinelReader
 from dashboards.console.releases import ReleaseReader, canary_chart
 from postmortems.schemas import IncidentOut
 from release_gate.models import IN_FLIGHT
+from sentinel.detectors import DetectorSpec
 from sentinel.history import parse_series_key
 
 IN_FLIGHT_STATES = [str(s) for s in IN_FLIGHT]
@@ -142,6 +143,7 @@ def create_console(
             points=len(columns[0]),
             slot=_duration(hours * 3600 / CHART_SLOTS),
             alerts=alerts,
+            tunings=[(t, _spec_text(t.spec)) for t in reader.tunings_of(name)],
         )
 
     @app.get("/oncall", response_class=HTMLResponse)
@@ -205,6 +207,14 @@ def create_console(
         return page(request, "alert.html", alert=found, group=group, deliveries=deliveries)
 
     return app
+
+
+def _spec_text(spec: dict[str, Any]) -> str:
+    """A stored detector spec as the catalogue and the CLI write it."""
+    try:
+        return DetectorSpec.model_validate(spec).describe()
+    except ValueError:
+        return str(spec)
 
 
 def _duration(seconds: float) -> str:

@@ -18,7 +18,15 @@ from sentinel.alerting.silences import MaintenanceWindow
 from sentinel.catalogue.models import Catalogue, SignalSpec
 from sentinel.db import Database
 from sentinel.history import parse_series_key
-from sentinel.models import ACTIVE_STATES, Alert, AlertState, DeliveryAttempt, Notification, Sample
+from sentinel.models import (
+    ACTIVE_STATES,
+    Alert,
+    AlertState,
+    DeliveryAttempt,
+    Notification,
+    Sample,
+    Tuning,
+)
 
 SPARK_HOURS = 6  # the sparkline of the home page covers this much history
 SPARK_POINTS = 120  # ... as the means of this many slots
@@ -126,6 +134,18 @@ class SentinelReader:
                 .where((Alert.resolved_at.is_(None)) | (Alert.resolved_at >= since))
                 .order_by(Alert.started_at.desc())
                 .limit(200)
+            )
+            return list(s.scalars(query))
+
+    def tunings_of(self, name: str, limit: int = 10) -> list[Tuning]:
+        """The signal's tunings, newest first: what is applied, what waits for a person,
+        and what came before."""
+        with self.db.session() as s:
+            query = (
+                select(Tuning)
+                .where(Tuning.signal == name)
+                .order_by(Tuning.created_at.desc(), Tuning.id.desc())
+                .limit(limit)
             )
             return list(s.scalars(query))
 

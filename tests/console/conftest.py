@@ -23,6 +23,8 @@ from sentinel.models import (
     DeliveryAttempt,
     Notification,
     NotificationStatus,
+    Tuning,
+    TuningStatus,
 )
 from sentinel.settings import DEFAULT_CATALOGUE
 
@@ -127,6 +129,24 @@ def console_reader(sentinel_url: str):
                 created_by="alice",
                 comment="LLM provider maintenance",
                 created_at=NOW - timedelta(minutes=5),
+            )
+        )
+        s.add(
+            Tuning(
+                signal="payments.failed_ratio",
+                series=WALLET,
+                status=TuningStatus.applied,
+                spec={"kind": "auto", "params": {"k": 6.5, "direction": "up"}},
+                provenance={
+                    "weeks_judged": 3.9,
+                    "budget_per_week": 1.0,
+                    "false_alerts_per_week": 0.26,
+                    "days": 28,
+                    "backtest": {"alerts_total": 3, "incidents_caught": 2, "incidents_missed": 0},
+                },
+                created_at=NOW - timedelta(days=2),
+                decided_at=NOW - timedelta(days=2),
+                decided_by="alice",
             )
         )
         alert_id = alert.id

@@ -51,6 +51,18 @@ def test_the_signal_page_charts_every_series_with_the_firing_time_shaded(seeded)
     assert "/static/vendor/uplot/uPlot.iife.min.js" in html
 
 
+def test_the_signal_page_says_how_each_series_was_tuned(seeded) -> None:
+    client, _ = seeded
+    html = client.get("/signals/payments.failed_ratio").text
+    tuning = html[html.index("<h2>Tuning") : html.index("<h2>Alerts")]
+    assert "method=wallet" in tuning and "applied" in tuning and "by alice" in tuning
+    assert "k=6.5" in tuning
+    assert "0.26 false/week (budget 1.0)" in tuning
+    assert "incidents caught 2, missed 0" in tuning
+    never = client.get("/signals/queue.depth").text
+    assert "Never tuned" in never
+
+
 def test_the_alert_page_shows_every_delivery_attempt_and_who_acknowledged(seeded) -> None:
     client, alert_id = seeded
     html = client.get(f"/alerts/{alert_id}").text
