@@ -1,0 +1,44 @@
+"""The console: one web face over what the platform records (signals, alerts, pages,
+who is on call), server-rendered, every asset served from this package."""
+
+from dashboards.console.app import create_console
+from dashboards.console.readers import SentinelReader
+from dashboards.console.releases import ReleaseReader
+from dashboards.console.settings import ConsoleSettings
+
+__all__ = ["ConsoleSettings", "ReleaseReader", "SentinelReader", "build_console", "create_console"]
+
+
+def build_console(settings: ConsoleSettings | None = None):  # type: ignore[no-untyped-def]
+    """The console app over the databases and files the settings name."""
+    from sentinel.alerting.config import load_alerting_config
+    from sentinel.catalogue.loader import load_catalogue
+    from sentinel.db import Database
+
+    settings = settings or ConsoleSettings()
+    alerting = load_alerting_config(settings.alerting) if settings.alerting else None
+    reader = SentinelReader(
+        Database(settings.sentinel_database_url), load_catalogue(settings.catalogue), alerting
+    )
+    gate = incidents = None
+    if settings.gate_database_url:
+        from release_gate.db import Database as GateDatabase
+
+        gate = ReleaseReader(GateDatabase(settings.gate_database_url))
+    if settings.postmortems_database_url:
+        from postmortems.db import Database as PostmortemsDatabase
+        from postmortems.service import Postmortems
+        from postmortems.settings import PostmortemSettings
+
+        pm = Postmortems(
+            PostmortemSettings(
+                database_url=settings.postmortems_database_url,
+                sentinel_database_url=settings.sentinel_database_url,
+                gate_database_url=settings.gate_database_url,
+            ),
+            PostmortemsDatabase(settings.postmortems_database_url),
+        )
+        incidents = lambda: pm.list(open_only=True, limit=20)  # noqa: E731
+    return create_console(
+        reader, gate=gate, incidents=incidents, postmortems_url=settings.postmortems_url
+    )

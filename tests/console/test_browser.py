@@ -1,0 +1,106 @@
+"""In real headless Chromium (Debian's, never a downloaded one), at a desktop and a
+phone width: every console page loads with no console error and no request leaving
+the machine, and the signal chart is drawn with its data points. Screenshots go to
+tests/artifacts/console/ for a person to look at."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from common.servers import serve_in_thread
+from dashboards.console import create_console
+from tests.console.conftest import NOW
+from tests.daemons import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        if os.environ.get("CI"):
+            pytest.fail(f"chromium is missing at {CHROMIUM}")
+        pytest.skip(f"chromium is missing at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_every_page_loads_offline_without_errors(
+    console_reader, gate_reader, chromium, size: str
+) -> None:
+    reader, alert_id = console_reader
+    rolled_back = next(r.id for r in gate_reader.recent() if r.version == "1.4.0")
+    width, height = SIZES[size]
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    outside: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def request(r) -> None:  # type: ignore[no-untyped-def]
+        host = urlparse(r.url).hostname
+        if host not in (None, "127.0.0.1") and not r.url.startswith("data:"):
+            outside.append(r.url)
+
+    page.on("request", request)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    app = create_console(reader, clock=lambda: NOW, gate=gate_reader)
+    try:
+        with serve_in_thread(app, "127.0.0.1", free_port()) as url:
+            for name, path in (
+                ("home", "/"),
+                ("signal", "/signals/payments.failed_ratio"),
+                ("alert", f"/alerts/{alert_id}"),
+                ("alerts", "/alerts"),
+                ("oncall", "/oncall"),
+                ("hosts", "/hosts"),
+                ("releases", "/releases"),
+                ("release", f"/releases/{rolled_back}"),
+            ):
+                response = page.goto(url + path)
+                assert response is not None and response.status == 200, path
+                if name in ("signal", "release"):
+                    chart = page.locator("#chart canvas")
+                    chart.wait_for()
+                    points = int(page.locator("#chart").get_attribute("data-points") or 0)
+                    assert points >= (100 if name == "signal" else 8)
+                    box = chart.bounding_box()
+                    assert box is not None and box["width"] <= width
+                    # hovering the chart shows a value in the legend
+                    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+                    legend = page.locator(".u-legend").inner_text()
+                    assert ("method=wallet" if name == "signal" else "canary error rate") in legend
+                page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
+                # nothing wider than the screen: no sideways scrolling of the page
+                scroll = page.evaluate("document.documentElement.scrollWidth")
+                assert scroll <= width + 1, f"{path} is {scroll}px wide at {width}px"
+    finally:
+        context.close()
+    assert errors == []
+    assert outside == []
