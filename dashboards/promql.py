@@ -67,7 +67,8 @@ class SignalQuery:
             assert source.quantile is not None
             buckets = _bucket_selector(source.selector)
             by = ", ".join((*self.by, "le"))
-            return f"histogram_quantile({source.quantile:g}, sum by ({by}) (rate({buckets}[{window}])))"
+            rates = f"sum by ({by}) (rate({buckets}[{window}]))"
+            return f"histogram_quantile({source.quantile:g}, {rates})"
         assert source.denominator is not None
         if f == "ratio":
             ratio = (
