@@ -100,57 +100,52 @@ def input_series(
     if not isinstance(source, ScrapeSourceConfig):
         raise UntestableRule(f"{rule.signal.name}: a promql source has no metrics to invent")
     by = by_values(rule)
-    f = source.function
+    selector, f = source.selector, source.function
     if f == "value":
-        return [{"series": _series(source.selector.metric, labels_for(source.selector, by)),
-                 "values": _gauge(level, steps)}]  # fmt: skip
+        return [_input(selector.metric, labels_for(selector, by), _gauge(level, steps))]
     if f == "rate":
-        labels = labels_for(source.selector, by)
-        return [{"series": _series(source.selector.metric, labels),
-                 "values": _counter(level * step, steps)}]  # fmt: skip
+        return [_input(selector.metric, labels_for(selector, by), _counter(level * step, steps))]
     if f == "quantile":
         return _histogram(rule, source, by, level, steps)
-    assert source.denominator is not None
+    denominator = source.denominator
+    assert denominator is not None
     share = 1.0 - level if source.complement else level
     if f == "gauge_ratio":
         total = 1000.0
         return [
-            {"series": _series(source.selector.metric, labels_for(source.selector, by)),
-             "values": _gauge(share * total, steps)},
-            {"series": _series(source.denominator.metric, labels_for(source.denominator, by)),
-             "values": _gauge(total, steps)},
-        ]  # fmt: skip
-    # ratio of counters: enough volume for any min_volume guard
-    min_volume = float(rule.judge.fixed.params.get("min_volume", 0)) if rule.judge.fixed else 0.0
+            _input(selector.metric, labels_for(selector, by), _gauge(share * total, steps)),
+            _input(denominator.metric, labels_for(denominator, by), _gauge(total, steps)),
+        ]
+    # A ratio of counters, on enough volume for the rule's guard (or half of it).
+    params = rule.judge.fixed.params if rule.judge.fixed else {}
+    min_volume = float(params.get("min_volume", 0))
     if low_volume:
-        counted = rule.judge.fixed is not None and rule.judge.fixed.params.get("volume_is_rate")
-        # half the minimum: as requests over the window, or per second
-        total = min_volume / 2 * (step / rule.window_seconds if counted else step)
+        per_second = (
+            min_volume / rule.window_seconds if params.get("volume_is_rate") else min_volume
+        )
+        total = per_second / 2 * step
     else:
         total = max(100.0, 4 * min_volume * step)
-    bad_labels = labels_for(source.selector, by)
-    out = [{"series": _series(source.selector.metric, bad_labels),
-            "values": _counter(share * total, steps)}]  # fmt: skip
-    same_series = source.denominator.metric == source.selector.metric and (
-        source.denominator.matches(bad_labels)
-    )
-    if same_series:
-        good = labels_for(source.denominator, by)
-        extra = [m for m in source.selector.matchers if m.label not in by]
-        shared = {m.describe() for m in source.denominator.matchers}
-        for matcher in extra:  # refuse one numerator matcher the denominator lacks
-            if matcher.describe() not in shared:
-                good[matcher.label] = refused_value(matcher)
-                break
-        if source.selector.matches(good) or not source.denominator.matches(good):
-            raise UntestableRule(f"{rule.signal.name}: no denominator-only series to make")
-        out.append({"series": _series(source.denominator.metric, good),
-                    "values": _counter((1 - share) * total, steps)})  # fmt: skip
-    else:
-        labels = labels_for(source.denominator, by)
-        out.append({"series": _series(source.denominator.metric, labels),
-                    "values": _counter(total, steps)})  # fmt: skip
+    bad = labels_for(selector, by)
+    out = [_input(selector.metric, bad, _counter(share * total, steps))]
+    if denominator.metric != selector.metric or not denominator.matches(bad):
+        out.append(_input(denominator.metric, labels_for(denominator, by), _counter(total, steps)))
+        return out
+    # The denominator counts the numerator's series too: add the rest of it, a series the
+    # denominator takes and the numerator refuses (status="x" beside status="500").
+    good = labels_for(denominator, by)
+    shared = {m.describe() for m in denominator.matchers}
+    extra = next((m for m in selector.matchers if m.describe() not in shared), None)
+    if extra is not None:
+        good[extra.label] = refused_value(extra)
+    if selector.matches(good) or not denominator.matches(good):
+        raise UntestableRule(f"{rule.signal.name}: no denominator-only series to make")
+    out.append(_input(denominator.metric, good, _counter((1 - share) * total, steps)))
     return out
+
+
+def _input(metric: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    return {"series": _series(metric, labels), "values": values}
 
 
 def _histogram(
@@ -162,12 +157,12 @@ def _histogram(
     threshold = float(rule.judge.fixed.params["threshold"]) if rule.judge.fixed else level
     above = level > threshold
     labels = labels_for(source.selector, by)
+    metric = f"{source.selector.metric}_bucket"
     out = []
     for bound in (threshold / 2, threshold, threshold * 2, float("inf")):
         counted = bound > threshold if above else True
         le = "+Inf" if bound == float("inf") else _num(bound)
-        out.append({"series": _series(f"{source.selector.metric}_bucket", {**labels, "le": le}),
-                    "values": _counter(10.0 if counted else 0.0, steps)})  # fmt: skip
+        out.append(_input(metric, {**labels, "le": le}, _counter(10.0 if counted else 0.0, steps)))
     return out
 
 
