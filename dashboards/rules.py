@@ -34,7 +34,7 @@ class Rule:
     query: SignalQuery
     alert: str
     expr: str
-    window_seconds: float
+    window_seconds: float  # the series' age from which the rule can fire
     for_seconds: float
     keep_firing_for_seconds: float
     labels: dict[str, str]
@@ -203,14 +203,15 @@ def _burn_expr(query: SignalQuery, judge: Judge) -> tuple[str, float, str]:
             if volume is not None:
                 pair += f"\n  and\n  (\n{volume}\n  ) >= {_num(p['min_volume'])}"
         pairs.append(pair + "\n)")
-    longest = max(w.long_seconds for w in judge.burn)
+    # The quickest pair can fire once its long window holds data.
+    needed = min(w.long_seconds for w in judge.burn)
     factors = ", ".join(
         f"{_num(round(w.error_ratio, 12))} over {duration(w.long_seconds)} and "
         f"{duration(w.short_seconds)}"
         for w in judge.burn
     )
     condition = f"burning the {judge.slo:g} SLO's error budget: error ratio at least {factors}"
-    return "\nor\n".join(pairs), longest, condition
+    return "\nor\n".join(pairs), needed, condition
 
 
 def rules_file(rules: list[Rule]) -> dict[str, Any]:
