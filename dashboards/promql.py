@@ -71,15 +71,14 @@ class SignalQuery:
             return f"histogram_quantile({source.quantile:g}, {rates})"
         assert source.denominator is not None
         if f == "ratio":
-            ratio = (
-                f"{self._sum(_rate(source.selector, window))}\n  /\n"
-                f"{self._sum(_rate(source.denominator, window))}"
-            )
+            part = self._sum(_rate(source.selector, window))
+            whole = self._sum(_rate(source.denominator, window))
         else:  # gauge_ratio
-            ratio = (
-                f"{self._sum(source.selector.describe())}\n  /\n"
-                f"{self._sum(source.denominator.describe())}"
-            )
+            part = self._sum(source.selector.describe())
+            whole = self._sum(source.denominator.describe())
+        # A series of the whole without any of the part (a route that never failed) is
+        # 0%, as the sentinel reads it, not missing.
+        ratio = f"(\n{part}\n  or\n0 * {whole}\n)\n  /\n{whole}"
         return f"1 - (\n{ratio}\n)" if source.complement else ratio
 
     def volume(self, window: str, as_count: bool = False) -> str | None:
