@@ -11,7 +11,10 @@
 5. After ``--fault-after`` seconds, injected faults: /api/jobs answers 500 for
    40% of requests, wallet payments fail, bob's job list comes back empty.
    Alerts are printed as the sentinel moves them, and the pages it sends.
-"""
+
+Each run starts from a clean var/ (the previous run is moved to var/last-run/,
+demo/state.py); Ctrl-C or the end of ``--duration`` prints what happened
+(demo/summary.py)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ class RunSummary:
             + (f"; {self.pages_waiting} still queued" if self.pages_waiting else "")
             + (f"; {self.pages_failed} failed" if self.pages_failed else "")
             + (f" (and {self.announcements} release announcements)" if self.announcements else ""),
-            f"Releases: {len(self.releases)}" + ("" if self.releases else " (none ran)"),
+            f"Releases: {len(self.releases)}" + ("" if self.releases else " (none started)"),
             *(f"  {line}" for line in self.releases),
             f"Incidents: {len(self.incidents)}",
             *(f"  {line}" for line in self.incidents),
@@ -107,13 +107,15 @@ def summarize(
                 summary.pages_failed += 1
     gate_db = GateDatabase(gate_database_url)
     try:
+        gate_db.migrate()  # stopped before the first release: the tables are not there yet
         for release in reversed(recent_releases(gate_db, limit=50)):
             summary.releases.append(
                 f"#{release.id} {release.service} {release.version}: {release.status}"
                 + (f" (judge: {release.decision})" if release.decision else "")
             )
-    except Exception as exc:  # noqa: BLE001 - no gate tables yet: no release ran
-        summary.releases.append(f"(the release gate's records could not be read: {exc})")
+    except Exception as exc:  # noqa: BLE001 - the summary still tells the rest
+        first_line = str(exc).splitlines()[0]
+        summary.releases.append(f"(the release gate's records could not be read: {first_line})")
     finally:
         gate_db.dispose()
     incidents = urls["postmortems"]
