@@ -11,14 +11,21 @@
 5. After ``--fault-after`` seconds, injected faults: /api/jobs answers 500 for
    40% of requests, wallet payments fail, bob's job list comes back empty.
    Alerts are printed as the sentinel moves them, and the pages it sends.
-"""
+
+Each run starts from a clean var/ (the previous run is moved to var/last-run/,
+demo/state.py); Ctrl-C or the end of ``--duration`` prints what happened
+(demo/summary.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import signal
+import sys
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -27,6 +34,8 @@ from common.logs import configure_logging
 from common.servers import serve_in_thread
 from demo.node_exporter import start_node_exporter
 from demo.releases import run_releases
+from demo.state import DemoBusy, ensure_ports_free, start_fresh
+from demo.summary import summarize
 from postmortems.app import create_served_app as postmortems_app
 from postmortems.service import build_service as build_postmortems
 from postmortems.settings import PostmortemSettings
@@ -35,9 +44,11 @@ from sentinel.models import Alert, AlertTransition
 from sentinel.service import build_sentinel
 from sentinel.settings import SentinelSettings
 from translator.app import create_app as translator_app
-from translator.demo import banner, seed_history, seed_users, traffic, wait
+from translator.demo import banner, seed_history, seed_users, traffic
 from translator.services import build_services
 from translator.settings import TranslatorSettings
+
+VAR = Path("var")
 
 
 def demo_faults(after: float) -> str:
@@ -67,7 +78,24 @@ def watch_alerts(sentinel, stop: threading.Event) -> None:  # type: ignore[no-un
                 print(f"\n>>> ALERT {move.to_state.upper()}: {alert.summary}\n", flush=True)
 
 
-def main() -> None:
+class CtrlC:
+    """The first Ctrl-C asks the run to stop (and print its summary); a second one
+    leaves at once."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.pressed = False
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+        self.stop.set()
+        # os.write: a print here could re-enter one the main thread is in the middle of
+        os.write(1, b"\n>>> STOPPING: Ctrl-C again to leave at once\n")
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description="Run the platform demo on SQLite.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="translator port")
@@ -86,11 +114,39 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    stop = threading.Event()
+    ctrl_c = CtrlC(stop)
+    signal.signal(signal.SIGINT, ctrl_c)
+    try:
+        ensure_ports_free(
+            args.host,
+            {
+                "translator": args.port,
+                "sentinel": args.sentinel_port,
+                "postmortems": args.postmortems_port,
+            },
+        )
+    except DemoBusy as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    moved = start_fresh(VAR)
+    if moved is not None:
+        print(f"The previous run's state is in {moved}/; this run starts from a clean var/.")
+    try:
+        run(args, stop)
+    except KeyboardInterrupt:
+        print("\n>>> STOPPED at once (second Ctrl-C); what ran is in var/", flush=True)
+        return 130
+    return 0
+
+
+def run(args: argparse.Namespace, stop: threading.Event) -> None:
+    started = time.monotonic()
     translator_settings = TranslatorSettings(
         faults=demo_faults(args.fault_after) if args.fault_after >= 0 else None,
     )
-    Path("var").mkdir(exist_ok=True)
-    log_file = open("var/demo.log", "a")  # noqa: SIM115 - open for the whole run
+    log_path = VAR / "demo.log"
+    log_file = open(log_path, "a")  # noqa: SIM115 - open for the whole run
     configure_logging("INFO", stream=log_file)
     services = build_services(translator_settings)
     rng = random.Random(42)
@@ -99,17 +155,17 @@ def main() -> None:
 
     # The sentinel backfills its SQL signals from the translator's history by itself,
     # beside its loop; the priors judge until the learned bands can.
-    node_targets = start_node_exporter(args.host, Path("var/node-exporter.log"))
+    node_targets = start_node_exporter(args.host, VAR / "node-exporter.log")
     sentinel = build_sentinel(
         SentinelSettings(
             translator_database_url=translator_settings.database_url,
             scrape_targets=[f"http://{args.host}:{args.port}/metrics"],
             backfill_days=args.history_days,
-            translator_log_file=Path("var/demo.log"),  # every component's lines; read translator's
+            translator_log_file=log_path,  # every component's lines; read translator's
             **({"node_targets": node_targets} if node_targets else {}),
         )
     )
-    gate_url = "sqlite:///var/release_gate.db"
+    gate_url = f"sqlite:///{VAR}/release_gate.db"
     postmortems = build_postmortems(
         PostmortemSettings(
             sentinel_database_url=sentinel.settings.database_url,
@@ -117,7 +173,6 @@ def main() -> None:
             public_url=f"http://{args.host}:{args.postmortems_port}",
         )
     )
-    stop = threading.Event()
     watcher = threading.Thread(target=watch_alerts, args=(sentinel, stop), daemon=True)
     pm_app = postmortems_app(postmortems, background=True, interval=5)
     with (
@@ -127,13 +182,13 @@ def main() -> None:
     ):
         releases = threading.Thread(
             target=run_releases,
-            args=(Path("var/fleet"), gate_url, sentinel_base, pm_base, stop),
+            args=(VAR / "fleet", gate_url, sentinel_base, pm_base, stop),
             name="demo-releases",
             daemon=True,
         )
         print(banner(base, tokens))
         print(f"""
-Logs (one line per event): var/demo.log
+Logs (one line per event): {log_path}
 
 Sentinel at {sentinel_base}
   signals:  curl {sentinel_base}/api/signals
@@ -152,18 +207,32 @@ Releases: release-gate history   (GATE_DATABASE_URL={gate_url})
                 flush=True,
             )
         watcher.start()
-        if not args.no_releases:
+        if not args.no_releases and not stop.is_set():
             releases.start()
-        with traffic(base, tokens, rng):
-            wait(args.duration)
+        if not stop.is_set():
+            with traffic(base, tokens, rng):
+                stop.wait(args.duration if args.duration > 0 else None)
+        ended_by = "Ctrl-C" if stop.is_set() else "its duration"
         stop.set()
         watcher.join(5)
         if releases.is_alive():
             releases.join(60)
+        urls = {"translator": base, "sentinel": sentinel_base, "postmortems": pm_base}
+    # After the servers and the sentinel's loops stopped: nothing prints over the summary.
+    summary = summarize(
+        ended_by=ended_by,
+        seconds=time.monotonic() - started,
+        log_file=log_path,
+        sentinel_db=sentinel.db,
+        gate_database_url=gate_url,
+        postmortems=postmortems,
+        urls=urls,
+    )
+    print(summary.render(), flush=True)
     sentinel.close()
     services.close()
     log_file.close()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -56,8 +56,11 @@ def release(
     gate_database_url: str,
     sentinel_url: str | None,
     postmortems_url: str | None,
+    stop: threading.Event | None = None,
 ) -> Receipt:
-    """One release on a running fleet through the gate's own orchestration."""
+    """One release on a running fleet through the gate's own orchestration. Setting
+    ``stop`` interrupts it at its next wait: the gate puts the canary back and records
+    the release as aborted."""
     clock = SystemClock()
     db = Database(gate_database_url)
     db.migrate()
@@ -70,10 +73,19 @@ def release(
             guards=Guards(sentinel_url=sentinel_url, postmortems_url=postmortems_url),
             announcer=Announcer(clock, sentinel_url=sentinel_url),
             incidents=IncidentReporter(postmortems_url=postmortems_url),
+            wait=_interruptible_wait(stop or threading.Event()),
         )
         return gate.deploy(DeployRequest("translator", version, author))
     finally:
         db.dispose()
+
+
+def _interruptible_wait(stop: threading.Event) -> Callable[[float], None]:
+    def wait(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise KeyboardInterrupt  # the gate's own handling of an interrupted release
+
+    return wait
 
 
 @contextlib.contextmanager
@@ -120,9 +132,19 @@ def run_releases(
             for version, author in RELEASES:
                 if stop.is_set():
                     break
-                receipt = release(
-                    fleet, version, author, gate_database_url, sentinel_url, postmortems_url
-                )
+                try:
+                    receipt = release(
+                        fleet,
+                        version,
+                        author,
+                        gate_database_url,
+                        sentinel_url,
+                        postmortems_url,
+                        stop,
+                    )
+                except KeyboardInterrupt:
+                    print(f"\n>>> RELEASE translator {version}: aborted, the demo stopped\n")
+                    break
                 print(f"\n>>> RELEASE translator {version}: {receipt.summary}\n", flush=True)
             errors = sum(n for status, n in seen.items() if status >= 500 or status == 0)
             print(

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
+from common.api_docs import serve_docs_offline
 from common.logs import get_logger
 from postmortems import lessons, markdown, reports
 from postmortems.forms import FieldError, PostmortemForm
@@ -59,7 +60,8 @@ def token_ok(service: Postmortems, given: str | None) -> bool:
 
 
 def create_app(service: Postmortems) -> FastAPI:
-    app = FastAPI(title="Postmortems")
+    app = FastAPI(title="Postmortems", docs_url=None, redoc_url=None)
+    serve_docs_offline(app)
     app.state.service = service
 
     @app.exception_handler(RequestValidationError)

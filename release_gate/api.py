@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 
+from common.api_docs import serve_docs_offline
 from common.logs import get_logger
 from release_gate.freezes import (
     FreezeError,
@@ -66,7 +67,8 @@ class LiftIn(BaseModel):
 
 
 def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
-    app = FastAPI(title="Release gate")
+    app = FastAPI(title="Release gate", docs_url=None, redoc_url=None)
+    serve_docs_offline(app)
     app.state.gate = gate
     app.state.runs = []  # background releases, joinable by tests and at shutdown
 

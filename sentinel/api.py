@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from common.api_docs import serve_docs_offline
 from common.logs import get_logger
 from sentinel import maintenance
 from sentinel.alerting.actions import audit
@@ -113,7 +114,8 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
                 loops.shutdown()
             sentinel.step_down()
 
-    app = FastAPI(title="Sentinel", lifespan=lifespan)
+    app = FastAPI(title="Sentinel", lifespan=lifespan, docs_url=None, redoc_url=None)
+    serve_docs_offline(app)
     app.state.sentinel = sentinel
 
     def require_token(authorization: Annotated[str | None, Header()] = None) -> None:

@@ -35,13 +35,15 @@ class PrometheusServer(Daemon):
         return self.poll(probe, timeout, f"Prometheus to have {what}")
 
 
-def _config(targets: Sequence[str], scrape_interval: str) -> str:
+def _config(targets: Sequence[str], scrape_interval: str, rule_files: Sequence[Path] = ()) -> str:
     lines = [
         "global:",
         f"  scrape_interval: {scrape_interval}",
         f"  evaluation_interval: {scrape_interval}",
-        "scrape_configs:",
     ]
+    if rule_files:
+        lines += ["rule_files:", *(f"  - '{path}'" for path in rule_files)]
+    lines.append("scrape_configs:")
     for i, target in enumerate(targets):
         parts = urlsplit(target)
         lines += [
@@ -57,14 +59,18 @@ def _config(targets: Sequence[str], scrape_interval: str) -> str:
 
 @contextlib.contextmanager
 def prometheus_server(
-    targets: Sequence[str], scrape_interval: str = "1s", ready_timeout: float = 20.0
+    targets: Sequence[str],
+    scrape_interval: str = "1s",
+    ready_timeout: float = 20.0,
+    rule_files: Sequence[Path] = (),
 ) -> Iterator[PrometheusServer]:
-    """Start Prometheus scraping ``targets`` (full URLs of /metrics endpoints)."""
+    """Start Prometheus scraping ``targets`` (full URLs of /metrics endpoints), evaluating
+    ``rule_files`` as often."""
     binary = require_prometheus()
     with tempfile.TemporaryDirectory(prefix="prometheus-test-") as tmp:
         root = Path(tmp)
         config = root / "prometheus.yml"
-        config.write_text(_config(targets, scrape_interval))
+        config.write_text(_config(targets, scrape_interval, rule_files))
         port = free_port()
         log_path = root / "prometheus.log"
         with log_path.open("wb") as log:

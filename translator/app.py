@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from common.api_docs import serve_docs_offline
 from common.logs import current_context, get_logger
 from translator import __version__
 from translator.accounts.views import router as accounts_router
@@ -65,7 +66,10 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         dependencies=_fault_dependencies(services),
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs_offline(app)
     app.state.services = services
     for router in (health_router, accounts_router, files_router, jobs_router, payments_router):
         app.include_router(router)
