@@ -80,3 +80,18 @@ def export_command(
 
 if __name__ == "__main__":
     main()
+
+
+@main.command("serve")
+@click.option("--host", default=None, help="Default: CONSOLE_HOST (127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Default: CONSOLE_PORT (8400).")
+def serve_command(host: str | None, port: int | None) -> None:
+    """Serve the web console over the platform's records (settings from CONSOLE_*)."""
+    import uvicorn
+
+    from dashboards.console import ConsoleSettings, build_console
+
+    settings = ConsoleSettings()
+    uvicorn.run(
+        build_console(settings), host=host or settings.host, port=port or settings.port
+    )
