@@ -5,7 +5,8 @@
 2. The sentinel (var/sentinel.db) on 127.0.0.1:8100, watching the default
    signal catalogue: SQL on the translator's database and its /metrics.
 3. Postmortems (var/postmortems.db) on 127.0.0.1:8300: the web views of
-   incidents, opened from critical alerts and from rollbacks.
+   incidents, opened from critical alerts and from rollbacks; the console
+   (dashboards/console) on 127.0.0.1:8400 over all of it.
 4. Two releases through the gate on a local fleet behind nginx (var/fleet):
    a good build promoted, a bad one rolled back (demo/releases.py).
 5. After ``--fault-after`` seconds, injected faults: /api/jobs answers 500 for
@@ -32,6 +33,7 @@ from sqlalchemy import select
 
 from common.logs import configure_logging
 from common.servers import serve_in_thread
+from dashboards.console import ConsoleSettings, build_console
 from demo.node_exporter import start_node_exporter
 from demo.releases import run_releases
 from demo.state import DemoBusy, ensure_ports_free, start_fresh
@@ -101,6 +103,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8000, help="translator port")
     parser.add_argument("--sentinel-port", type=int, default=8100)
     parser.add_argument("--postmortems-port", type=int, default=8300)
+    parser.add_argument("--console-port", type=int, default=8400)
     parser.add_argument(
         "--no-releases", action="store_true", help="skip the releases on the local fleet"
     )
@@ -124,6 +127,7 @@ def main() -> int:
                 "translator": args.port,
                 "sentinel": args.sentinel_port,
                 "postmortems": args.postmortems_port,
+                "console": args.console_port,
             },
         )
     except DemoBusy as exc:
@@ -175,10 +179,20 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
     )
     watcher = threading.Thread(target=watch_alerts, args=(sentinel, stop), daemon=True)
     pm_app = postmortems_app(postmortems, background=True, interval=5)
+    console = build_console(
+        ConsoleSettings(
+            sentinel_database_url=sentinel.settings.database_url,
+            alerting=sentinel.settings.alerting,
+            gate_database_url=gate_url,
+            postmortems_database_url=postmortems.settings.database_url,
+            postmortems_url=f"http://{args.host}:{args.postmortems_port}",
+        )
+    )
     with (
         serve_in_thread(translator_app(services), args.host, args.port) as base,
         serve_in_thread(sentinel_app(sentinel), args.host, args.sentinel_port) as sentinel_base,
         serve_in_thread(pm_app, args.host, args.postmortems_port) as pm_base,
+        serve_in_thread(console, args.host, args.console_port) as console_base,
     ):
         releases = threading.Thread(
             target=run_releases,
@@ -188,6 +202,8 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
         )
         print(banner(base, tokens))
         print(f"""
+Console at {console_base}  (what fires, who is on call, signals, releases, hosts)
+
 Logs (one line per event): {log_path}
 
 Sentinel at {sentinel_base}
@@ -217,7 +233,12 @@ Releases: release-gate history   (GATE_DATABASE_URL={gate_url})
         watcher.join(5)
         if releases.is_alive():
             releases.join(60)
-        urls = {"translator": base, "sentinel": sentinel_base, "postmortems": pm_base}
+        urls = {
+            "console": console_base,
+            "translator": base,
+            "sentinel": sentinel_base,
+            "postmortems": pm_base,
+        }
     # After the servers and the sentinel's loops stopped: nothing prints over the summary.
     summary = summarize(
         ended_by=ended_by,

@@ -125,13 +125,16 @@ def summarize(
             f"{incidents}/incidents/{incident.id}"
         )
     summary.look = [
-        f"while it ran: translator {urls['translator']}/docs, sentinel "
+        f"while it ran: the console {urls['console']}, translator {urls['translator']}/docs, "
+        f"sentinel "
         f"{urls['sentinel']}/api/alerts and /api/groups, incidents {incidents}/incidents",
         f"logs: {log_file}; pages as sent: var/outbox.jsonl",
         "this run stays in var/ until the next one moves it to var/last-run/; "
         f"its incidents again: .venv/bin/postmortem serve --no-watch --port "
         f"{incidents.rsplit(':', 1)[-1]}",
         f"its releases: GATE_DATABASE_URL={gate_database_url} .venv/bin/release-gate history",
+        "all of it in the console again: CONSOLE_GATE_DATABASE_URL=sqlite:///var/release_gate.db "
+        "CONSOLE_POSTMORTEMS_DATABASE_URL=sqlite:///var/postmortems.db .venv/bin/dashboards serve",
     ]
     return summary
 
