@@ -178,7 +178,13 @@ def facts(alert: Alert, public_url: str | None) -> Facts:
         detector=_detector_name(detector),
         samples=[_number(v) for v in evidence.get("samples") or []],
         started_at=alert.started_at,
-        note=str(annotations.get("summary") or annotations.get("description") or ""),
+        # Alertmanager's annotation, or the sentinel's own words (a source alert's cause).
+        note=str(
+            annotations.get("summary")
+            or annotations.get("description")
+            or evidence.get("note")
+            or ""
+        ),
         source_url=evidence.get("generator_url") or None,
         provenance=evidence.get("provenance") or None,
         runbook_text=text,

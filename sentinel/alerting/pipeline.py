@@ -27,7 +27,8 @@ from sentinel.alerting.outbox import enqueue
 from sentinel.alerting.schedules import who_is_on_call
 from sentinel.alerting.silences import MaintenanceWindow, silenced_by
 from sentinel.alerting.silences import Silence as SilenceRule
-from sentinel.models import Alert, Notification, NotificationStatus
+from sentinel.models import Alert, AlertState, Notification, NotificationStatus
+from sentinel.source_health import SOURCE_SIGNAL
 
 log = get_logger(__name__)
 
@@ -57,6 +58,9 @@ class Tick:
     windows: list[MaintenanceWindow]
     public_url: str | None = None
     sent_recently: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Sources that cannot be read (their source alert is active, or resolved moments
+    # ago): the no-data of every signal reading one is explained by it.
+    sources_down: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -145,6 +149,10 @@ class Settle:
 
 
 class Inhibit:
+    """The configured ``inhibit_rules``, and one built in: a source that cannot be
+    read mutes the no-data of every signal that reads it (its own alert pages once,
+    naming the cause)."""
+
     def __init__(self, config: AlertingConfig) -> None:
         self.rules = config.inhibit_rules
 
@@ -152,15 +160,27 @@ class Inhibit:
         if p.resolved:
             return True
         p.live = [a for a in p.alerts if a.state in LIVE_STATES]
-        if not self.rules:
-            return True
         for alert in p.live:
+            down = source_down_for(alert, p.tick.sources_down)
+            if down is not None:
+                p.muted[alert.id] = f"inhibited by {SOURCE_SIGNAL}{{source={down}}}"
+                continue
+            if not self.rules:
+                continue
             found = inhibited_by(alert.labels, p.tick.firing_labels, self.rules)
             if found is not None:
                 _rule, source = found
                 p.muted[alert.id] = "inhibited by " + describe_alert(source, MUTED_BY_LABELS)
         p.live = [a for a in p.live if a.id not in p.muted]
         return True
+
+
+def source_down_for(alert: Alert, sources_down: frozenset[str]) -> str | None:
+    """The unreadable source that explains ``alert``'s no-data, if any."""
+    if alert.state is not AlertState.no_data or not sources_down:
+        return None
+    reads = (alert.evidence or {}).get("sources") or []
+    return next((name for name in reads if name in sources_down), None)
 
 
 class Silence:

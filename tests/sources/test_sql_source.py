@@ -237,12 +237,17 @@ def test_an_unreachable_database_is_no_data(tmp_path, clock):
         url, read_only=True, **({"pool_pre_ping": False} if "sqlite" in url else {})
     )
     try:
-        reading = SqlSource(engine, "SELECT 1 AS value", TEN_MIN).read(clock.now())
-        assert reading.points == () and reading.no_data.startswith("query failed")
+        source = SqlSource(engine, "SELECT 1 AS value", TEN_MIN, database_url=url)
+        reading = source.read(clock.now())
+        assert reading.points == ()
+        assert reading.no_data.startswith("database translator cannot be read: ")
+        # The fault names the source, the same for every signal on it, with its URL.
+        [fault] = reading.faults
+        assert fault.source == "database translator" and url in fault.reason
         readings = SqlSource(engine, "SELECT 1 AS value", TEN_MIN).read_range(
             clock.now(), clock.now() + TEN_MIN, TEN_MIN
         )
-        assert [r.no_data == reading.no_data for r in readings] == [True, True]
+        assert [r.no_data.startswith("query failed") for r in readings] == [True, True]
     finally:
         engine.dispose()
 
