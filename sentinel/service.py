@@ -54,7 +54,7 @@ class Sentinel:
     dispatcher: Dispatcher
     reactions: Reactions
     channel_kinds: dict[str, str]
-    health: SourceHealth
+    health: SourceHealth | None  # None: no source alerts and no start-up grace
     evaluator: Evaluator | None = None  # exists while this replica leads
     backfill: StartupBackfill | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,7 +76,8 @@ class Sentinel:
             if self.evaluator is None:
                 log.warning("sentinel.leadership_taken", replica=self.replica)
                 self.book.reload()
-                self.health.reload()
+                if self.health is not None:
+                    self.health.reload()
                 self.evaluator = Evaluator(
                     self.catalogue,
                     self.sources,

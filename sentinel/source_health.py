@@ -126,9 +126,11 @@ class SourceHealth:
         """Whether ``signal`` is in its start-up grace: its source has not answered yet
         (for at most ``startup_grace`` after the start), or answered less than
         ``warmup`` ago for the first time."""
-        self.start(now)
-        assert self.started_at is not None
-        for dep in self.dependencies.get(signal, ()):
+        deps = self.dependencies.get(signal, ())
+        if self.started_at is None:  # asked before the first evaluation
+            until = now + self.startup_grace
+            return Grace("start-up grace: not evaluated yet", until) if deps else None
+        for dep in deps:
             source = self.sources[dep]
             if source.first_ok_at is None:
                 until = self.started_at + self.startup_grace

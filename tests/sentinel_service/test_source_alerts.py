@@ -12,10 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from common.clock import FakeClock
 from common.db import normalize_url
+from sentinel.api import create_app
 from sentinel.catalogue import Catalogue, load_catalogue
 from sentinel.models import Alert, AlertState, Notification
 from sentinel.service import Sentinel, build_sentinel
@@ -216,19 +218,22 @@ def test_started_before_the_translator_it_stays_quiet_then_judges(
             scrape_targets=[f"http://127.0.0.1:{port}/metrics"],
         )  # fmt: skip
         try:
+            api = TestClient(create_app(sentinel, run_loop=False))
+
+            def grace() -> dict:
+                return api.get("/api/signals/queue.lag_seconds").json()["grace"]
+
             run_for(sentinel, clock, 60)
-            grace = sentinel.health.describe_grace("queue.lag_seconds", clock.now())
-            assert grace["in_grace"] and "waiting for database translator" in grace["reason"]
+            assert grace()["in_grace"] and "waiting for database translator" in grace()["reason"]
+            assert grace()["startup_grace_seconds"] == 120 and grace()["warmup_seconds"] == 60
             make_readable(url)
             services = make_services(url, tmp_path, clock)
             try:
                 with serve(services, port):
                     run_for(sentinel, clock, 20)
-                    grace = sentinel.health.describe_grace("queue.lag_seconds", clock.now())
-                    assert grace["in_grace"] and "answered first" in grace["reason"]
+                    assert grace()["in_grace"] and "answered first" in grace()["reason"]
                     run_for(sentinel, clock, 9 * 60 - 20)
-                    grace = sentinel.health.describe_grace("queue.lag_seconds", clock.now())
-                    assert not grace["in_grace"]
+                    assert not grace()["in_grace"] and grace()["until"] is None
             finally:
                 services.close()
             sent = pages(sentinel)
