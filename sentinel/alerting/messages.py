@@ -111,6 +111,24 @@ def resolved_words(group: AlertGroup, alerts: list[Alert], public_url: str | Non
     return Words(text, spoken, "\n".join(lines))
 
 
+def with_held(payload: Mapping[str, Any], subjects: list[str]) -> dict[str, Any]:
+    """A critical page that carries the pages a rate limit held for its recipient:
+    its own words first, then what else waited, in every medium."""
+    n = len(subjects)
+    listed = "; ".join(subjects[:5]) + (f"; and {n - 5} more" if n > 5 else "")
+    plural = "s" if n > 1 else ""
+    out = dict(payload)
+    out["text"] = _cap_sms(f"{payload.get('text', '')} | also held: {listed}")
+    spoken = f"Also {n} other alert{plural} waited for you: {_say_sentence(listed)}."
+    out["spoken"] = f"{payload.get('spoken') or payload.get('text', '')} {spoken}"
+    out["detail"] = (
+        f"{payload.get('detail') or payload.get('text', '')}\n*Also held for you ({n}):* "
+        + _mrkdwn(listed)
+    )
+    out["held"] = n
+    return out
+
+
 def bundle_text(subjects: list[str]) -> str:
     head = f"{len(subjects)} more alert notifications: "
     body = "; ".join(subjects[:8])
@@ -336,8 +354,7 @@ def _detail(group: AlertGroup, first: Facts, others: list[Alert], muted: dict[in
 def _headline(f: Facts) -> str:
     state = "no data" if f.state is AlertState.no_data else f.state.value
     return (
-        f"*{_mrkdwn(f.series)}* is *{state}* since {f.started_at:%Y-%m-%d %H:%M} UTC"
-        f" ({f.severity})"
+        f"*{_mrkdwn(f.series)}* is *{state}* since {f.started_at:%Y-%m-%d %H:%M} UTC ({f.severity})"
     )
 
 

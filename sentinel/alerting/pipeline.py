@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from common.logs import get_logger
@@ -46,6 +46,7 @@ class Planned:
     person: str | None = None
     step: int | None = None
     held: bool = False  # over the rate limit: waits for a bundle
+    folded: list[int] = field(default_factory=list)  # held pages this one carries
 
 
 @dataclass
@@ -306,7 +307,9 @@ class Broadcast:
 class RateLimit:
     """Past a channel's limit a recipient's pages wait for the next bundle, except a
     P0/P1 page: a limit that delays a critical page defeats the page, so it goes out at
-    once (and still counts, so the quieter pages after it wait)."""
+    once (and still counts, so the quieter pages after it wait). A critical page that
+    goes out past the limit carries the pages held for that person, so their phone
+    rings once with everything instead of once now and once more for the bundle."""
 
     CRITICAL = frozenset({"P0", "P1"})
 
@@ -325,11 +328,38 @@ class RateLimit:
                 counts[slot] = recent_count(
                     p.session, *slot, since=p.now - timedelta(minutes=limit.per_minutes)
                 )
-            if counts[slot] >= limit.max and not critical:
+            if counts[slot] < limit.max:
+                counts[slot] += 1
+            elif not critical:
                 planned.held = True
             else:
                 counts[slot] += 1
+                self._fold_held(p, planned)
         return True
+
+    @staticmethod
+    def _fold_held(p: GroupPass, planned: Planned) -> None:
+        if planned.person is None:
+            return
+        held = p.session.scalars(
+            select(Notification)
+            .where(
+                Notification.status == NotificationStatus.held,
+                Notification.person == planned.person,
+            )
+            .order_by(Notification.id)
+        ).all()
+        if not held:
+            return
+        subjects = [r.payload.get("subject") or str(r.payload.get("text", ""))[:80] for r in held]
+        planned.payload = messages.with_held(planned.payload, subjects)
+        planned.folded = [r.id for r in held]
+        log.warning(
+            "notification.folded",
+            channel=planned.channel,
+            person=planned.person,
+            held=len(held),
+        )
 
 
 class Enqueue:
@@ -348,6 +378,19 @@ class Enqueue:
                 step=planned.step,
                 held=planned.held,
             )
+            if planned.folded:
+                carrier = p.session.scalar(
+                    select(Notification.id).where(Notification.key == planned.key)
+                )
+                p.session.execute(
+                    update(Notification)
+                    .where(
+                        Notification.id.in_(planned.folded),
+                        Notification.status == NotificationStatus.held,
+                    )
+                    .values(status=NotificationStatus.bundled, bundled_into=carrier)
+                    .execution_options(synchronize_session=False)
+                )
         return True
 
 
