@@ -119,7 +119,7 @@ def _attach(
             state=GroupState.open,
             opened_at=opened,
             updated_at=now,
-            notify_at=opened + timedelta(seconds=route.group_wait_seconds),
+            notify_at=opened + timedelta(seconds=_first_wait(route, alert)),
         )
         session.add(group)
         session.flush()
@@ -130,6 +130,47 @@ def _attach(
     if group.step >= 0:
         group.notify_at = now  # already paged: re-check now (updates keep their interval)
     alert.group_id = group.id
+
+
+def _first_wait(route: Route, alert: Alert) -> float:
+    """group_wait, which Alertmanager's alerts have waited out there already."""
+    if alert.source == "alertmanager" and not route.alertmanager_group_wait:
+        return 0.0
+    return route.group_wait_seconds
+
+
+def repage_still_firing(session: Session, config: AlertingConfig, now: datetime) -> int:
+    """Groups a person resolved while their alerts kept firing open again after
+    ``repage_resolved_minutes`` and page from the first step, saying so."""
+    if config.repage_resolved_minutes <= 0:
+        return 0
+    cutoff = now - timedelta(minutes=config.repage_resolved_minutes)
+    still_firing = (
+        select(Alert.id)
+        .where(Alert.group_id == AlertGroup.id, Alert.state.in_(LIVE_STATES))
+        .exists()
+    )
+    groups = session.scalars(
+        select(AlertGroup).where(
+            AlertGroup.state == GroupState.resolved,
+            AlertGroup.hand_resolved_at.is_not(None),
+            AlertGroup.hand_resolved_at <= cutoff,
+            still_firing,
+        )
+    ).all()
+    for group in groups:
+        group.state, group.resolved_at = GroupState.open, None
+        group.step, group.repeat, group.next_escalation_at = -1, 0, None
+        group.acked_at = group.acked_by = None
+        group.reopened += 1
+        group.notify_at = now
+        group.updated_at = now
+        log.warning(
+            "alert_group.still_firing",
+            group_id=group.id,
+            resolved_by_hand_at=group.hand_resolved_at.isoformat(),
+        )
+    return len(groups)
 
 
 def _live_group(session: Session, key: str) -> AlertGroup | None:
@@ -156,6 +197,7 @@ def _reopen(session: Session, config: AlertingConfig, key: str, now: datetime) -
     group.state = GroupState.acknowledged if group.acked_at else GroupState.open
     group.resolved_at = None
     group.reopened += 1
+    group.escalation_paused_at = group.hand_resolved_at = None
     if group.state is GroupState.open and group.step >= 0:
         policy = config.policies[group.policy]
         wait = policy.steps[min(group.step, len(policy.steps) - 1)].wait_minutes

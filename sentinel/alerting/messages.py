@@ -111,6 +111,16 @@ def resolved_words(group: AlertGroup, alerts: list[Alert], public_url: str | Non
     return Words(text, spoken, "\n".join(lines))
 
 
+def still_firing(words: Words, resolved_at: datetime) -> Words:
+    """A group a person resolved while it kept firing, paging again: say so first."""
+    at = f"{resolved_at:%H:%M} UTC"
+    return Words(
+        text=_cap_sms(f"STILL FIRING (resolved by hand {at}) {words.text}"),
+        spoken=f"Still firing after it was resolved by hand at {at}. {words.spoken}",
+        detail=f"*Still firing* after it was resolved by hand at {at}.\n{words.detail}",
+    )
+
+
 def with_held(payload: Mapping[str, Any], subjects: list[str]) -> dict[str, Any]:
     """A critical page that carries the pages a rate limit held for its recipient:
     its own words first, then what else waited, in every medium."""

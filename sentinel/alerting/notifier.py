@@ -15,7 +15,7 @@ from common.clock import Clock
 from common.logs import get_logger
 from sentinel.alerting import messages
 from sentinel.alerting.config import AlertingConfig
-from sentinel.alerting.groups import ingest, members, route_for
+from sentinel.alerting.groups import ingest, members, repage_still_firing, route_for
 from sentinel.alerting.matchers import parse_matchers
 from sentinel.alerting.models import AlertGroup, GroupState
 from sentinel.alerting.models import Silence as SilenceRow
@@ -60,6 +60,7 @@ class Notifier:
         now = self.clock.now()
         with self.db.session() as s:
             transitions = ingest(s, self.config, now)
+            repage_still_firing(s, self.config, now)
         due = self._due_groups(now)
         planned = 0
         tick = self._tick(now) if due else None  # firing labels and silences, once per run
@@ -118,6 +119,7 @@ class Notifier:
                             and_(
                                 AlertGroup.state != GroupState.resolved,
                                 AlertGroup.next_escalation_at <= now,
+                                AlertGroup.escalation_paused_at.is_(None),  # muted: rechecked
                             ),
                         )
                     )

@@ -24,6 +24,7 @@ from sentinel.alerting.groups import LIVE_STATES
 from sentinel.alerting.inhibit import describe_alert, inhibited_by
 from sentinel.alerting.models import AlertGroup, GroupState
 from sentinel.alerting.outbox import enqueue
+from sentinel.alerting.receiver import SOURCE as ALERTMANAGER
 from sentinel.alerting.schedules import who_is_on_call
 from sentinel.alerting.silences import MaintenanceWindow, silenced_by
 from sentinel.alerting.silences import Silence as SilenceRule
@@ -120,6 +121,9 @@ class Resolve:
             return True
         group.state, group.next_escalation_at = GroupState.resolved, None
         group.resolved_at = group.resolved_at or p.now
+        group.escalation_paused_at = None
+        if not by_hand:
+            group.hand_resolved_at = None  # it stopped by itself: nothing to re-page
         p.resolved = True
         log.info("alert_group.resolved", group_id=group.id, by_hand=by_hand)
         if group.last_notified_at is None:
@@ -142,7 +146,7 @@ class Resolve:
 
 class Settle:
     def exec(self, p: GroupPass) -> bool:
-        wait_over = p.group.opened_at + timedelta(seconds=p.route.group_wait_seconds)
+        wait_over = p.group.opened_at + timedelta(seconds=group_wait_seconds(p.route, p.alerts))
         if p.group.step < 0 and p.group.last_notified_at is None and p.now < wait_over:
             p.group.notify_at = wait_over
             return False
@@ -203,13 +207,37 @@ class Escalate:
 
     def exec(self, p: GroupPass) -> bool:
         group = p.group
-        if p.resolved or group.state is not GroupState.open or not p.live:
-            return True  # acknowledged, or everything muted: nobody is paged
+        if p.resolved or group.state is not GroupState.open:
+            return True  # acknowledged or resolved: nobody is paged
+        if not p.live:
+            if p.muted:
+                self._pause(p)  # everything muted: nobody is paged, the clock stands
+            return True
+        self._resume(p)
         if group.step < 0:
             self._page(p, 0)
         elif group.next_escalation_at is not None and p.now >= group.next_escalation_at:
             self._advance(p)
         return True
+
+    @staticmethod
+    def _pause(p: GroupPass) -> None:
+        group = p.group
+        if group.escalation_paused_at is None and group.next_escalation_at is not None:
+            group.escalation_paused_at = p.now
+            log.info("escalation.paused", group_id=group.id, step=group.step + 1)
+
+    @staticmethod
+    def _resume(p: GroupPass) -> None:
+        """Unmuted: the next step is as far away as it was when the mute began."""
+        group = p.group
+        if group.escalation_paused_at is None:
+            return
+        paused = p.now - group.escalation_paused_at
+        group.escalation_paused_at = None
+        if group.next_escalation_at is not None:
+            group.next_escalation_at += paused
+        log.info("escalation.resumed", group_id=group.id, paused_seconds=paused.total_seconds())
 
     def _advance(self, p: GroupPass) -> None:
         group = p.group
@@ -238,7 +266,7 @@ class Escalate:
             payload["fallback"] = chain[1:]
             p.outgoing.append(
                 Planned(
-                    key=f"g{group.id}:r{group.repeat}:s{index}:{person}:{first}",
+                    key=f"g{group.id}:r{group.repeat}:s{index}:{person}:{first}{_episode(group)}",
                     channel=first,
                     recipient=str(contact.address(first, person)),
                     payload=payload,
@@ -397,6 +425,21 @@ class Enqueue:
 # ------------------------------------------------------------------- helpers
 
 
+def group_wait_seconds(route: Route, alerts: Sequence[Alert]) -> float:
+    """Alertmanager grouped and waited for its alerts already: a group of them only
+    waits again when its route asks (``alertmanager_group_wait``)."""
+    from_alertmanager = bool(alerts) and all(a.source == ALERTMANAGER for a in alerts)
+    if from_alertmanager and not route.alertmanager_group_wait:
+        return 0.0
+    return route.group_wait_seconds
+
+
+def _episode(group: AlertGroup) -> str:
+    """Page keys of a reopened group differ from its first episode's, so a re-page
+    from the first step is a new page, not a duplicate of the old one."""
+    return f":o{group.reopened}" if group.reopened else ""
+
+
 def recent_count(session: Session, channel: str, recipient: str, since: datetime) -> int:
     """Messages to one recipient on one channel since ``since`` (bundles count once)."""
     return int(
@@ -422,7 +465,10 @@ def _paged_people(session: Session, group_id: int) -> list[str]:
 
 
 def _words(p: GroupPass) -> messages.Words:
-    return messages.group_words(p.group, p.alerts, p.live, p.muted, p.tick.public_url)
+    words = messages.group_words(p.group, p.alerts, p.live, p.muted, p.tick.public_url)
+    if p.group.hand_resolved_at is not None and p.group.state is not GroupState.resolved:
+        return messages.still_firing(words, p.group.hand_resolved_at)
+    return words
 
 
 def _payload(
