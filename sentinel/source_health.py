@@ -215,7 +215,8 @@ class SourceHealth:
             "value": None,
             "source": source.name,
             "signals": source.signals,
-            "reason": source.reason if not calm else "the source answers again",
+            # "cause", not "reason": a page's "reason" line names a detector's judgement.
+            "cause": source.reason if not calm else "the source answers again",
             "note": _note(source) if not calm else f"{source.name} answers again",
         }
         if calm:
@@ -280,7 +281,7 @@ class SourceHealth:
             source=source.name,
             state=target.value,
             previous=previous,
-            reason=evidence["reason"],
+            reason=evidence["cause"],
             signals=",".join(source.signals),
         )
 

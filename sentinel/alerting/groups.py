@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -21,6 +21,7 @@ from common.logs import get_logger
 from sentinel.alerting.config import AlertingConfig, Route
 from sentinel.alerting.matchers import matches_all
 from sentinel.alerting.models import AlertGroup, Cursor, GroupState
+from sentinel.alerting.receiver import SOURCE as ALERTMANAGER
 from sentinel.catalogue.models import Severity
 from sentinel.models import Alert, AlertState, AlertTransition
 
@@ -119,7 +120,7 @@ def _attach(
             state=GroupState.open,
             opened_at=opened,
             updated_at=now,
-            notify_at=opened + timedelta(seconds=_first_wait(route, alert)),
+            notify_at=opened + timedelta(seconds=group_wait_seconds(route, [alert])),
         )
         session.add(group)
         session.flush()
@@ -132,9 +133,11 @@ def _attach(
     alert.group_id = group.id
 
 
-def _first_wait(route: Route, alert: Alert) -> float:
-    """group_wait, which Alertmanager's alerts have waited out there already."""
-    if alert.source == "alertmanager" and not route.alertmanager_group_wait:
+def group_wait_seconds(route: Route, alerts: Sequence[Alert]) -> float:
+    """Alertmanager grouped and waited for its alerts already: a group of them only
+    waits again when its route asks (``alertmanager_group_wait``)."""
+    from_alertmanager = bool(alerts) and all(a.source == ALERTMANAGER for a in alerts)
+    if from_alertmanager and not route.alertmanager_group_wait:
         return 0.0
     return route.group_wait_seconds
 

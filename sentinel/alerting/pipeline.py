@@ -20,11 +20,10 @@ from sqlalchemy.orm import Session
 from common.logs import get_logger
 from sentinel.alerting import messages
 from sentinel.alerting.config import AlertingConfig, Policy, Route, schedule
-from sentinel.alerting.groups import LIVE_STATES
+from sentinel.alerting.groups import LIVE_STATES, group_wait_seconds
 from sentinel.alerting.inhibit import describe_alert, inhibited_by
 from sentinel.alerting.models import AlertGroup, GroupState
 from sentinel.alerting.outbox import enqueue
-from sentinel.alerting.receiver import SOURCE as ALERTMANAGER
 from sentinel.alerting.schedules import who_is_on_call
 from sentinel.alerting.silences import MaintenanceWindow, silenced_by
 from sentinel.alerting.silences import Silence as SilenceRule
@@ -423,15 +422,6 @@ class Enqueue:
 
 
 # ------------------------------------------------------------------- helpers
-
-
-def group_wait_seconds(route: Route, alerts: Sequence[Alert]) -> float:
-    """Alertmanager grouped and waited for its alerts already: a group of them only
-    waits again when its route asks (``alertmanager_group_wait``)."""
-    from_alertmanager = bool(alerts) and all(a.source == ALERTMANAGER for a in alerts)
-    if from_alertmanager and not route.alertmanager_group_wait:
-        return 0.0
-    return route.group_wait_seconds
 
 
 def _episode(group: AlertGroup) -> str:
