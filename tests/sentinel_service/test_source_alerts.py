@@ -241,3 +241,73 @@ def test_started_before_the_translator_it_stays_quiet_then_judges(
             assert source_alerts(sentinel) == []
         finally:
             sentinel.close()
+
+
+def _health(**policies: str):  # type: ignore[no-untyped-def]
+    from sentinel.catalogue.models import SignalSpec
+    from sentinel.source_health import SourceHealth
+
+    specs = {
+        name: SignalSpec.model_validate(
+            {
+                "name": name,
+                "description": name,
+                "kind": "level",
+                "severity": "P1" if policy == "alert" else "P2",
+                "no_data": policy,
+                "labels": {"service": "translator", "team": name.split(".")[0]},
+                "source": {"type": "push"},
+            }
+        )
+        for name, policy in policies.items()
+    }
+    return SourceHealth(
+        signals=specs,
+        dependencies={name: ("database translator",) for name in specs},
+        startup_grace=timedelta(seconds=60),
+        warmup=timedelta(seconds=30),
+        down_after=timedelta(seconds=30),
+    )
+
+
+def _read(health, clock: FakeClock, ok: bool, *signals: str) -> None:  # type: ignore[no-untyped-def]
+    from sentinel.sources.base import Reading, SeriesPoint, SourceFault
+
+    for signal in signals:
+        if ok:
+            reading = Reading(clock.now(), (SeriesPoint((), 1.0),))
+        else:
+            fault = SourceFault("database translator", "unable to open database file")
+            reading = Reading.empty(clock.now(), "cannot be read", (fault,))
+        health.observe(signal, reading, clock.now())
+
+
+def test_a_blip_shorter_than_down_after_pends_then_cancels(clock: FakeClock) -> None:
+    health = _health(**{"queue.lag": "alert", "payments.failed": "ok"})
+    _read(health, clock, True, "queue.lag", "payments.failed")
+    assert health.settle(clock.now()) == []
+    clock.advance(seconds=5)
+    _read(health, clock, False, "queue.lag")
+    assert health.settle(clock.now()) == [("database translator", AlertState.pending)]
+    clock.advance(seconds=20)
+    _read(health, clock, True, "payments.failed")  # any signal on it answering is enough
+    assert health.settle(clock.now()) == [("database translator", AlertState.cancelled)]
+    clock.advance(seconds=5)
+    _read(health, clock, False, "queue.lag")
+    health.settle(clock.now())
+    clock.advance(seconds=30)
+    _read(health, clock, False, "queue.lag")
+    assert health.settle(clock.now()) == [("database translator", AlertState.firing)]
+    # Loud as the loudest no-data it stands for; the labels its signals share.
+    source = health.sources["database translator"]
+    assert source.severity == "P1" and source.labels == {"service": "translator"}
+
+
+def test_a_source_whose_signals_accept_no_data_raises_nothing(clock: FakeClock) -> None:
+    """Like host signals without a node exporter: no data is how a laptop runs."""
+    health = _health(**{"host.cpu": "ok", "host.disk": "keep"})
+    for _ in range(30):
+        _read(health, clock, False, "host.cpu", "host.disk")
+        assert health.settle(clock.now()) == []
+        clock.advance(seconds=10)
+    assert health.grace("host.cpu", clock.now()) is None  # judged as usual after the grace
