@@ -392,7 +392,7 @@ class RateLimit:
 class Enqueue:
     def exec(self, p: GroupPass) -> bool:
         for planned in p.outgoing:
-            enqueue(
+            added = enqueue(
                 p.session,
                 planned.key,
                 planned.channel,
@@ -405,7 +405,7 @@ class Enqueue:
                 step=planned.step,
                 held=planned.held,
             )
-            if planned.folded:
+            if planned.folded and added:
                 carrier = p.session.scalar(
                     select(Notification.id).where(Notification.key == planned.key)
                 )
