@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from common.yaml_config import parse_yaml_model
@@ -144,11 +145,10 @@ def test_a_route_can_ask_alertmanager_alerts_to_wait_its_group_wait(
 ):
     from sentinel.alerting.config import DEFAULT_CONFIG
 
-    text = DEFAULT_CONFIG.read_text().replace(
-        "    group_wait_seconds: 10\n",
-        "    group_wait_seconds: 10\n    alertmanager_group_wait: true\n",
-    )
-    assert "alertmanager_group_wait: true" in text
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    assert config["routes"][0]["group_wait_seconds"] == 10
+    config["routes"][0]["alertmanager_group_wait"] = True
+    text = yaml.safe_dump(config)
     (tmp_path / "alerting.yaml").write_text(text)
     (tmp_path / "schedules.yaml").write_text((DEFAULT_CONFIG.parent / "schedules.yaml").read_text())
     sentinel = build_sentinel(
