@@ -196,6 +196,9 @@ class Silence:
             if rule is not None:
                 name = rule.name if isinstance(rule, MaintenanceWindow) else f"silence {rule.id}"
                 p.muted[alert.id] = f"silenced by {name}"
+                if isinstance(rule, SilenceRule) and p.group.notify_at is not None:
+                    # Looked at again the moment it ends: the paused escalation resumes then.
+                    p.group.notify_at = min(p.group.notify_at, rule.ends_at)
         p.live = [a for a in p.live if a.id not in p.muted]
         return True
 
