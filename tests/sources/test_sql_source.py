@@ -28,6 +28,7 @@ from sentinel.sources.sql import (
 )
 from tests.conftest import BACKEND
 from tests.helpers import add_user
+from tests.sources.conftest import closed_port
 from translator.jobs import queue
 from translator.metrics import queue_snapshot
 
@@ -262,3 +263,18 @@ def test_params_bind_and_missing_params_are_refused(ro_engine, clock):
     assert source.read(clock.now()).points[0].value == 1
     with pytest.raises(ValueError, match=":plan"):
         SqlSource(ro_engine, "SELECT 1 AS value WHERE :plan = 'x'", TEN_MIN)
+
+
+def test_a_database_that_cannot_be_opened_is_named_without_its_password(clock):
+    """A PostgreSQL server nobody listens on, reached with a password: the fault names
+    the database and the server, and never the password."""
+    url = f"postgresql://vigil:s3cret-pw@127.0.0.1:{closed_port()}/translator"
+    engine = make_engine(url, read_only=True)
+    try:
+        source = SqlSource(engine, "SELECT 1 AS value", TEN_MIN, database="billing")
+        [fault] = source.read(clock.now()).faults
+        assert fault.source == "database billing"
+        assert "s3cret-pw" not in fault.reason and "s3cret-pw" not in source.where
+        assert "127.0.0.1" in fault.reason and "refused" in fault.reason.lower()
+    finally:
+        engine.dispose()
