@@ -177,12 +177,17 @@ class AlertBook:
         now: datetime,
         evidence: dict[str, Any],
         provenance: dict[str, Any] | None = None,
+        quiet: str | None = None,
     ) -> AlertState | None:
-        """Apply one evaluation; returns the new state if there was a transition."""
+        """Apply one evaluation; returns the new state if there was a transition.
+        ``quiet`` (why, e.g. the start-up grace) lets an alert calm down but not
+        start: no pending, firing or no-data while it is set."""
         fp = fingerprint(spec.name, series)
         active = self._active.get(fp)
         target = decide(active.state if active else None, step)
         if target is None:
+            return None
+        if quiet is not None and target in ACTIVE_STATES:
             return None
         v = step.verdict
         # The unit travels with the evidence: the page's words say "912 s", not "912".

@@ -91,9 +91,22 @@ class SignalOut(BaseModel):
     series: list[SeriesOut]
 
 
+class GraceOut(BaseModel):
+    """The start-up grace: a source not up yet gets ``startup_grace_seconds`` from the
+    sentinel's start to answer, then its signals ``warmup_seconds`` before judging."""
+
+    startup_grace_seconds: float
+    warmup_seconds: float
+    sources: list[str]  # what the signal reads; a source alert on one mutes its no-data
+    in_grace: bool
+    reason: str | None
+    until: datetime | None
+
+
 class SignalDetail(SignalOut):
     detector: dict[str, Any] | None
     tuning: dict[str, Any] | None
+    grace: GraceOut | None
 
 
 class PushIn(BaseModel):
@@ -168,7 +181,9 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
                 else None
             )
         detector = spec.effective_detector.model_dump(mode="json", exclude_none=True)
-        return SignalDetail(**base.model_dump(), detector=detector, tuning=tuning_out)
+        health = sentinel.health
+        grace = GraceOut(**health.describe_grace(name, sentinel.clock.now())) if health else None
+        return SignalDetail(**base.model_dump(), detector=detector, tuning=tuning_out, grace=grace)
 
     @app.get("/api/signals/{name}/history")
     def history(

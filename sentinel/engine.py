@@ -17,7 +17,8 @@ from sentinel.detectors.prior import Guarded
 from sentinel.detectors.spec import DetectorSpec, build_detector
 from sentinel.history import HistoryStore, Row, parse_series_key, series_key
 from sentinel.models import Tuning
-from sentinel.sources.base import Reading, Source
+from sentinel.source_health import SourceHealth
+from sentinel.sources.base import Reading, Source, depends_on
 
 log = get_logger(__name__)
 
@@ -56,8 +57,11 @@ class Evaluator:
         history: HistoryStore,
         book: AlertBook,
         tunings: dict[tuple[str, str], Tuning] | None = None,
+        health: SourceHealth | None = None,
     ) -> None:
         self.catalogue = catalogue
+        # Source alerts and the start-up grace (None: every signal judged from its first read).
+        self.health = health
         self.sources = sources
         self.history = history
         self.book = book
@@ -142,6 +146,11 @@ class Evaluator:
             except Exception:
                 log.exception("engine.signal_failed", signal=spec.name)
             self.next_due[spec.name] = self._next_grid_point(spec, now)
+        if self.health is not None and due:
+            try:
+                self.health.settle(now)
+            except Exception:
+                log.exception("engine.source_alerts_failed")
         self.history.append(rows)
         self.cycle_seconds = time.process_time() - started
         return len(due)
@@ -172,6 +181,11 @@ class Evaluator:
         """Read one signal and judge each of its series; the samples go to ``rows``."""
         reading = self.sources[spec.name].read(now)
         self.last_reading[spec.name] = reading
+        quiet = None
+        if self.health is not None:
+            self.health.observe(spec.name, reading, now)
+            grace = self.health.grace(spec.name, now)
+            quiet = grace.reason if grace is not None else None
         t = reading.t.astimezone(UTC)
         verdicts = []
         seen: set[str] = set()
@@ -179,7 +193,7 @@ class Evaluator:
             key = series_key(point.labels)
             seen.add(key)
             verdicts.append(
-                self._observe(spec, key, t, point.value, point.volume, now, reading, rows)
+                self._observe(spec, key, t, point.value, point.volume, now, reading, rows, quiet)
             )
         if seen and "" not in seen and "" in self.series[spec.name]:
             self._retire_placeholder(spec, t, now, reading)
@@ -188,7 +202,7 @@ class Evaluator:
         if not self.series[spec.name] and reading.no_data:
             missing = [""]
         for key in missing:
-            verdicts.append(self._observe(spec, key, t, None, None, now, reading, rows))
+            verdicts.append(self._observe(spec, key, t, None, None, now, reading, rows, quiet))
         return verdicts
 
     def _retire_placeholder(
@@ -216,6 +230,7 @@ class Evaluator:
         now: datetime,
         reading: Reading,
         rows: list[Row],
+        quiet: str | None = None,
     ) -> Verdict:
         state = self._state(spec, key)
         epoch = t.timestamp()
@@ -237,6 +252,8 @@ class Evaluator:
             "detector": state.spec,
             "samples": list(state.recent),
             "no_data_reason": reading.no_data,
+            # What this series reads: a source alert on one of these mutes its no-data.
+            "sources": list(depends_on(self.sources[spec.name])),
         }
         self.book.observe(
             spec,
@@ -246,6 +263,7 @@ class Evaluator:
             now,
             evidence,
             state.provenance,
+            quiet=quiet,
         )
         state.last_verdict = verdict
         return verdict

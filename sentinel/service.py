@@ -27,7 +27,8 @@ from sentinel.db import Database
 from sentinel.engine import Evaluator
 from sentinel.history import HistoryStore
 from sentinel.settings import SentinelSettings
-from sentinel.sources.base import Source
+from sentinel.source_health import SourceHealth
+from sentinel.sources.base import Source, depends_on
 from sentinel.sources.config import SourceContext, build_source
 from sentinel.sources.push import PushBuffer
 
@@ -53,6 +54,7 @@ class Sentinel:
     dispatcher: Dispatcher
     reactions: Reactions
     channel_kinds: dict[str, str]
+    health: SourceHealth | None  # None: no source alerts and no start-up grace
     evaluator: Evaluator | None = None  # exists while this replica leads
     backfill: StartupBackfill | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,8 +76,15 @@ class Sentinel:
             if self.evaluator is None:
                 log.warning("sentinel.leadership_taken", replica=self.replica)
                 self.book.reload()
+                if self.health is not None:
+                    self.health.reload()
                 self.evaluator = Evaluator(
-                    self.catalogue, self.sources, self.history, self.book, tunings.applied(self.db)
+                    self.catalogue,
+                    self.sources,
+                    self.history,
+                    self.book,
+                    tunings.applied(self.db),
+                    health=self.health,
                 )
                 self.evaluator.warm_up(now, self.settings.history_warmup_days)
                 self._start_backfill(now)
@@ -155,6 +164,7 @@ def build_sentinel(
     push = PushBuffer(max_signals=max(1000, push_signals), clock=clock)
     context = SourceContext(
         translator_engine=translator_engine,
+        translator_database_url=settings.translator_database_url,
         prometheus_url=settings.prometheus_url,
         scrape_targets=settings.scrape_targets,
         node_targets=settings.node_targets,
@@ -165,6 +175,14 @@ def build_sentinel(
         spec.name: build_source(spec.source, context, signal=spec.name)
         for spec in catalogue.signals
     }
+    health = SourceHealth(
+        signals={spec.name: spec for spec in catalogue.signals},
+        dependencies={name: depends_on(source) for name, source in sources.items()},
+        db=db,
+        startup_grace=timedelta(seconds=settings.startup_grace_seconds),
+        warmup=timedelta(seconds=settings.source_warmup_seconds),
+        down_after=timedelta(seconds=settings.source_down_after_seconds),
+    )
     return Sentinel(
         settings=settings,
         clock=clock,
@@ -183,4 +201,5 @@ def build_sentinel(
         dispatcher=dispatcher,
         reactions=reactions,
         channel_kinds=kinds,
+        health=health,
     )

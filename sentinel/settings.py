@@ -25,6 +25,14 @@ class SentinelSettings(BaseSettings):
     # The translator's log file (its TRANSLATOR_LOG_FILE), read by `log` signals.
     translator_log_file: Path = Path("var/translator.log")
 
+    # Start order does not matter: a source that has not answered since the start gets
+    # this long to appear before it pages as down, and once it first answers its signals
+    # are judged after the warm-up (the watched service's first minute).
+    startup_grace_seconds: float = 120.0
+    source_warmup_seconds: float = 60.0
+    # A source that cannot be read raises one alert, firing once it has failed this long.
+    source_down_after_seconds: float = 30.0
+
     replica: str | None = None  # defaults to host:pid
     lease_seconds: float = 15.0
     tick_seconds: float = 1.0

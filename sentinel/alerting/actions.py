@@ -89,15 +89,17 @@ def _acknowledge(group: AlertGroup, by: str, now: datetime) -> None:
         return  # a second press changes nothing
     group.state, group.acked_by, group.acked_at = GroupState.acknowledged, by, now
     group.next_escalation_at = None
+    group.escalation_paused_at = None
     group.notify_at = now  # the shared message shows who owns it at once
 
 
 def _resolve(group: AlertGroup, now: datetime) -> None:
-    """Closes the page. Alerts that still fire stay visible in /api/alerts and
-    page again once they resolve and re-fire."""
+    """Closes the page. Alerts that still fire stay visible in /api/alerts, and
+    page again, as still firing, after ``repage_resolved_minutes``."""
     if group.state is GroupState.resolved:
         return
     group.state, group.resolved_at = GroupState.resolved, now
+    group.hand_resolved_at = now
     group.next_escalation_at = None
     group.notify_at = now  # the next pipeline pass sends the resolution notices
 

@@ -90,6 +90,9 @@ class Route(_Strict):
     group_by: list[str] = ["signal", "service"]
     group_wait_seconds: float = Field(default=30, ge=0)
     group_interval_seconds: float = Field(default=300, gt=0)
+    # Alertmanager's alerts were grouped (and waited for) by Alertmanager already, so
+    # they skip group_wait here unless this asks for it.
+    alertmanager_group_wait: bool = False
 
 
 class RateLimit(_Strict):
@@ -115,6 +118,9 @@ class AlertingConfig(_Strict):
     rate_limits: dict[ChannelName, RateLimit] = {}
     # A re-fire this soon after resolving reopens the same alert and group.
     flap_minutes: float = Field(default=15, ge=0)
+    # A group resolved by hand while its alerts still fire pages again this long after,
+    # saying it is still firing (0: never; it pages again only when it re-fires).
+    repage_resolved_minutes: float = Field(default=60, ge=0)
     announcements: Announcements = Announcements()
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -21,6 +21,7 @@ from common.logs import get_logger
 from sentinel.alerting.config import AlertingConfig, Route
 from sentinel.alerting.matchers import matches_all
 from sentinel.alerting.models import AlertGroup, Cursor, GroupState
+from sentinel.alerting.receiver import SOURCE as ALERTMANAGER
 from sentinel.catalogue.models import Severity
 from sentinel.models import Alert, AlertState, AlertTransition
 
@@ -119,7 +120,7 @@ def _attach(
             state=GroupState.open,
             opened_at=opened,
             updated_at=now,
-            notify_at=opened + timedelta(seconds=route.group_wait_seconds),
+            notify_at=opened + timedelta(seconds=group_wait_seconds(route, [alert])),
         )
         session.add(group)
         session.flush()
@@ -130,6 +131,49 @@ def _attach(
     if group.step >= 0:
         group.notify_at = now  # already paged: re-check now (updates keep their interval)
     alert.group_id = group.id
+
+
+def group_wait_seconds(route: Route, alerts: Sequence[Alert]) -> float:
+    """Alertmanager grouped and waited for its alerts already: a group of them only
+    waits again when its route asks (``alertmanager_group_wait``)."""
+    from_alertmanager = bool(alerts) and all(a.source == ALERTMANAGER for a in alerts)
+    if from_alertmanager and not route.alertmanager_group_wait:
+        return 0.0
+    return route.group_wait_seconds
+
+
+def repage_still_firing(session: Session, config: AlertingConfig, now: datetime) -> int:
+    """Groups a person resolved while their alerts kept firing open again after
+    ``repage_resolved_minutes`` and page from the first step, saying so."""
+    if config.repage_resolved_minutes <= 0:
+        return 0
+    cutoff = now - timedelta(minutes=config.repage_resolved_minutes)
+    still_firing = (
+        select(Alert.id)
+        .where(Alert.group_id == AlertGroup.id, Alert.state.in_(LIVE_STATES))
+        .exists()
+    )
+    groups = session.scalars(
+        select(AlertGroup).where(
+            AlertGroup.state == GroupState.resolved,
+            AlertGroup.hand_resolved_at.is_not(None),
+            AlertGroup.hand_resolved_at <= cutoff,
+            still_firing,
+        )
+    ).all()
+    for group in groups:
+        group.state, group.resolved_at = GroupState.open, None
+        group.step, group.repeat, group.next_escalation_at = -1, 0, None
+        group.acked_at = group.acked_by = None
+        group.reopened += 1
+        group.notify_at = now
+        group.updated_at = now
+        log.warning(
+            "alert_group.still_firing",
+            group_id=group.id,
+            resolved_by_hand_at=group.hand_resolved_at.isoformat(),
+        )
+    return len(groups)
 
 
 def _live_group(session: Session, key: str) -> AlertGroup | None:
@@ -156,6 +200,7 @@ def _reopen(session: Session, config: AlertingConfig, key: str, now: datetime) -
     group.state = GroupState.acknowledged if group.acked_at else GroupState.open
     group.resolved_at = None
     group.reopened += 1
+    group.escalation_paused_at = group.hand_resolved_at = None
     if group.state is GroupState.open and group.step >= 0:
         policy = config.policies[group.policy]
         wait = policy.steps[min(group.step, len(policy.steps) - 1)].wait_minutes

@@ -111,6 +111,34 @@ def resolved_words(group: AlertGroup, alerts: list[Alert], public_url: str | Non
     return Words(text, spoken, "\n".join(lines))
 
 
+def still_firing(words: Words, resolved_at: datetime) -> Words:
+    """A group a person resolved while it kept firing, paging again: say so first."""
+    at = f"{resolved_at:%H:%M} UTC"
+    return Words(
+        text=_cap_sms(f"STILL FIRING (resolved by hand {at}) {words.text}"),
+        spoken=f"Still firing after it was resolved by hand at {at}. {words.spoken}",
+        detail=f"*Still firing* after it was resolved by hand at {at}.\n{words.detail}",
+    )
+
+
+def with_held(payload: Mapping[str, Any], subjects: list[str]) -> dict[str, Any]:
+    """A critical page that carries the pages a rate limit held for its recipient:
+    its own words first, then what else waited, in every medium."""
+    n = len(subjects)
+    listed = "; ".join(subjects[:5]) + (f"; and {n - 5} more" if n > 5 else "")
+    plural = "s" if n > 1 else ""
+    out = dict(payload)
+    out["text"] = _cap_sms(f"{payload.get('text', '')} | also held: {listed}")
+    spoken = f"Also {n} other alert{plural} waited for you: {_say_sentence(listed)}."
+    out["spoken"] = f"{payload.get('spoken') or payload.get('text', '')} {spoken}"
+    out["detail"] = (
+        f"{payload.get('detail') or payload.get('text', '')}\n*Also held for you ({n}):* "
+        + _mrkdwn(listed)
+    )
+    out["held"] = n
+    return out
+
+
 def bundle_text(subjects: list[str]) -> str:
     head = f"{len(subjects)} more alert notifications: "
     body = "; ".join(subjects[:8])
@@ -178,7 +206,13 @@ def facts(alert: Alert, public_url: str | None) -> Facts:
         detector=_detector_name(detector),
         samples=[_number(v) for v in evidence.get("samples") or []],
         started_at=alert.started_at,
-        note=str(annotations.get("summary") or annotations.get("description") or ""),
+        # Alertmanager's annotation, or the sentinel's own words (a source alert's cause).
+        note=str(
+            annotations.get("summary")
+            or annotations.get("description")
+            or evidence.get("note")
+            or ""
+        ),
         source_url=evidence.get("generator_url") or None,
         provenance=evidence.get("provenance") or None,
         runbook_text=text,

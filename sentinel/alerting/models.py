@@ -61,6 +61,12 @@ class AlertGroup(Base):
     notified_digest: Mapped[str] = mapped_column(String(64), default="")
     broadcasts: Mapped[int] = mapped_column(default=0)
     reopened: Mapped[int] = mapped_column(default=0)
+    # While every alert of the group is muted its escalation clock stands still; this
+    # is when it stopped (None: running). Unmuted, the clock resumes where it stood.
+    escalation_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A person resolved the group while its alerts still fired: they page again, as
+    # still firing, after the configured time (AlertingConfig.repage_resolved_minutes).
+    hand_resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Silence(Base):

@@ -15,7 +15,7 @@ from common.clock import Clock
 from common.logs import get_logger
 from sentinel.alerting import messages
 from sentinel.alerting.config import AlertingConfig
-from sentinel.alerting.groups import ingest, members, route_for
+from sentinel.alerting.groups import ingest, members, repage_still_firing, route_for
 from sentinel.alerting.matchers import parse_matchers
 from sentinel.alerting.models import AlertGroup, GroupState
 from sentinel.alerting.models import Silence as SilenceRow
@@ -23,11 +23,13 @@ from sentinel.alerting.outbox import enqueue
 from sentinel.alerting.pipeline import GroupPass, Tick, build_pipeline, recent_count, run_pipeline
 from sentinel.alerting.silences import Silence
 from sentinel.db import Database
-from sentinel.models import Alert, AlertState, Notification, NotificationStatus
+from sentinel.models import ACTIVE_STATES, Alert, AlertState, Notification, NotificationStatus
+from sentinel.source_health import SOURCE_SIGNAL
 
 log = get_logger(__name__)
 
 RECHECK = timedelta(seconds=60)  # a live group is looked at again at least this often
+SETTLE_LOOKBACK = timedelta(hours=1)  # longer than any source warm-up
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Notifier:
         now = self.clock.now()
         with self.db.session() as s:
             transitions = ingest(s, self.config, now)
+            repage_still_firing(s, self.config, now)
         due = self._due_groups(now)
         planned = 0
         tick = self._tick(now) if due else None  # firing labels and silences, once per run
@@ -81,6 +84,7 @@ class Notifier:
     def _tick(self, now: datetime) -> Tick:
         with self.db.session() as s:
             firing = s.scalars(select(Alert.labels).where(Alert.state == AlertState.firing)).all()
+            sources_down = unreadable_sources(s, now)
             rows = s.scalars(
                 select(SilenceRow).where(SilenceRow.starts_at <= now, SilenceRow.ends_at > now)
             ).all()
@@ -101,6 +105,7 @@ class Notifier:
             silences=silences,
             windows=self.config.maintenance_windows,
             public_url=self.public_url,
+            sources_down=sources_down,
         )
 
     def _due_groups(self, now: datetime) -> list[int]:
@@ -114,6 +119,7 @@ class Notifier:
                             and_(
                                 AlertGroup.state != GroupState.resolved,
                                 AlertGroup.next_escalation_at <= now,
+                                AlertGroup.escalation_paused_at.is_(None),  # muted: rechecked
                             ),
                         )
                     )
@@ -142,6 +148,24 @@ class Notifier:
             group.notify_at = None
         group.updated_at = tick.now
         return len(p.outgoing)
+
+
+def unreadable_sources(s: Session, now: datetime) -> frozenset[str]:
+    """Sources whose alert is active (pending too: the cause is known while it is
+    confirmed), or resolved so recently that their signals are still finding their
+    data again (``settles_until``)."""
+    rows = s.execute(
+        select(Alert.labels, Alert.state, Alert.evidence).where(
+            Alert.signal == SOURCE_SIGNAL,
+            or_(Alert.state.in_(ACTIVE_STATES), Alert.resolved_at >= now - SETTLE_LOOKBACK),
+        )
+    ).all()
+    down = set()
+    for labels, state, evidence in rows:
+        settles = (evidence or {}).get("settles_until")
+        if state in ACTIVE_STATES or (settles and datetime.fromisoformat(settles) > now):
+            down.add((labels or {}).get("source", ""))
+    return frozenset(down - {""})
 
 
 def flush_bundles(s: Session, config: AlertingConfig, now: datetime) -> int:

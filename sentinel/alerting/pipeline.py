@@ -14,20 +14,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from common.logs import get_logger
 from sentinel.alerting import messages
 from sentinel.alerting.config import AlertingConfig, Policy, Route, schedule
-from sentinel.alerting.groups import LIVE_STATES
+from sentinel.alerting.groups import LIVE_STATES, group_wait_seconds
 from sentinel.alerting.inhibit import describe_alert, inhibited_by
 from sentinel.alerting.models import AlertGroup, GroupState
 from sentinel.alerting.outbox import enqueue
 from sentinel.alerting.schedules import who_is_on_call
 from sentinel.alerting.silences import MaintenanceWindow, silenced_by
 from sentinel.alerting.silences import Silence as SilenceRule
-from sentinel.models import Alert, Notification, NotificationStatus
+from sentinel.models import Alert, AlertState, Notification, NotificationStatus
+from sentinel.source_health import SOURCE_SIGNAL
 
 log = get_logger(__name__)
 
@@ -45,6 +46,7 @@ class Planned:
     person: str | None = None
     step: int | None = None
     held: bool = False  # over the rate limit: waits for a bundle
+    folded: list[int] = field(default_factory=list)  # held pages this one carries
 
 
 @dataclass
@@ -57,6 +59,9 @@ class Tick:
     windows: list[MaintenanceWindow]
     public_url: str | None = None
     sent_recently: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Sources that cannot be read (their source alert is active, or resolved moments
+    # ago): the no-data of every signal reading one is explained by it.
+    sources_down: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -115,6 +120,9 @@ class Resolve:
             return True
         group.state, group.next_escalation_at = GroupState.resolved, None
         group.resolved_at = group.resolved_at or p.now
+        group.escalation_paused_at = None
+        if not by_hand:
+            group.hand_resolved_at = None  # it stopped by itself: nothing to re-page
         p.resolved = True
         log.info("alert_group.resolved", group_id=group.id, by_hand=by_hand)
         if group.last_notified_at is None:
@@ -137,7 +145,7 @@ class Resolve:
 
 class Settle:
     def exec(self, p: GroupPass) -> bool:
-        wait_over = p.group.opened_at + timedelta(seconds=p.route.group_wait_seconds)
+        wait_over = p.group.opened_at + timedelta(seconds=group_wait_seconds(p.route, p.alerts))
         if p.group.step < 0 and p.group.last_notified_at is None and p.now < wait_over:
             p.group.notify_at = wait_over
             return False
@@ -145,6 +153,10 @@ class Settle:
 
 
 class Inhibit:
+    """The configured ``inhibit_rules``, and one built in: a source that cannot be
+    read mutes the no-data of every signal that reads it (its own alert pages once,
+    naming the cause)."""
+
     def __init__(self, config: AlertingConfig) -> None:
         self.rules = config.inhibit_rules
 
@@ -152,15 +164,27 @@ class Inhibit:
         if p.resolved:
             return True
         p.live = [a for a in p.alerts if a.state in LIVE_STATES]
-        if not self.rules:
-            return True
         for alert in p.live:
+            down = source_down_for(alert, p.tick.sources_down)
+            if down is not None:
+                p.muted[alert.id] = f"inhibited by {SOURCE_SIGNAL}{{source={down}}}"
+                continue
+            if not self.rules:
+                continue
             found = inhibited_by(alert.labels, p.tick.firing_labels, self.rules)
             if found is not None:
                 _rule, source = found
                 p.muted[alert.id] = "inhibited by " + describe_alert(source, MUTED_BY_LABELS)
         p.live = [a for a in p.live if a.id not in p.muted]
         return True
+
+
+def source_down_for(alert: Alert, sources_down: frozenset[str]) -> str | None:
+    """The unreadable source that explains ``alert``'s no-data, if any."""
+    if alert.state is not AlertState.no_data or not sources_down:
+        return None
+    reads = (alert.evidence or {}).get("sources") or []
+    return next((name for name in reads if name in sources_down), None)
 
 
 class Silence:
@@ -172,6 +196,9 @@ class Silence:
             if rule is not None:
                 name = rule.name if isinstance(rule, MaintenanceWindow) else f"silence {rule.id}"
                 p.muted[alert.id] = f"silenced by {name}"
+                if isinstance(rule, SilenceRule) and p.group.notify_at is not None:
+                    # Looked at again the moment it ends: the paused escalation resumes then.
+                    p.group.notify_at = min(p.group.notify_at, rule.ends_at)
         p.live = [a for a in p.live if a.id not in p.muted]
         return True
 
@@ -182,13 +209,37 @@ class Escalate:
 
     def exec(self, p: GroupPass) -> bool:
         group = p.group
-        if p.resolved or group.state is not GroupState.open or not p.live:
-            return True  # acknowledged, or everything muted: nobody is paged
+        if p.resolved or group.state is not GroupState.open:
+            return True  # acknowledged or resolved: nobody is paged
+        if not p.live:
+            if p.muted:
+                self._pause(p)  # everything muted: nobody is paged, the clock stands
+            return True
+        self._resume(p)
         if group.step < 0:
             self._page(p, 0)
         elif group.next_escalation_at is not None and p.now >= group.next_escalation_at:
             self._advance(p)
         return True
+
+    @staticmethod
+    def _pause(p: GroupPass) -> None:
+        group = p.group
+        if group.escalation_paused_at is None and group.next_escalation_at is not None:
+            group.escalation_paused_at = p.now
+            log.info("escalation.paused", group_id=group.id, step=group.step + 1)
+
+    @staticmethod
+    def _resume(p: GroupPass) -> None:
+        """Unmuted: the next step is as far away as it was when the mute began."""
+        group = p.group
+        if group.escalation_paused_at is None:
+            return
+        paused = p.now - group.escalation_paused_at
+        group.escalation_paused_at = None
+        if group.next_escalation_at is not None:
+            group.next_escalation_at += paused
+        log.info("escalation.resumed", group_id=group.id, paused_seconds=paused.total_seconds())
 
     def _advance(self, p: GroupPass) -> None:
         group = p.group
@@ -217,7 +268,7 @@ class Escalate:
             payload["fallback"] = chain[1:]
             p.outgoing.append(
                 Planned(
-                    key=f"g{group.id}:r{group.repeat}:s{index}:{person}:{first}",
+                    key=f"g{group.id}:r{group.repeat}:s{index}:{person}:{first}{_episode(group)}",
                     channel=first,
                     recipient=str(contact.address(first, person)),
                     payload=payload,
@@ -286,7 +337,9 @@ class Broadcast:
 class RateLimit:
     """Past a channel's limit a recipient's pages wait for the next bundle, except a
     P0/P1 page: a limit that delays a critical page defeats the page, so it goes out at
-    once (and still counts, so the quieter pages after it wait)."""
+    once (and still counts, so the quieter pages after it wait). A critical page that
+    goes out past the limit carries the pages held for that person, so their phone
+    rings once with everything instead of once now and once more for the bundle."""
 
     CRITICAL = frozenset({"P0", "P1"})
 
@@ -305,17 +358,44 @@ class RateLimit:
                 counts[slot] = recent_count(
                     p.session, *slot, since=p.now - timedelta(minutes=limit.per_minutes)
                 )
-            if counts[slot] >= limit.max and not critical:
+            if counts[slot] < limit.max:
+                counts[slot] += 1
+            elif not critical:
                 planned.held = True
             else:
                 counts[slot] += 1
+                self._fold_held(p, planned)
         return True
+
+    @staticmethod
+    def _fold_held(p: GroupPass, planned: Planned) -> None:
+        if planned.person is None:
+            return
+        held = p.session.scalars(
+            select(Notification)
+            .where(
+                Notification.status == NotificationStatus.held,
+                Notification.person == planned.person,
+            )
+            .order_by(Notification.id)
+        ).all()
+        if not held:
+            return
+        subjects = [r.payload.get("subject") or str(r.payload.get("text", ""))[:80] for r in held]
+        planned.payload = messages.with_held(planned.payload, subjects)
+        planned.folded = [r.id for r in held]
+        log.warning(
+            "notification.folded",
+            channel=planned.channel,
+            person=planned.person,
+            held=len(held),
+        )
 
 
 class Enqueue:
     def exec(self, p: GroupPass) -> bool:
         for planned in p.outgoing:
-            enqueue(
+            added = enqueue(
                 p.session,
                 planned.key,
                 planned.channel,
@@ -328,10 +408,29 @@ class Enqueue:
                 step=planned.step,
                 held=planned.held,
             )
+            if planned.folded and added:
+                carrier = p.session.scalar(
+                    select(Notification.id).where(Notification.key == planned.key)
+                )
+                p.session.execute(
+                    update(Notification)
+                    .where(
+                        Notification.id.in_(planned.folded),
+                        Notification.status == NotificationStatus.held,
+                    )
+                    .values(status=NotificationStatus.bundled, bundled_into=carrier)
+                    .execution_options(synchronize_session=False)
+                )
         return True
 
 
 # ------------------------------------------------------------------- helpers
+
+
+def _episode(group: AlertGroup) -> str:
+    """Page keys of a reopened group differ from its first episode's, so a re-page
+    from the first step is a new page, not a duplicate of the old one."""
+    return f":o{group.reopened}" if group.reopened else ""
 
 
 def recent_count(session: Session, channel: str, recipient: str, since: datetime) -> int:
@@ -359,7 +458,10 @@ def _paged_people(session: Session, group_id: int) -> list[str]:
 
 
 def _words(p: GroupPass) -> messages.Words:
-    return messages.group_words(p.group, p.alerts, p.live, p.muted, p.tick.public_url)
+    words = messages.group_words(p.group, p.alerts, p.live, p.muted, p.tick.public_url)
+    if p.group.hand_resolved_at is not None and p.group.state is not GroupState.resolved:
+        return messages.still_firing(words, p.group.hand_resolved_at)
+    return words
 
 
 def _payload(

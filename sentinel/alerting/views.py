@@ -68,6 +68,8 @@ class GroupOut(BaseModel):
     repeat: int
     next_escalation_at: datetime | None
     reopened: int
+    escalation_paused_at: datetime | None  # muted: the escalation clock stands since then
+    hand_resolved_at: datetime | None  # resolved by hand (pages again if it still fires)
 
 
 class NotificationOut(BaseModel):

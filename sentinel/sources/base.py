@@ -51,10 +51,24 @@ class SeriesPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceFault:
+    """A source the reading depends on could not be read at all (a database that
+    cannot be opened, a scrape target or Prometheus that does not answer), as
+    opposed to a query that ran and found nothing. ``source`` names it the same
+    way for every signal that reads it ("database translator"), so the sentinel
+    raises one alert for the source instead of one no-data page per signal."""
+
+    source: str
+    reason: str  # one line, never a password
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     t: datetime  # UTC-aware time the reading describes (end of window)
     points: tuple[SeriesPoint, ...]
     no_data: str | None = None  # why there is no data (source error, empty result)
+    # Sources that failed; with points when only some failed (one of two scrape targets).
+    faults: tuple[SourceFault, ...] = ()
 
     def __post_init__(self) -> None:
         _check_utc(self.t, "Reading.t")
@@ -64,8 +78,8 @@ class Reading:
             raise ValueError("a reading without points must say why (no_data)")
 
     @classmethod
-    def empty(cls, t: datetime, reason: str) -> Reading:
-        return cls(t=t, points=(), no_data=reason)
+    def empty(cls, t: datetime, reason: str, faults: tuple[SourceFault, ...] = ()) -> Reading:
+        return cls(t=t, points=(), no_data=reason, faults=faults)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +90,12 @@ class Source(Protocol):
     def read(self, now: datetime) -> Reading: ...  # never raises for source failures
 
     def close(self) -> None: ...
+
+
+def depends_on(source: object) -> tuple[str, ...]:
+    """The names of the sources a source reads (``SourceFault.source``); sources
+    that cannot fail on their own (pushed values) have none."""
+    return tuple(getattr(source, "depends_on", ()))
 
 
 @runtime_checkable

@@ -422,6 +422,7 @@ class SourceContext:
     """What sources need from outside, built once by the sentinel."""
 
     translator_engine: Engine | None = None  # read-only (common.db.make_engine(read_only=True))
+    translator_database_url: str | None = None  # named (password hidden) when it cannot be read
     databases: Mapping[str, Engine] = field(default_factory=dict)  # other named databases
     prometheus_url: str | None = None
     scrape_targets: Sequence[str] = ()
@@ -463,6 +464,10 @@ def build_source(
             timeout_seconds=config.timeout_seconds,
             max_rows=config.max_rows,
             name=name,
+            database=config.database,
+            database_url=(
+                context.translator_database_url if config.database == "translator" else None
+            ),
         )
     if isinstance(config, ScrapeSourceConfig):
         defaults = context.node_targets if config.job == "node" else context.scrape_targets

@@ -17,7 +17,15 @@ from typing import Any
 import httpx
 
 from common.logs import get_logger
-from sentinel.sources.base import Labels, Reading, SeriesPoint, as_utc, backfill_times, labels_of
+from sentinel.sources.base import (
+    Labels,
+    Reading,
+    SeriesPoint,
+    SourceFault,
+    as_utc,
+    backfill_times,
+    labels_of,
+)
 
 log = get_logger(__name__)
 
@@ -50,6 +58,11 @@ class PromQLError(Exception):
     """The query could not be answered; the message is the no-data reason."""
 
 
+class PrometheusUnreachable(PromQLError):
+    """Prometheus itself did not answer (down, timed out, not an API): every
+    signal on it fails alike, unlike a query Prometheus refused."""
+
+
 class PromQLSource:
     def __init__(
         self,
@@ -71,6 +84,8 @@ class PromQLSource:
         self.timeout_seconds = timeout_seconds
         self.name = name
         self._owns_client = owns_client
+        self.source_name = f"prometheus {self.base_url}"
+        self.depends_on = (self.source_name,)
 
     # --- Source ---------------------------------------------------------------
 
@@ -80,7 +95,9 @@ class PromQLSource:
             values = self._instant(self.query, now)
         except PromQLError as exc:
             log.error("source.query_failed", signal=self.name, source="promql", reason=str(exc))
-            return Reading.empty(now, str(exc))
+            down = isinstance(exc, PrometheusUnreachable)
+            faults = (SourceFault(self.source_name, str(exc)),) if down else ()
+            return Reading.empty(now, str(exc), faults)
         volumes = self._volumes_instant(now) if values else {}
         return self._reading(now, values, volumes)
 
@@ -206,11 +223,11 @@ class PromQLSource:
             # its own, more telling, timeout error arrives first.
             response = self.client.get(url, params=params, timeout=self.timeout_seconds + 0.5)
         except httpx.TimeoutException:
-            raise PromQLError(
+            raise PrometheusUnreachable(
                 f"Prometheus at {self.base_url} did not answer within {self.timeout_seconds:g}s"
             ) from None
         except httpx.HTTPError as exc:
-            raise PromQLError(
+            raise PrometheusUnreachable(
                 f"Prometheus unreachable at {self.base_url}: {type(exc).__name__}: {exc}"
             ) from None
         try:
@@ -218,7 +235,7 @@ class PromQLSource:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise PromQLError(
+            raise PrometheusUnreachable(
                 f"Prometheus answered HTTP {response.status_code} without JSON: "
                 f"{response.text[:200]!r}"
             )

@@ -25,7 +25,7 @@ import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -34,7 +34,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.logs import get_logger
-from sentinel.sources.base import Labels, Reading, SeriesPoint, as_utc, labels_of
+from sentinel.sources.base import Labels, Reading, SeriesPoint, SourceFault, as_utc, labels_of
 
 if TYPE_CHECKING:
     from sentinel.sources.config import MetricSelector
@@ -78,6 +78,11 @@ def parse_exposition(body: str, instance: str) -> Exposition:
             labels.setdefault("instance", instance)
             samples.append(Sample(s.name, labels, float(s.value)))
     return Exposition(samples, frozenset(families))
+
+
+def target_source(target: str) -> str:
+    """How a failing target is named in its source alert."""
+    return f"scrape target {target}"
 
 
 def instance_of(target: str) -> str:
@@ -152,6 +157,7 @@ class ScrapeSource:
         self.quantile = quantile
         self.name = name
         self._owns_client = owns_client
+        self.depends_on = tuple(target_source(t) for t in self.targets)
         self._state: dict[str, _TargetState] = {}
         self._lock = threading.Lock()  # read() may be called from an API thread too
 
@@ -160,10 +166,11 @@ class ScrapeSource:
     def read(self, now: datetime) -> Reading:
         now = as_utc(now)
         scraped, failures = self._scrape_all()
+        faults = tuple(SourceFault(target_source(t), why) for t, why in failures.items())
         if not scraped:
             reason = "scrape failed: " + "; ".join(failures.values())
             log.error("source.scrape_failed", signal=self.name, reason=reason)
-            return Reading.empty(now, reason)
+            return Reading.empty(now, reason, faults)
         if failures:
             # Partial: the answering targets still give a reading; the log names the others.
             log.warning(
@@ -175,6 +182,8 @@ class ScrapeSource:
             )
         with self._lock:
             reading = self._compute(now, scraped)
+        if faults:
+            reading = replace(reading, faults=faults)
         if not reading.ok:
             level = log.info if (reading.no_data or "").startswith(WARMING_UP) else log.warning
             level("source.no_data", signal=self.name, source="scrape", reason=reading.no_data)

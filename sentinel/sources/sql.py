@@ -32,12 +32,20 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, TextClause, bindparam, text
+from sqlalchemy import URL, Connection, Engine, TextClause, bindparam, make_url, text
 from sqlalchemy.exc import DBAPIError
 
 from common.db import UTCDateTime
 from common.logs import get_logger
-from sentinel.sources.base import Labels, Reading, SeriesPoint, as_utc, backfill_times, labels_of
+from sentinel.sources.base import (
+    Labels,
+    Reading,
+    SeriesPoint,
+    SourceFault,
+    as_utc,
+    backfill_times,
+    labels_of,
+)
 from sentinel.sources.sql_guard import CheckedSelect, validate_select
 
 log = get_logger(__name__)
@@ -140,6 +148,8 @@ class SqlSource:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_rows: int = DEFAULT_MAX_ROWS,
         name: str = "sql",
+        database: str = "translator",
+        database_url: str | None = None,
     ) -> None:
         checked = query if isinstance(query, CheckedSelect) else validate_select(query)
         if window <= timedelta(0):
@@ -157,6 +167,10 @@ class SqlSource:
         self.timeout_seconds = timeout_seconds
         self.max_rows = max_rows
         self.name = name
+        # How a failure names the database: its name and where it is, never a password.
+        self.source_name = f"database {database}"
+        self.where = shown_url(database_url or engine.url)
+        self.depends_on = (self.source_name,)
         self._statement = self._compile(checked)
 
     @staticmethod
@@ -173,9 +187,13 @@ class SqlSource:
     def read(self, now: datetime) -> Reading:
         now = as_utc(now)
         try:
-            with self.engine.connect() as conn:
+            conn = self.engine.connect()
+        except Exception as exc:  # the database cannot be opened: the source is down
+            return self._unreachable(now, exc)
+        try:
+            with conn:
                 return self._read_one(conn, now)
-        except Exception as exc:  # connect failures: the database is down or gone
+        except Exception as exc:
             return self._failed(now, exc)
 
     def read_range(self, start: datetime, end: datetime, step: timedelta) -> list[Reading]:
@@ -227,6 +245,15 @@ class SqlSource:
         if "end" in self.checked.binds:
             binds["end"] = end
         return binds
+
+    def _unreachable(self, now: datetime, exc: BaseException) -> Reading:
+        """Not this query's fault: every signal on this database fails alike, so the
+        reading names the database, and the sentinel raises one alert for it."""
+        reason = describe_connect_error(exc)
+        log.error("source.unreachable", signal=self.name, source=self.source_name, reason=reason)
+        where = f" ({self.where})" if self.where else ""
+        fault = SourceFault(self.source_name, f"{reason}{where}")
+        return Reading.empty(now, f"{self.source_name} cannot be read: {reason}", (fault,))
 
     def _failed(self, now: datetime, exc: BaseException) -> Reading:
         reason = describe_db_error(exc, self.timeout_seconds)
@@ -311,6 +338,34 @@ def sqlite_date_part(field: Any, value: Any) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def shown_url(url: object) -> str:
+    """A database URL fit for a page or a log line: the password hidden."""
+    if url is None:
+        return ""
+    try:
+        parsed = make_url(str(url)) if not isinstance(url, URL) else url
+    except Exception:
+        return ""
+    if parsed.drivername.startswith("sqlite") and not parsed.database:
+        return ""  # the read-only SQLite engine's own URL names no file
+    return parsed.render_as_string(hide_password=True).replace("***", "…")
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """Why a database could not be opened, in the driver's own words
+    ("unable to open database file", "database \"x\" does not exist")."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    message = " ".join(str(orig).split())
+    # psycopg says "connection failed: connection to server at "h", port p failed:
+    # FATAL:  database "x" does not exist"; the cause is the last part (the URL names
+    # the server anyway).
+    for marker in ("FATAL:", " failed: "):
+        if marker in message:
+            message = message.rsplit(marker, 1)[1].strip()
+            break
+    return message[:300] or type(orig).__name__
 
 
 def describe_db_error(exc: BaseException, timeout_seconds: float) -> str:

@@ -144,3 +144,62 @@ def test_lower_severities_go_by_sms_without_group_wait(rig):
     rig.fire("queue.lag", severity="P2", service="translator")
     rig.run()
     assert _paged(rig) == [("sms", "alice")]
+
+
+def test_resolved_by_hand_while_still_firing_pages_again_saying_so(rig):
+    """alice resolves the page but the alert keeps firing: after
+    ``repage_resolved_minutes`` (60 by default) she is paged again, from the first
+    step, told it is still firing; an alert that stopped by itself does not."""
+    rig.fire("payments.failed", service="translator")
+    rig.fire("queue.lag", service="translator")
+    rig.clock.advance(seconds=30)
+    rig.run()
+    groups = {g.labels["signal"]: g for g in rig.groups()}
+    for signal in ("payments.failed", "queue.lag"):
+        with rig.db.session() as s:
+            act(s, "resolve", groups[signal].id, by="alice", via="api", now=rig.clock.now())
+    rig.calm("queue.lag", service="translator")  # this one really stopped
+    rig.run()
+    before = len(_paged(rig))
+    rig.clock.advance(minutes=59)
+    rig.run()
+    assert len(_paged(rig)) == before  # not yet
+    rig.clock.advance(minutes=1)
+    rig.run()
+    again = [n for n in rig.notifications() if n.channel == "voice"][-1]
+    assert again.person == "alice" and again.payload["fingerprint"] == (
+        f"group:{groups['payments.failed'].id}"
+    )
+    resolved_at = f"{(rig.clock.now() - timedelta(minutes=60)):%H:%M} UTC"
+    assert again.payload["text"].startswith(f"STILL FIRING (resolved by hand {resolved_at}) [P1]")
+    assert again.payload["spoken"].startswith("Still firing after it was resolved by hand")
+    assert len(_paged(rig)) == before + 1  # queue.lag stopped: not paged again
+    group = next(g for g in rig.groups() if g.id == groups["payments.failed"].id)
+    assert group.state is GroupState.open and group.step == 0
+    # It escalates as any page does when nobody acknowledges it this time.
+    rig.clock.advance(minutes=5)
+    rig.run()
+    assert _paged(rig)[-1] == ("voice", "manager")
+
+
+def test_repaging_a_hand_resolved_alert_can_be_turned_off(sentinel_url):
+    from common.clock import FakeClock
+    from sentinel.alerting.notifier import Notifier
+    from sentinel.db import Database
+    from tests.alerting_pipeline.conftest import Rig, make_config
+
+    db = Database(sentinel_url)
+    clock = FakeClock()
+    rig = Rig(db, clock, Notifier(db, make_config("repage_resolved_minutes: 0\n"), clock))
+    rig.fire("payments.failed", service="translator")
+    clock.advance(seconds=30)
+    rig.run()
+    [group] = rig.groups()
+    with db.session() as s:
+        act(s, "resolve", group.id, by="alice", via="api", now=clock.now())
+    rig.run()
+    before = len(_paged(rig))
+    clock.advance(hours=6)
+    rig.run()
+    assert len(_paged(rig)) == before
+    db.dispose()

@@ -172,3 +172,50 @@ def test_a_gap_in_the_schedule_goes_straight_to_the_next_step(sentinel_url):
     rig.run()
     assert [n.person for n in rig.notifications() if n.person] == ["manager"]
     db.dispose()
+
+
+def test_a_p1_past_the_voice_limit_rings_on_time_carrying_the_held_pages(sentinel_url):
+    """Three calls spend alice's voice limit (3 per 10 minutes) and her SMS limit is
+    spent too, so two P2 texts wait. A P1 then rings after its usual group_wait, not
+    after the window, and its one call carries the two held pages."""
+    from datetime import timedelta
+
+    from common.clock import FakeClock
+    from sentinel.db import Database
+
+    db = Database(sentinel_url)
+    clock = FakeClock()
+    limits = "rate_limits:\n  voice: {max: 3, per_minutes: 10}\n  sms: {max: 1, per_minutes: 10}\n"
+    rig = Rig(db, clock, Notifier(db, make_config(limits), clock))
+    for i in range(3):
+        rig.fire(f"payments.{i}", severity="P1", service="translator")
+    clock.advance(seconds=31)
+    rig.run()
+    for service in ("a", "b", "c"):
+        rig.fire("queue.lag", severity="P2", service=service)
+    rig.run()
+    assert [n.status.value for n in rig.notifications() if n.channel == "sms"] == [
+        "pending",
+        "held",
+        "held",
+    ]
+    fired_at = clock.now()
+    rig.fire("payments.failed", severity="P1", service="wallet")
+    clock.advance(seconds=30)  # the critical route's group_wait, nothing more
+    rig.run()
+    calls = [n for n in rig.notifications() if n.channel == "voice"]
+    assert len(calls) == 4  # over the limit of 3, and not held
+    call = calls[-1]
+    assert call.status.value == "pending" and call.person == "alice"
+    assert call.created_at - fired_at == timedelta(seconds=30)
+    assert call.payload["held"] == 2
+    assert call.payload["spoken"].startswith("Priority 1 alert. payments failed, service wallet.")
+    assert "Also 2 other alerts waited for you" in call.payload["spoken"]
+    assert "also held: [P2] rest{service=b}" in call.payload["text"]
+    held = [n for n in rig.notifications() if n.channel == "sms" and n.status.value != "pending"]
+    assert [(n.status.value, n.bundled_into) for n in held] == [("bundled", call.id)] * 2
+    # Nothing is left for a bundle later: the phone does not ring again for them.
+    clock.advance(minutes=11)
+    rig.run()
+    assert not [n for n in rig.notifications() if n.key.startswith("bundle:")]
+    db.dispose()

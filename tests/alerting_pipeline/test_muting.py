@@ -166,3 +166,47 @@ def test_a_re_fire_long_after_resolving_is_a_new_page(rig):
     rig.run()
     assert len(rig.groups()) == 2
     assert [c for c, p, _ in rig.pages() if p == "alice"] == ["voice", "sms", "voice"]
+
+
+def _run_every(rig, seconds: float, total: float) -> None:  # type: ignore[no-untyped-def]
+    """The leader's loop: a pipeline run every ``seconds`` for ``total`` seconds."""
+    for _ in range(int(total // seconds)):
+        rig.clock.advance(seconds=seconds)
+        rig.run()
+
+
+def test_a_muted_group_resumes_its_escalation_where_it_stood(rig):
+    """alice is paged; two minutes into her five, the group is silenced for ten. When
+    the silence ends the manager is not called at once (the five minutes ran out long
+    ago on the wall clock) but after the three minutes alice still had."""
+    rig.fire("payments.failed", service="translator")
+    rig.clock.advance(seconds=30)
+    rig.run()
+    assert [p for _, p, _ in rig.pages() if p != "#ops"] == ["alice"]
+    _run_every(rig, 10, 120)
+    [group] = rig.groups()
+    with rig.db.session() as s:
+        act(s, "silence", group.id, by="alice", via="api", now=rig.clock.now(), silence_minutes=10)
+    rig.run()  # the loop's next run, the same second
+    _run_every(rig, 10, 9 * 60 + 50)
+    [group] = rig.groups()
+    assert group.escalation_paused_at is not None  # the clock stands while muted
+    _run_every(rig, 10, 10)  # the silence ends
+    _run_every(rig, 10, 2 * 60 + 50)  # unmuted: 2 min 50 s of alice's 3 remaining
+    assert "manager" not in [p for _, p, _ in rig.pages()]
+    _run_every(rig, 10, 30)
+    assert [p for _, p, _ in rig.pages() if p != "#ops"] == ["alice", "manager"]
+    [group] = rig.groups()
+    assert group.escalation_paused_at is None
+
+
+def test_a_group_muted_past_its_step_does_not_page_the_moment_the_mute_ends(rig):
+    """Before: the overdue step paged the instant the silence lapsed."""
+    rig.fire("payments.failed", service="translator")
+    rig.clock.advance(seconds=30)
+    rig.run()
+    [group] = rig.groups()
+    with rig.db.session() as s:
+        act(s, "silence", group.id, by="alice", via="api", now=rig.clock.now(), silence_minutes=30)
+    _run_every(rig, 10, 31 * 60)
+    assert [p for _, p, _ in rig.pages() if p != "#ops"] == ["alice"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from common.yaml_config import parse_yaml_model
@@ -114,3 +115,59 @@ def test_forged_or_malformed_calls(client):
     old = {**FIRING, "version": "3"}
     assert client.post("/api/alertmanager/webhook", json=old, headers=AUTH).status_code == 422
     assert client.get("/api/alerts").json() == []
+
+
+def _phone_pages(sentinel):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from sentinel.models import Notification
+
+    with sentinel.db.session() as s:
+        return s.scalars(
+            select(Notification).where(Notification.channel.in_(("voice", "sms")))
+        ).all()
+
+
+def test_an_alertmanager_alert_pages_without_our_group_wait(client, clock):
+    """Alertmanager grouped and waited already: the built-in configuration's critical
+    route (group_wait 10 s) pages its alert at the first pipeline run, no later."""
+    sentinel = client.app.state.sentinel
+    assert sentinel.alerting.routes[0].group_wait_seconds == 10
+    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH).status_code == 200
+    sentinel.notifier.run_once()  # same instant: no clock advance
+    [page] = _phone_pages(sentinel)
+    assert page.channel == "voice" and page.created_at == clock.now()
+    assert "DiskFull" in page.payload["text"]
+
+
+def test_a_route_can_ask_alertmanager_alerts_to_wait_its_group_wait(
+    sentinel_url, database_url, clock, tmp_path
+):
+    from sentinel.alerting.config import DEFAULT_CONFIG
+
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    assert config["routes"][0]["group_wait_seconds"] == 10
+    config["routes"][0]["alertmanager_group_wait"] = True
+    text = yaml.safe_dump(config)
+    (tmp_path / "alerting.yaml").write_text(text)
+    (tmp_path / "schedules.yaml").write_text((DEFAULT_CONFIG.parent / "schedules.yaml").read_text())
+    sentinel = build_sentinel(
+        SentinelSettings(
+            database_url=sentinel_url,
+            translator_database_url=database_url,
+            alerting=tmp_path / "alerting.yaml",
+        ),
+        clock=clock,
+        catalogue=parse_yaml_model("signals: []", Catalogue),
+        migrate=False,
+    )
+    try:
+        api = TestClient(create_app(sentinel, run_loop=False))
+        assert api.post("/api/alertmanager/webhook", json=FIRING).status_code == 200
+        sentinel.notifier.run_once()
+        assert _phone_pages(sentinel) == []
+        clock.advance(seconds=10)
+        sentinel.notifier.run_once()
+        assert [p.channel for p in _phone_pages(sentinel)] == ["voice"]
+    finally:
+        sentinel.close()

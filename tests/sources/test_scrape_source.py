@@ -146,9 +146,13 @@ def test_unreachable_and_broken_targets(translator_node, caplog):
     with translator_node() as node:
         partial = _scrape([node.metrics_url, dead], "translator_worker_capacity")
         with caplog.at_level(logging.WARNING):
-            assert _values(partial.read(_at(0))) == {(): (0, None)}
+            reading = partial.read(_at(0))
+            assert _values(reading) == {(): (0, None)}
         record = next(r for r in caplog.records if r.getMessage() == "source.scrape_partial")
         assert record.fields["failed"] == dead
+        # The answering target's value stands; the dead one is named as a failed source.
+        assert [f.source for f in reading.faults] == [f"scrape target {dead}"]
+        assert partial.depends_on == (f"scrape target {node.metrics_url}", f"scrape target {dead}")
 
         down = _scrape([dead], "translator_worker_capacity")
         reading = down.read(_at(0))

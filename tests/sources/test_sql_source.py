@@ -28,6 +28,7 @@ from sentinel.sources.sql import (
 )
 from tests.conftest import BACKEND
 from tests.helpers import add_user
+from tests.sources.conftest import closed_port
 from translator.jobs import queue
 from translator.metrics import queue_snapshot
 
@@ -237,12 +238,17 @@ def test_an_unreachable_database_is_no_data(tmp_path, clock):
         url, read_only=True, **({"pool_pre_ping": False} if "sqlite" in url else {})
     )
     try:
-        reading = SqlSource(engine, "SELECT 1 AS value", TEN_MIN).read(clock.now())
-        assert reading.points == () and reading.no_data.startswith("query failed")
+        source = SqlSource(engine, "SELECT 1 AS value", TEN_MIN, database_url=url)
+        reading = source.read(clock.now())
+        assert reading.points == ()
+        assert reading.no_data.startswith("database translator cannot be read: ")
+        # The fault names the source, the same for every signal on it, with its URL.
+        [fault] = reading.faults
+        assert fault.source == "database translator" and url in fault.reason
         readings = SqlSource(engine, "SELECT 1 AS value", TEN_MIN).read_range(
             clock.now(), clock.now() + TEN_MIN, TEN_MIN
         )
-        assert [r.no_data == reading.no_data for r in readings] == [True, True]
+        assert [r.no_data.startswith("query failed") for r in readings] == [True, True]
     finally:
         engine.dispose()
 
@@ -257,3 +263,18 @@ def test_params_bind_and_missing_params_are_refused(ro_engine, clock):
     assert source.read(clock.now()).points[0].value == 1
     with pytest.raises(ValueError, match=":plan"):
         SqlSource(ro_engine, "SELECT 1 AS value WHERE :plan = 'x'", TEN_MIN)
+
+
+def test_a_database_that_cannot_be_opened_is_named_without_its_password(clock):
+    """A PostgreSQL server nobody listens on, reached with a password: the fault names
+    the database and the server, and never the password."""
+    url = f"postgresql://vigil:s3cret-pw@127.0.0.1:{closed_port()}/translator"
+    engine = make_engine(url, read_only=True)
+    try:
+        source = SqlSource(engine, "SELECT 1 AS value", TEN_MIN, database="billing")
+        [fault] = source.read(clock.now()).faults
+        assert fault.source == "database billing"
+        assert "s3cret-pw" not in fault.reason and "s3cret-pw" not in source.where
+        assert "127.0.0.1" in fault.reason and "refused" in fault.reason.lower()
+    finally:
+        engine.dispose()
