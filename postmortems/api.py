@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from common.logs import get_logger
 from postmortems import lessons, markdown, reports
 from postmortems.forms import FieldError, PostmortemForm
+from postmortems.health import postmortems_health
 from postmortems.models import IncidentClass, IncidentStatus, Severity
 from postmortems.schemas import (
     ActionIn,
@@ -122,8 +123,10 @@ def api_router(service: Postmortems) -> APIRouter:
     r = APIRouter(prefix="/api")
 
     @r.get("/health")
-    def health() -> dict[str, Any]:
-        return {"status": "healthy", "open_incidents": len(service.list(open_only=True))}
+    def health(request: Request) -> JSONResponse:
+        background = getattr(request.app.state, "background", None)
+        body, status = postmortems_health(service, background)
+        return JSONResponse(body, status_code=status)
 
     @r.get("/incidents", response_model=list[IncidentOut])
     def list_incidents(

@@ -30,20 +30,29 @@ log = get_logger(__name__)
 
 def abandoned_releases(gate: ReleaseGate, service: str | None = None) -> list[Release]:
     """Releases in flight whose owner stopped beating."""
+    return [release for release, _ in silent_releases(gate, service)]
+
+
+def silent_releases(
+    gate: ReleaseGate, service: str | None = None
+) -> list[tuple[Release, float | None]]:
+    """Abandoned releases with how long their owner has been silent (seconds by the
+    database's clock; None for one nobody owns, after a failed recovery)."""
     stmt = select(Release).where(Release.status.in_(IN_FLIGHT)).order_by(Release.id)
     if service is not None:
         stmt = stmt.where(Release.service == service)
     with gate.db.sessions() as session:
         now = database_now(session)
         rows = list(session.execute(stmt).scalars())
-    return [
-        r
-        for r in rows
-        # Ownerless (a recovery that failed) is abandoned; a row from before
-        # heartbeats existed has only its last write to go by.
-        if r.owner is None
-        or not owner_is_alive(r.owner_heartbeat_at or r.heartbeat_at, now, gate.stale_after_seconds)
-    ]
+    silent = []
+    for release in rows:
+        # A row from before heartbeats existed has only its last write to go by.
+        stamp = release.owner_heartbeat_at or release.heartbeat_at
+        if release.owner is None:
+            silent.append((release, None))
+        elif not owner_is_alive(stamp, now, gate.stale_after_seconds):
+            silent.append((release, (now - stamp).total_seconds()))
+    return silent
 
 
 def recover_abandoned(gate: ReleaseGate, service: str | None = None) -> list[Receipt]:
