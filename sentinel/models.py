@@ -137,7 +137,10 @@ class PushedSample(Base):
     answered: any replica takes it, the leader reads it, none loses it."""
 
     __tablename__ = "pushed_samples"
-    __table_args__ = (Index("ix_pushed_samples_window", "signal", "t"),)
+    __table_args__ = (
+        Index("ix_pushed_samples_signal", "signal", "series"),  # bounds on label sets
+        Index("ix_pushed_samples_t", "t"),  # one read per tick covers every signal
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     signal: Mapped[str] = mapped_column(String(128))

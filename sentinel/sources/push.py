@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,10 @@ class PushStore:
         self.retention = retention
         self.clock = clock  # when given, values stamped far in its future are refused
         self.max_future = max_future
+        self._lock = threading.Lock()
+        self._longest = timedelta(0)
+        # The last read: (end, since, values by signal), reused while ``end`` stays.
+        self._tick: tuple[datetime, datetime, dict[str, list[PushedValue]]] | None = None
 
     def _now(self) -> datetime:
         return self.clock.now() if self.clock is not None else datetime.now(UTC)
@@ -124,6 +129,8 @@ class PushStore:
             s.add(row)
             s.flush()
             seq = row.id
+        with self._lock:
+            self._tick = None  # a read at the same instant must see it
         log.debug("push.accepted", signal=signal, value=number, labels=dict(key) or None)
         return PushedValue(when, number, key, vol, seq)
 
@@ -142,26 +149,45 @@ class PushStore:
                 f"labels: signal {signal} already has {self.max_series_per_signal} label sets"
             )
 
+    def register(self, window: timedelta) -> None:
+        """A source reads windows this long: a tick's one query covers the longest."""
+        with self._lock:
+            self._longest = max(self._longest, window)
+
     def window(self, signal: str, start: datetime, end: datetime) -> list[PushedValue]:
         """Values of ``signal`` with ``start < t <= end``, in arrival order (at most
-        the newest ``max_points_per_signal``)."""
+        the newest ``max_points_per_signal``). The evaluator reads every due push
+        signal at the same ``end``: the first read of an ``end`` loads what every
+        signal holds in the longest registered window, in one query, and the
+        others are answered from it."""
+        with self._lock:
+            tick = self._tick
+            if tick is None or tick[0] != end or start < tick[1]:
+                since = min(start, end - self._longest)
+                tick = self._tick = (end, since, self._load(since, end))
+        values = tick[2].get(signal, [])
+        return [v for v in values if start < v.t][-self.max_points_per_signal :]
+
+    def _load(self, since: datetime, end: datetime) -> dict[str, list[PushedValue]]:
         with self.db.session() as s:
             rows = s.execute(
                 select(
+                    PushedSample.signal,
                     PushedSample.t,
                     PushedSample.value,
                     PushedSample.labels,
                     PushedSample.volume,
                     PushedSample.id,
                 )
-                .where(PushedSample.signal == signal, PushedSample.t > start, PushedSample.t <= end)
-                .order_by(PushedSample.id.desc())
-                .limit(self.max_points_per_signal)
+                .where(PushedSample.t > since, PushedSample.t <= end)
+                .order_by(PushedSample.id)
             ).all()
-        return [
-            PushedValue(t, value, labels_of(labels), volume, seq)
-            for t, value, labels, volume, seq in reversed(rows)
-        ]
+        by_signal: dict[str, list[PushedValue]] = {}
+        for signal, t, value, labels, volume, seq in rows:
+            by_signal.setdefault(signal, []).append(
+                PushedValue(t, value, labels_of(labels), volume, seq)
+            )
+        return by_signal
 
     def signals(self) -> list[str]:
         with self.db.session() as s:
@@ -173,6 +199,8 @@ class PushStore:
             if signal is not None:
                 statement = statement.where(PushedSample.signal == signal)
             s.execute(statement)
+        with self._lock:
+            self._tick = None
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete values received more than ``retention`` before ``now``."""
@@ -246,6 +274,7 @@ class PushSource:
         self.signal = signal
         self.window = window
         self.aggregate = aggregate
+        buffer.register(window)
 
     def read(self, now: datetime) -> Reading:
         """What arrived in ``(now - window, now]``: a value pushed at ``now`` counts."""

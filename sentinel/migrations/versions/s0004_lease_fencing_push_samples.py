@@ -39,7 +39,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pushed_samples")),
     )
     with op.batch_alter_table("pushed_samples", schema=None) as batch_op:
-        batch_op.create_index("ix_pushed_samples_window", ["signal", "t"], unique=False)
+        batch_op.create_index("ix_pushed_samples_signal", ["signal", "series"], unique=False)
+        batch_op.create_index("ix_pushed_samples_t", ["t"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_pushed_samples_received_at"), ["received_at"], unique=False
         )
@@ -48,7 +49,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("pushed_samples", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pushed_samples_received_at"))
-        batch_op.drop_index("ix_pushed_samples_window")
+        batch_op.drop_index("ix_pushed_samples_t")
+        batch_op.drop_index("ix_pushed_samples_signal")
     op.drop_table("pushed_samples")
     with op.batch_alter_table("leases", schema=None) as batch_op:
         batch_op.drop_column("token")
