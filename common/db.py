@@ -45,6 +45,8 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     connect_args = dict(kwargs.pop("connect_args", {}))
     if read_only:
         connect_args.setdefault("options", "-c default_transaction_read_only=on")
+    # A server that does not answer (network cut) fails a connect, never hangs it.
+    connect_args.setdefault("connect_timeout", 10)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

@@ -21,6 +21,7 @@ from common.api_docs import serve_docs_offline
 from common.logs import get_logger
 from postmortems import lessons, markdown, reports
 from postmortems.forms import FieldError, PostmortemForm
+from postmortems.health import postmortems_health
 from postmortems.models import IncidentClass, IncidentStatus, Severity
 from postmortems.schemas import (
     ActionIn,
@@ -124,8 +125,10 @@ def api_router(service: Postmortems) -> APIRouter:
     r = APIRouter(prefix="/api")
 
     @r.get("/health")
-    def health() -> dict[str, Any]:
-        return {"status": "healthy", "open_incidents": len(service.list(open_only=True))}
+    def health(request: Request) -> JSONResponse:
+        background = getattr(request.app.state, "background", None)
+        body, status = postmortems_health(service, background)
+        return JSONResponse(body, status_code=status)
 
     @r.get("/incidents", response_model=list[IncidentOut])
     def list_incidents(

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,7 +36,14 @@ def default_sender(service: Postmortems, sentinel_db: Any = None) -> Sender:
 
 
 class Background:
-    def __init__(self, service: Postmortems, *, interval: float, reminders: bool = True) -> None:
+    def __init__(
+        self,
+        service: Postmortems,
+        *,
+        interval: float,
+        reminders: bool = True,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         from sentinel.db import Database as SentinelDatabase
 
         self.service = service
@@ -55,30 +64,47 @@ class Background:
         self.reminders = Reminders(service, sender) if sender else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # For /api/health: when the watchers last got through a whole pass.
+        self.monotonic = monotonic
+        self.started = monotonic()
+        self.last_success: float | None = None  # time.monotonic() of that pass
+        self.last_success_at: datetime | None = None
+        self.last_error: str | None = None
 
     def run_once(self) -> None:
+        failed: list[str] = []
         try:
             self.watcher.run_once()
         except DBAPIError as exc:
+            failed.append(f"alerts: {type(exc).__name__}")
             # Typically a sentinel database not created yet: say it in one line.
             log.warning(
                 "watcher.sentinel_unreadable",
                 error=str(exc.orig).splitlines()[0],
                 url=self.sentinel_db.engine.url.render_as_string(hide_password=True),
             )
-        except Exception:  # noqa: BLE001 - the next pass retries; the API keeps serving
+        except Exception as exc:  # noqa: BLE001 - the next pass retries; the API keeps serving
+            failed.append(f"alerts: {type(exc).__name__}")
             log.exception("watcher.pass_failed")
         try:
             self.acks.run_once()  # after the alerts: a new incident's page may be acked
         except DBAPIError as exc:
+            failed.append(f"acknowledgements: {type(exc).__name__}")
             log.warning("watcher.acks_unreadable", error=str(exc.orig).splitlines()[0])
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
+            failed.append(f"acknowledgements: {type(exc).__name__}")
             log.exception("watcher.acks_failed")
         if self.releases is not None:
             try:
                 self.releases.run_once()
-            except Exception:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001
+                failed.append(f"rollbacks: {type(exc).__name__}")
                 log.exception("watcher.rollbacks_failed")
+        if failed:
+            self.last_error = ", ".join(failed)
+        else:
+            self.last_success, self.last_success_at = self.monotonic(), datetime.now(UTC)
+            self.last_error = None
         if self.reminders is not None:
             try:
                 self.reminders.run_once()
@@ -110,6 +136,7 @@ def create_served_app(service: Postmortems, *, background: bool, interval: float
     if not background:
         return app
     worker = Background(service, interval=interval)
+    app.state.background = worker  # /api/health reports its last successful pass
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -26,6 +26,7 @@ from release_gate.freezes import (
     lift_freeze,
     list_freezes,
 )
+from release_gate.health import gate_health
 from release_gate.history import (
     ChangeFailureRate,
     ReleaseSummary,
@@ -83,8 +84,9 @@ def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
     guarded = [Depends(require_token)]
 
     @app.get("/api/health")
-    def health() -> dict[str, str]:
-        return {"status": "healthy"}
+    def health() -> JSONResponse:
+        body, status = gate_health(gate)
+        return JSONResponse(body, status_code=status)
 
     @app.post("/api/releases", dependencies=guarded, response_model=Receipt)
     def post_release(body: ReleaseIn, wait: bool = False) -> Any:

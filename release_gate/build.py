@@ -46,4 +46,5 @@ def build_gate(
             timeout=timeout,
         ),
         stale_after_seconds=settings.stale_after_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
     )

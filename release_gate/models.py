@@ -56,7 +56,7 @@ class Release(Base):
     announcements: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     incident: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # host:pid of the gate process running it, to tell a live gate from a killed one.
+    # host:pid of the gate process running it (who to blame; liveness is the heartbeat).
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     canary_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -64,6 +64,9 @@ class Release(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     rolled_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The owner's liveness, stamped with the database's clock by its heartbeat
+    # thread while the release is in flight (release_gate.heartbeat).
+    owner_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     steps: Mapped[list[ReleaseStep]] = relationship(
         order_by="ReleaseStep.id", cascade="all, delete-orphan", lazy="selectin"

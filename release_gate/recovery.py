@@ -1,25 +1,24 @@
-"""Releases whose gate died (killed mid-canary, machine lost) are found and
-put right: the canary goes back to the previous version and the release is
-recorded as aborted; a release killed while promoting finishes its promotion,
-since the judge had already said yes. This runs on the next ``deploy`` of the
-service and on ``release-gate recover``.
+"""Releases whose gate died (killed mid-canary, left as a zombie, machine
+lost) are found and put right: the canary goes back to the previous version
+and the release is recorded as aborted; a release killed while promoting
+finishes its promotion, since the judge had already said yes. This runs on
+the next ``deploy`` of the service and on ``release-gate recover``.
 
-A release is abandoned when its owner (host:pid) is a process of this host
-that no longer exists, or, for another host, when nothing was written for
-``stale_after_seconds``. Taking one over is a conditional UPDATE on the owner,
-so two recoverers never both act on it."""
+A release is abandoned when its owner's heartbeat (``release_gate.heartbeat``)
+is older than ``stale_after_seconds`` by the database's clock, wherever the
+owner ran. Taking one over is a conditional UPDATE on the owner, so two
+recoverers never both act on it."""
 
 from __future__ import annotations
 
-import os
-import socket
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
+from common.db_clock import database_now
 from common.logs import get_logger, log_context
 from release_gate.deployers.base import DeployError
+from release_gate.heartbeat import owner_is_alive
 from release_gate.models import IN_FLIGHT, Release, ReleaseStatus
 from release_gate.receipts import EXIT_INFRASTRUCTURE, EXIT_PROMOTED, Receipt
 
@@ -29,36 +28,31 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def owner_is_alive(owner: str | None, heartbeat_at: datetime, now: datetime, stale: float) -> bool:
-    if not owner:
-        return False
-    host, _, pid_text = owner.rpartition(":")
-    if host == socket.gethostname() and pid_text.isdigit():
-        pid = int(pid_text)
-        if pid == os.getpid():
-            return True  # this very process (e.g. the API running it in a thread)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return now - heartbeat_at < timedelta(seconds=stale)
-
-
 def abandoned_releases(gate: ReleaseGate, service: str | None = None) -> list[Release]:
-    now = gate.clock.now()
+    """Releases in flight whose owner stopped beating."""
+    return [release for release, _ in silent_releases(gate, service)]
+
+
+def silent_releases(
+    gate: ReleaseGate, service: str | None = None
+) -> list[tuple[Release, float | None]]:
+    """Abandoned releases with how long their owner has been silent (seconds by the
+    database's clock; None for one nobody owns, after a failed recovery)."""
     stmt = select(Release).where(Release.status.in_(IN_FLIGHT)).order_by(Release.id)
     if service is not None:
         stmt = stmt.where(Release.service == service)
     with gate.db.sessions() as session:
+        now = database_now(session)
         rows = list(session.execute(stmt).scalars())
-    return [
-        r
-        for r in rows
-        if not owner_is_alive(r.owner, r.heartbeat_at, now, gate.stale_after_seconds)
-    ]
+    silent = []
+    for release in rows:
+        # A row from before heartbeats existed has only its last write to go by.
+        stamp = release.owner_heartbeat_at or release.heartbeat_at
+        if release.owner is None:
+            silent.append((release, None))
+        elif not owner_is_alive(stamp, now, gate.stale_after_seconds):
+            silent.append((release, (now - stamp).total_seconds()))
+    return silent
 
 
 def recover_abandoned(gate: ReleaseGate, service: str | None = None) -> list[Receipt]:
@@ -81,9 +75,16 @@ def _take_over(gate: ReleaseGate, release: Release) -> bool:
                 if release.owner is None
                 else Release.owner == release.owner,
             )
-            .values(owner=gate.owner, heartbeat_at=gate.clock.now())
+            .values(
+                owner=gate.owner,
+                heartbeat_at=gate.clock.now(),
+                owner_heartbeat_at=database_now(session),
+            )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        taken = bool(result.rowcount)  # type: ignore[attr-defined]
+    if taken:
+        gate.keep_beating()  # a slow rollback must not look abandoned in turn
+    return taken
 
 
 def recover_release(gate: ReleaseGate, release: Release) -> Receipt | None:
@@ -114,7 +115,13 @@ def recover_release(gate: ReleaseGate, release: Release) -> Receipt | None:
             deployer.rollback_canary(release.service, previous)
         except DeployError as exc:
             # Ownerless again, so the next call (even from this process) retries.
-            gate._update(release.id, "recovery_failed", {"error": str(exc)}, owner=None)
+            gate._update(
+                release.id,
+                "recovery_failed",
+                {"error": str(exc)},
+                owner=None,
+                owner_heartbeat_at=None,
+            )
             log.error("release.recovery_failed", error=str(exc))
             raise
         gate._update(

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from common.clock import Clock
+from common.db_clock import database_now
 from common.logs import get_logger, log_context
 from release_gate import freezes, locks
 from release_gate.announce import AnnouncementRecord, Announcer, Severity
@@ -33,6 +34,7 @@ from release_gate.config import GateConfig, UnknownService
 from release_gate.db import Database
 from release_gate.deployers.base import Deployer, DeployError, Node
 from release_gate.guards import GuardReport, Guards
+from release_gate.heartbeat import OwnerHeartbeat
 from release_gate.incidents import IncidentReporter
 from release_gate.judge import JudgeConfig, JudgeInput, Verdict
 from release_gate.models import Override, Release, ReleaseStatus, ReleaseStep
@@ -96,8 +98,9 @@ class ReleaseGate:
         judge_fn: JudgeFn | None = None,
         wait: Callable[[float], None] = time.sleep,
         sampling_transport: httpx.BaseTransport | None = None,
-        stale_after_seconds: float = 900.0,
+        stale_after_seconds: float = 30.0,
         owner: str | None = None,
+        heartbeat_seconds: float | None = 5.0,
     ) -> None:
         self.db = db
         self.config = config
@@ -111,6 +114,19 @@ class ReleaseGate:
         self.sampling_transport = sampling_transport
         self.stale_after_seconds = stale_after_seconds
         self.owner = owner or process_owner()
+        # None: no heartbeat thread (tests standing in for a gate that died).
+        self.heartbeat = (
+            OwnerHeartbeat(db, self.owner, heartbeat_seconds) if heartbeat_seconds else None
+        )
+
+    def keep_beating(self) -> None:
+        """This process owns a release in flight now: make sure its heartbeat runs."""
+        if self.heartbeat is not None:
+            self.heartbeat.kick()
+
+    def close(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
 
     # -- the whole release -------------------------------------------------------
 
@@ -169,6 +185,7 @@ class ReleaseGate:
                 owner=None if refused else self.owner,
                 started_at=now,
                 heartbeat_at=now,
+                owner_heartbeat_at=None if refused else database_now(session),
                 announcements=[],
             )
             session.add(release)
@@ -220,6 +237,8 @@ class ReleaseGate:
                     )
                 )
             release_id = release.id
+        if not refused:
+            self.keep_beating()
         with log_context(release_id=release_id, service=request.service):
             if refused:
                 log.warning(

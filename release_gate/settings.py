@@ -27,7 +27,8 @@ class GateSettings(BaseSettings):
 
     # Bearer token for `release-gate serve`; unset leaves the API open on a trusted network.
     api_token: str | None = None
-    # A release whose gate process on another host has not written anything for
-    # this long is taken as abandoned (on this host the process id is checked).
-    stale_after_seconds: float = 900.0
+    # A running gate stamps its releases in flight every heartbeat_seconds (the
+    # database's clock); one whose stamp is stale_after_seconds old is abandoned.
+    heartbeat_seconds: float = 5.0
+    stale_after_seconds: float = 30.0
     log_level: str = "INFO"

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from common.api_docs import serve_docs_offline
 from common.logs import get_logger
@@ -258,6 +259,12 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             )
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
+        except SQLAlchemyError as exc:
+            # 202 means stored: without the database the pusher must retry.
+            log.warning("push.not_stored", signal=name, error=type(exc).__name__)
+            raise HTTPException(
+                503, "the value was not stored (database unavailable); retry"
+            ) from exc
         return {"status": "accepted"}
 
     @app.post("/api/alertmanager/webhook", dependencies=[Depends(require_token)])

@@ -16,6 +16,7 @@ from sentinel.detectors.base import Detector, Observation, Verdict
 from sentinel.detectors.prior import Guarded
 from sentinel.detectors.spec import DetectorSpec, build_detector
 from sentinel.history import HistoryStore, Row, parse_series_key, series_key
+from sentinel.lease import LeaseLost
 from sentinel.models import Tuning
 from sentinel.source_health import SourceHealth
 from sentinel.sources.base import Reading, Source, depends_on
@@ -143,6 +144,8 @@ class Evaluator:
         for spec in due:
             try:
                 self.evaluate(spec, now, rows)
+            except LeaseLost:
+                raise  # deposed mid-cycle: nothing more may be written
             except Exception:
                 log.exception("engine.signal_failed", signal=spec.name)
             self.next_due[spec.name] = self._next_grid_point(spec, now)

@@ -15,9 +15,9 @@ RETUNE_DAYS = 30
 
 def apply_retention(sentinel: Sentinel) -> dict[str, int]:
     s = sentinel.settings
-    return sentinel.history.apply_retention(
-        sentinel.clock.now(), s.raw_retention_days, s.rollup_retention_days
-    )
+    now = sentinel.clock.now()
+    deleted = sentinel.history.apply_retention(now, s.raw_retention_days, s.rollup_retention_days)
+    return {**deleted, "pushed": sentinel.push.prune(now)}
 
 
 def propose_retunes(sentinel: Sentinel) -> int:

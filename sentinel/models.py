@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Enum, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.db import UTCDateTime
@@ -126,7 +126,30 @@ class Lease(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
+    # The database's clock, never a replica's (sentinel.lease).
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The fencing token: one more on every new term; a leader's writes carry it.
+    token: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class PushedSample(Base):
+    """A value pushed to ``POST /api/push/{signal}``, stored before the push is
+    answered: any replica takes it, the leader reads it, none loses it."""
+
+    __tablename__ = "pushed_samples"
+    __table_args__ = (
+        Index("ix_pushed_samples_signal", "signal", "series"),  # bounds on label sets
+        Index("ix_pushed_samples_t", "t"),  # one read per tick covers every signal
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    signal: Mapped[str] = mapped_column(String(128))
+    series: Mapped[str] = mapped_column(String(255))  # canonical labels, as in samples
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    t: Mapped[datetime] = mapped_column(UTCDateTime())
+    value: Mapped[float] = mapped_column(Float)
+    volume: Mapped[float | None] = mapped_column(Float, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class NotificationStatus(enum.StrEnum):

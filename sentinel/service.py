@@ -30,7 +30,7 @@ from sentinel.settings import SentinelSettings
 from sentinel.source_health import SourceHealth
 from sentinel.sources.base import Source, depends_on
 from sentinel.sources.config import SourceContext, build_source
-from sentinel.sources.push import PushBuffer
+from sentinel.sources.push import PushStore
 
 log = get_logger(__name__)
 
@@ -45,7 +45,7 @@ class Sentinel:
     catalogue: Catalogue
     history: HistoryStore
     book: AlertBook
-    push: PushBuffer
+    push: PushStore
     sources: dict[str, Source]
     translator_engine: Engine | None
     replica: str
@@ -56,6 +56,8 @@ class Sentinel:
     channel_kinds: dict[str, str]
     health: SourceHealth | None  # None: no source alerts and no start-up grace
     evaluator: Evaluator | None = None  # exists while this replica leads
+    term: lease.Term | None = None  # the leadership term the evaluator writes under
+    leader_notifier: Notifier | None = None  # the notifier of that term (fenced writes)
     backfill: StartupBackfill | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,33 +66,65 @@ class Sentinel:
         return self.evaluator is not None
 
     def cycle(self) -> int:
-        """One scheduler tick: keep (or take) the lease, then evaluate what is due."""
+        """One scheduler tick: keep (or take) the lease, then evaluate what is due.
+        Every write of the cycle carries the lease's fencing token: a replica
+        deposed mid-cycle has them refused, says so, and stops the cycle."""
         with self._lock:
-            now = self.clock.now()
             ttl = timedelta(seconds=self.settings.lease_seconds)
-            if not lease.acquire(self.db, LEADER_LEASE, self.replica, now, ttl):
+            term = lease.acquire(self.db, LEADER_LEASE, self.replica, ttl)
+            if term is None:
                 if self.evaluator is not None:
                     log.warning("sentinel.leadership_lost", replica=self.replica)
-                    self.evaluator = None
+                    self._stand_down()
                 return 0
-            if self.evaluator is None:
-                log.warning("sentinel.leadership_taken", replica=self.replica)
-                self.book.reload()
-                if self.health is not None:
-                    self.health.reload()
-                self.evaluator = Evaluator(
-                    self.catalogue,
-                    self.sources,
-                    self.history,
-                    self.book,
-                    tunings.applied(self.db),
-                    health=self.health,
+            now = self.clock.now()
+            try:
+                if self.evaluator is None or self.term is None or term.token != self.term.token:
+                    self._lead(term, now)
+                assert self.evaluator is not None and self.leader_notifier is not None
+                changed = self.evaluator.tick(now)
+                self.leader_notifier.run_once()
+            except lease.LeaseLost as exc:
+                log.warning(
+                    "sentinel.lease_lost",
+                    replica=self.replica,
+                    token=term.token,
+                    detail=str(exc),
+                    action="cycle stopped; its writes were refused",
                 )
-                self.evaluator.warm_up(now, self.settings.history_warmup_days)
-                self._start_backfill(now)
-            changed = self.evaluator.tick(now)
-            self.notifier.run_once()
+                self._stand_down()
+                return 0
             return changed
+
+    def _lead(self, term: lease.Term, now: datetime) -> None:
+        """Start (or, after ``rebuild_detectors``, restart) evaluating for ``term``:
+        its alert book, history writes and notifier go through the fenced database."""
+        if self.term is None or term.token != self.term.token:
+            log.warning("sentinel.leadership_taken", replica=self.replica, token=term.token)
+        self.term = term
+        fenced = lease.FencedDatabase(self.db, term)
+        self.book = AlertBook(fenced, flap_window=self.book.flap_window)
+        self.leader_notifier = make_notifier(
+            fenced, self.alerting, self.clock, self.settings, self.dispatcher
+        )
+        if self.health is not None:
+            self.health.db = fenced  # source alerts are the leader's writes too
+            self.health.reload()
+        self.evaluator = Evaluator(
+            self.catalogue,
+            self.sources,
+            HistoryStore(fenced),
+            self.book,
+            tunings.applied(self.db),
+            health=self.health,
+        )
+        self.evaluator.warm_up(now, self.settings.history_warmup_days)
+        self._start_backfill(now)
+
+    def _stand_down(self) -> None:
+        self.evaluator = None
+        self.leader_notifier = None
+        self.term = None
 
     def _start_backfill(self, now: datetime) -> None:
         """Once per process, on first taking the lead: fill what has no history yet."""
@@ -132,8 +166,8 @@ class Sentinel:
     def step_down(self) -> None:
         with self._lock:
             if self.evaluator is not None:
-                lease.release(self.db, LEADER_LEASE, self.replica, self.clock.now())
-                self.evaluator = None
+                lease.release(self.db, LEADER_LEASE, self.replica)
+                self._stand_down()
 
     def close(self) -> None:
         self.step_down()
@@ -143,6 +177,16 @@ class Sentinel:
         if self.translator_engine is not None:
             self.translator_engine.dispose()
         self.db.dispose()
+
+
+def make_notifier(
+    db: Database,
+    alerting: AlertingConfig,
+    clock: Clock,
+    settings: SentinelSettings,
+    dispatcher: Dispatcher,
+) -> Notifier:
+    return Notifier(db, alerting, clock, public_url=settings.public_url, on_queued=dispatcher.wake)
 
 
 def build_sentinel(
@@ -161,7 +205,7 @@ def build_sentinel(
     alerting = load_alerting_config(settings.alerting)
     dispatcher, reactions, kinds = build_dispatcher(settings, db, alerting, clock)
     push_signals = sum(spec.source.type == "push" for spec in catalogue.signals)
-    push = PushBuffer(max_signals=max(1000, push_signals), clock=clock)
+    push = PushStore(db, max_signals=max(1000, push_signals), clock=clock)
     context = SourceContext(
         translator_engine=translator_engine,
         translator_database_url=settings.translator_database_url,
@@ -195,9 +239,7 @@ def build_sentinel(
         translator_engine=translator_engine,
         replica=settings.replica or f"{socket.gethostname()}:{os.getpid()}",
         alerting=alerting,
-        notifier=Notifier(
-            db, alerting, clock, public_url=settings.public_url, on_queued=dispatcher.wake
-        ),
+        notifier=make_notifier(db, alerting, clock, settings, dispatcher),
         dispatcher=dispatcher,
         reactions=reactions,
         channel_kinds=kinds,

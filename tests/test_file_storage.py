@@ -248,6 +248,7 @@ def _wait(what: str, probe, log: Path, timeout: float = 45.0):  # type: ignore[n
 
 
 @pytest.mark.slow
+@pytest.mark.postgres_journey
 @needs_postgres
 def test_two_nodes_share_documents_through_the_database(
     database_url: str, tmp_path: Path

@@ -31,7 +31,7 @@ from sentinel.sources.config import (
 from sentinel.sources.log_lines import LogLineSource
 from sentinel.sources.log_tail import LogTail
 from sentinel.sources.promql import PromQLSource
-from sentinel.sources.push import PushBuffer, PushBufferFull, PushSource, PushValidationError
+from sentinel.sources.push import PushBufferFull, PushSource, PushStore, PushValidationError
 from sentinel.sources.scrape import ScrapeSource
 from sentinel.sources.sql import SqlSource
 from sentinel.sources.sql_guard import CheckedSelect, SqlGuardError, validate_select
@@ -47,7 +47,7 @@ __all__ = [
     "MetricSelector",
     "PromQLSource",
     "PromQLSourceConfig",
-    "PushBuffer",
+    "PushStore",
     "PushBufferFull",
     "PushSource",
     "PushSourceConfig",

@@ -34,7 +34,7 @@ from sqlalchemy import Engine
 from sentinel.sources.base import Source
 from sentinel.sources.log_lines import LogLineSource
 from sentinel.sources.promql import PromQLSource
-from sentinel.sources.push import SIGNAL_NAME, PushBuffer, PushSource
+from sentinel.sources.push import SIGNAL_NAME, PushSource, PushStore
 from sentinel.sources.scrape import ScrapeSource
 from sentinel.sources.sql import SqlSource
 from sentinel.sources.sql_guard import RESERVED_BINDS, validate_select
@@ -428,7 +428,7 @@ class SourceContext:
     scrape_targets: Sequence[str] = ()
     node_targets: Sequence[str] = ()  # node exporters of the hosts (scrape job "node")
     translator_log_file: Path | None = None  # log sources without a path of their own
-    push_buffer: PushBuffer | None = None
+    push_buffer: PushStore | None = None  # where pushed values are stored
     http_client_factory: Callable[[float], httpx.Client] = default_http_client
 
     def engine(self, database: str) -> Engine:
@@ -506,7 +506,7 @@ def build_source(
         )
     if isinstance(config, PushSourceConfig):
         if context.push_buffer is None:
-            raise SourceConfigError(f"{name}: push source needs the sentinel's push buffer")
+            raise SourceConfigError(f"{name}: push source needs the sentinel's push store")
         key = config.signal or signal
         if not key:
             raise SourceConfigError("push source needs a signal name (config signal or signal=)")

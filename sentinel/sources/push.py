@@ -1,7 +1,9 @@
 """``push`` signals: values deposited over HTTP by whoever measures them (a
-batch job, another service), kept in a bounded in-memory buffer.
+batch job, another service), stored in the sentinel database before the push
+is answered, so any replica takes them, the leader reads them, and none is
+lost when a replica dies.
 
-The buffer checks every value before keeping it (``PushValidationError``, a
+The store checks every value before keeping it (``PushValidationError``, a
 ValueError, with a message naming the field); the source for a signal reads
 what arrived in its window: the latest value per label set, or their sum."""
 
@@ -10,14 +12,18 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy import delete, func, select
+
 from common.clock import Clock
 from common.logs import get_logger
+from sentinel.db import Database
+from sentinel.history import series_key
+from sentinel.models import PushedSample
 from sentinel.sources.base import Labels, Reading, SeriesPoint, as_utc, labels_of
 
 log = get_logger(__name__)
@@ -41,43 +47,20 @@ class PushedValue:
     value: float
     labels: Labels
     volume: float | None
-    seq: int  # arrival order, to break ties between equal timestamps
+    seq: int  # arrival order (the row id), to break ties between equal timestamps
 
 
-class _Series:
-    """One signal's values in arrival order, with counts per label set."""
-
-    def __init__(self) -> None:
-        self.points: deque[PushedValue] = deque()
-        self.label_sets: dict[Labels, int] = {}
-        self.newest: datetime | None = None
-
-    def add(self, p: PushedValue) -> None:
-        self.points.append(p)
-        self.label_sets[p.labels] = self.label_sets.get(p.labels, 0) + 1
-        self.newest = p.t if self.newest is None else max(self.newest, p.t)
-
-    def prune(self, max_points: int, retention: timedelta) -> None:
-        while self.points and (
-            len(self.points) > max_points
-            or (self.newest is not None and self.points[0].t < self.newest - retention)
-        ):
-            old = self.points.popleft()
-            left = self.label_sets[old.labels] - 1
-            if left:
-                self.label_sets[old.labels] = left
-            else:
-                del self.label_sets[old.labels]
-
-
-class PushBuffer:
-    """Thread-safe and bounded: per signal at most ``max_points_per_signal``
-    values (oldest dropped first) and ``max_series_per_signal`` label sets;
-    at most ``max_signals`` signals; values older than ``retention`` before
-    the newest one of their signal are dropped."""
+class PushStore:
+    """Pushed values in the ``pushed_samples`` table. Bounded: at most
+    ``max_signals`` signals and ``max_series_per_signal`` label sets per signal
+    are accepted (checked when a new one arrives; replicas racing on the last
+    slot may pass it by a few); a read considers a signal's newest
+    ``max_points_per_signal`` values; ``prune`` deletes values received more than
+    ``retention`` ago (the leader's daily retention job)."""
 
     def __init__(
         self,
+        db: Database,
         *,
         max_signals: int = 1000,
         max_points_per_signal: int = 10_000,
@@ -88,6 +71,7 @@ class PushBuffer:
         clock: Clock | None = None,
         max_future: timedelta = timedelta(minutes=5),
     ) -> None:
+        self.db = db
         self.max_signals = max_signals
         self.max_points_per_signal = max_points_per_signal
         self.max_series_per_signal = max_series_per_signal
@@ -96,9 +80,13 @@ class PushBuffer:
         self.retention = retention
         self.clock = clock  # when given, values stamped far in its future are refused
         self.max_future = max_future
-        self._points: dict[str, _Series] = {}
-        self._seq = 0
         self._lock = threading.Lock()
+        self._longest = timedelta(0)
+        # The last read: (end, since, values by signal), reused while ``end`` stays.
+        self._tick: tuple[datetime, datetime, dict[str, list[PushedValue]]] | None = None
+
+    def _now(self) -> datetime:
+        return self.clock.now() if self.clock is not None else datetime.now(UTC)
 
     def push(
         self,
@@ -108,7 +96,9 @@ class PushBuffer:
         t: datetime | None = None,
         volume: float | None = None,
     ) -> PushedValue:
-        """Keep one value, or raise ``PushValidationError`` saying what is wrong."""
+        """Store one value (committed when this returns), or raise
+        ``PushValidationError`` saying what is wrong. Database errors propagate:
+        the caller must not report the value as accepted."""
         if not isinstance(signal, str) or not SIGNAL_NAME.match(signal):
             raise PushValidationError(
                 f"signal: {signal!r} is not a signal name (letters, digits, '_', '.', ':', '-'; "
@@ -120,43 +110,104 @@ class PushBuffer:
             raise PushValidationError(f"volume: must be >= 0, got {vol}")
         key = self._labels(labels)
         when = self._time(t)
+        series = series_key(dict(key))
+        if len(series) > 255:
+            raise PushValidationError(
+                f"labels: {len(series)} characters as a series key; at most 255"
+            )
+        with self.db.session() as s:
+            self._check_bounds(s, signal, series)
+            row = PushedSample(
+                signal=signal,
+                series=series,
+                labels=dict(key),
+                t=when,
+                value=number,
+                volume=vol,
+                received_at=self._now(),
+            )
+            s.add(row)
+            s.flush()
+            seq = row.id
         with self._lock:
-            series = self._points.get(signal)
-            if series is None:
-                if len(self._points) >= self.max_signals:
-                    raise PushBufferFull(
-                        f"signal: the buffer already holds {self.max_signals} signals"
-                    )
-                series = self._points[signal] = _Series()
-            if key not in series.label_sets and (
-                len(series.label_sets) >= self.max_series_per_signal
-            ):
-                raise PushBufferFull(
-                    f"labels: signal {signal} already has {self.max_series_per_signal} label sets"
-                )
-            self._seq += 1
-            pushed = PushedValue(when, number, key, vol, self._seq)
-            series.add(pushed)
-            series.prune(self.max_points_per_signal, self.retention)
+            self._tick = None  # a read at the same instant must see it
         log.debug("push.accepted", signal=signal, value=number, labels=dict(key) or None)
-        return pushed
+        return PushedValue(when, number, key, vol, seq)
+
+    def _check_bounds(self, s: Any, signal: str, series: str) -> None:
+        known = PushedSample.signal == signal
+        if s.scalar(select(PushedSample.id).where(known).limit(1)) is None:
+            signals = s.scalar(select(func.count(func.distinct(PushedSample.signal))))
+            if signals >= self.max_signals:
+                raise PushBufferFull(f"signal: the store already holds {self.max_signals} signals")
+            return
+        if s.scalar(select(PushedSample.id).where(known, PushedSample.series == series).limit(1)):
+            return
+        label_sets = s.scalar(select(func.count(func.distinct(PushedSample.series))).where(known))
+        if label_sets >= self.max_series_per_signal:
+            raise PushBufferFull(
+                f"labels: signal {signal} already has {self.max_series_per_signal} label sets"
+            )
+
+    def register(self, window: timedelta) -> None:
+        """A source reads windows this long: a tick's one query covers the longest."""
+        with self._lock:
+            self._longest = max(self._longest, window)
 
     def window(self, signal: str, start: datetime, end: datetime) -> list[PushedValue]:
-        """Values of ``signal`` with ``start < t <= end``, in arrival order."""
+        """Values of ``signal`` with ``start < t <= end``, in arrival order (at most
+        the newest ``max_points_per_signal``). The evaluator reads every due push
+        signal at the same ``end``: the first read of an ``end`` loads what every
+        signal holds in the longest registered window, in one query, and the
+        others are answered from it."""
         with self._lock:
-            series = self._points.get(signal)
-            return [p for p in series.points if start < p.t <= end] if series else []
+            tick = self._tick
+            if tick is None or tick[0] != end or start < tick[1]:
+                since = min(start, end - self._longest)
+                tick = self._tick = (end, since, self._load(since, end))
+        values = tick[2].get(signal, [])
+        return [v for v in values if start < v.t][-self.max_points_per_signal :]
+
+    def _load(self, since: datetime, end: datetime) -> dict[str, list[PushedValue]]:
+        with self.db.session() as s:
+            rows = s.execute(
+                select(
+                    PushedSample.signal,
+                    PushedSample.t,
+                    PushedSample.value,
+                    PushedSample.labels,
+                    PushedSample.volume,
+                    PushedSample.id,
+                )
+                .where(PushedSample.t > since, PushedSample.t <= end)
+                .order_by(PushedSample.id)
+            ).all()
+        by_signal: dict[str, list[PushedValue]] = {}
+        for signal, t, value, labels, volume, seq in rows:
+            by_signal.setdefault(signal, []).append(
+                PushedValue(t, value, labels_of(labels), volume, seq)
+            )
+        return by_signal
 
     def signals(self) -> list[str]:
-        with self._lock:
-            return sorted(self._points)
+        with self.db.session() as s:
+            return list(s.scalars(select(PushedSample.signal).distinct().order_by("signal")))
 
     def clear(self, signal: str | None = None) -> None:
+        with self.db.session() as s:
+            statement = delete(PushedSample)
+            if signal is not None:
+                statement = statement.where(PushedSample.signal == signal)
+            s.execute(statement)
         with self._lock:
-            if signal is None:
-                self._points.clear()
-            else:
-                self._points.pop(signal, None)
+            self._tick = None
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete values received more than ``retention`` before ``now``."""
+        cutoff = (now or self._now()) - self.retention
+        with self.db.session() as s:
+            result = s.execute(delete(PushedSample).where(PushedSample.received_at < cutoff))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def _labels(self, labels: Mapping[str, Any] | None) -> Labels:
         if labels is None:
@@ -185,7 +236,7 @@ class PushBuffer:
 
     def _time(self, t: datetime | None) -> datetime:
         if t is None:
-            return self.clock.now() if self.clock is not None else datetime.now(UTC)
+            return self._now()
         if not isinstance(t, datetime):
             raise PushValidationError(f"t: must be a datetime, got {type(t).__name__}")
         if t.tzinfo is None or t.utcoffset() is None:
@@ -211,7 +262,7 @@ def _finite(field: str, value: Any) -> float:
 class PushSource:
     def __init__(
         self,
-        buffer: PushBuffer,
+        buffer: PushStore,
         signal: str,
         window: timedelta,
         *,
@@ -223,6 +274,7 @@ class PushSource:
         self.signal = signal
         self.window = window
         self.aggregate = aggregate
+        buffer.register(window)
 
     def read(self, now: datetime) -> Reading:
         """What arrived in ``(now - window, now]``: a value pushed at ``now`` counts."""
@@ -250,4 +302,4 @@ class PushSource:
         return Reading(now, tuple(points))
 
     def close(self) -> None:
-        """The buffer is shared (SourceContext owns it)."""
+        """The store is shared (SourceContext owns it)."""

@@ -244,6 +244,7 @@ def make_rig(
     judge_fn: Callable[..., Verdict] | None = None,
     peers_configured: bool = True,
     owner: str | None = None,
+    heartbeat_seconds: float | None = None,
 ) -> GateRig:
     fleet = FakeFleet(clock)
     deployer = FakeDeployer(fleet)
@@ -263,5 +264,6 @@ def make_rig(
         wait=lambda seconds: clock.advance(seconds=seconds),
         sampling_transport=fleet.transport(),
         owner=owner,
+        heartbeat_seconds=heartbeat_seconds,
     )
     return GateRig(gate, deployer, fleet, peers, clock)

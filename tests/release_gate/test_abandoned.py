@@ -1,21 +1,28 @@
-"""Finding and putting right releases whose gate died, in-process: a dead
-process on this host, a silent gate on another host, a kill while promoting,
-and a rollback that fails during recovery."""
+"""Finding and putting right releases whose gate died, in-process: a gate
+that stopped beating (wherever it ran), a live gate left alone however old its
+last step, a kill while promoting, and a rollback that fails during recovery.
+Liveness is the owner's heartbeat on the database's clock, nothing else."""
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 
 import pytest
+from sqlalchemy import update
 
 from common.clock import FakeClock
+from common.db_clock import database_now
 from release_gate.db import Database
 from release_gate.models import Release, ReleaseStatus
 from release_gate.recovery import abandoned_releases, recover_abandoned
 from release_gate.service import DeployRequest, GateError
 from tests.release_gate.gate_helpers import forced_judge, make_rig
 
-DEAD_HERE = f"{socket.gethostname()}:999999999"  # no such process
+DEAD = "ci-runner-7:4242"  # stands in for a gate that died (no heartbeat thread)
+# This very process, as a zombie of itself would look to kill(pid, 0): it exists.
+ZOMBIE_LIKE = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _set_status(db: Database, release_id: int, status: ReleaseStatus) -> None:
@@ -26,15 +33,28 @@ def _set_status(db: Database, release_id: int, status: ReleaseStatus) -> None:
         release.previous_version = "1.0.0"
 
 
-def test_a_dead_gate_on_this_host_is_found_and_its_canary_rolled_back(
+def silence(db: Database, release_id: int, seconds: float) -> None:
+    """What the database holds once the owner has not beaten for ``seconds``."""
+    with db.session() as session:
+        from datetime import timedelta
+
+        then = database_now(session) - timedelta(seconds=seconds)
+        session.execute(
+            update(Release).where(Release.id == release_id).values(owner_heartbeat_at=then)
+        )
+
+
+def test_a_gate_that_stopped_beating_is_found_and_its_canary_rolled_back(
     gate_db: Database, clock: FakeClock
 ) -> None:
-    dead = make_rig(gate_db, clock, owner=DEAD_HERE)
+    dead = make_rig(gate_db, clock, owner=DEAD)
     release_id, admitted = dead.gate.admit(DeployRequest("translator", "2.0", "alice"))
     assert admitted
     _set_status(gate_db, release_id, ReleaseStatus.canary)
 
     live = make_rig(gate_db, clock, judge_fn=forced_judge("promote"))
+    assert abandoned_releases(live.gate) == []  # stamped at admission: alive for now
+    silence(gate_db, release_id, live.gate.stale_after_seconds + 1)
     assert [r.id for r in abandoned_releases(live.gate)] == [release_id]
     (receipt,) = recover_abandoned(live.gate)
     assert receipt.status == "aborted" and receipt.exit_code == 4
@@ -46,26 +66,46 @@ def test_a_dead_gate_on_this_host_is_found_and_its_canary_rolled_back(
     assert live.gate.deploy(DeployRequest("translator", "2.1", "alice")).exit_code == 0
 
 
-def test_a_live_gate_is_left_alone_and_a_silent_remote_one_is_taken_over(
+def test_a_process_that_exists_but_does_not_beat_is_dead(gate_db: Database, clock: FakeClock):
+    """The old check, ``kill(pid, 0)``, said a zombie (or a reused pid) was alive
+    and refused the next deploy for 15 minutes. The heartbeat does not care."""
+    zombie = make_rig(gate_db, clock, owner=ZOMBIE_LIKE)
+    release_id, _ = zombie.gate.admit(DeployRequest("translator", "2.0", "alice"))
+    _set_status(gate_db, release_id, ReleaseStatus.canary)
+    silence(gate_db, release_id, zombie.gate.stale_after_seconds + 1)
+    other = make_rig(gate_db, clock, judge_fn=forced_judge("promote"))
+    receipt = other.gate.deploy(DeployRequest("translator", "2.1", "alice"))
+    assert receipt.status == "promoted"  # the zombie's canary was rolled back first
+    assert other.deployer.steps() == ["rollback_canary", "deploy_canary", "promote"]
+
+
+def test_a_beating_gate_is_left_alone_however_long_ago_it_wrote(
     gate_db: Database, clock: FakeClock
 ) -> None:
-    remote = make_rig(gate_db, clock, owner="other-host:4242")
+    remote = make_rig(gate_db, clock, owner="other-host:4242", heartbeat_seconds=0.05)
     release_id, _ = remote.gate.admit(DeployRequest("translator", "2.0", "alice"))
     _set_status(gate_db, release_id, ReleaseStatus.canary)
     here = make_rig(gate_db, clock)
-    # The other host's gate wrote a minute ago: alive as far as we can tell.
-    clock.advance(minutes=1)
-    assert abandoned_releases(here.gate) == []
-    clock.advance(seconds=here.gate.stale_after_seconds)
+    # Its last step is an hour old by anyone's clock, but it beats: alive.
+    clock.advance(hours=1)
+    silence(gate_db, release_id, here.gate.stale_after_seconds + 1)
+    deadline = time.monotonic() + 30
+    while abandoned_releases(here.gate):  # its next beat makes it fresh again
+        assert time.monotonic() < deadline, "the heartbeat never renewed the stamp"
+        time.sleep(0.05)
+    # It dies (its heartbeat stops): once the stamp is stale, it is abandoned.
+    remote.gate.close()
+    silence(gate_db, release_id, here.gate.stale_after_seconds + 1)
     assert [r.id for r in abandoned_releases(here.gate)] == [release_id]
 
 
 def test_a_gate_killed_while_promoting_finishes_the_promotion(
     gate_db: Database, clock: FakeClock
 ) -> None:
-    dead = make_rig(gate_db, clock, owner=DEAD_HERE)
+    dead = make_rig(gate_db, clock, owner=DEAD)
     release_id, _ = dead.gate.admit(DeployRequest("translator", "2.0", "alice"))
     _set_status(gate_db, release_id, ReleaseStatus.promoting)
+    silence(gate_db, release_id, 3600)
 
     live = make_rig(gate_db, clock)
     (receipt,) = recover_abandoned(live.gate)
@@ -77,9 +117,10 @@ def test_a_gate_killed_while_promoting_finishes_the_promotion(
 def test_a_failing_recovery_blocks_the_next_deploy_with_exit_4(
     gate_db: Database, clock: FakeClock
 ) -> None:
-    dead = make_rig(gate_db, clock, owner=DEAD_HERE)
+    dead = make_rig(gate_db, clock, owner=DEAD)
     release_id, _ = dead.gate.admit(DeployRequest("translator", "2.0", "alice"))
     _set_status(gate_db, release_id, ReleaseStatus.canary)
+    silence(gate_db, release_id, 3600)
 
     live = make_rig(gate_db, clock)
     live.deployer.fail_on.add("rollback_canary")
@@ -95,4 +136,3 @@ def test_a_failing_recovery_blocks_the_next_deploy_with_exit_4(
     live.deployer.fail_on.clear()
     receipt = live.gate.deploy(DeployRequest("translator", "2.1", "alice"))
     assert receipt.status != "refused"
-    assert live.deployer.steps()[:3] == ["rollback_canary", "rollback_canary", "deploy_canary"]

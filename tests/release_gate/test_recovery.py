@@ -1,12 +1,15 @@
-"""A gate killed with SIGKILL mid-canary loses nothing: ``release-gate
-recover`` (or the next deploy of the service) rolls the canary back and
-records the release as aborted. Real gate processes, real hook commands."""
+"""A gate killed with SIGKILL mid-canary loses nothing: once its heartbeat is
+stale, ``release-gate recover`` (or the next deploy of the service) rolls the
+canary back and records the release as aborted, even when the killed gate is
+left as a zombie that ``kill(pid, 0)`` still finds. Real gate processes, real
+hook commands."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from common.db_clock import database_now
 from release_gate.db import Database
 from release_gate.models import Release, ReleaseStatus
 
@@ -82,14 +86,43 @@ def _env(gate_db_url: str, config: Path, tmp_path: Path) -> dict[str, str]:
         GATE_CONFIG=str(config),
         GATE_STATE_DIR=str(tmp_path / "state"),
         GATE_LOG_LEVEL="WARNING",
+        GATE_HEARTBEAT_SECONDS="0.2",
+        GATE_STALE_AFTER_SECONDS=str(STALE),
     )
     return env
 
 
+STALE = 1.5  # seconds without a heartbeat before a gate counts as dead
+
+
+def _wait_until_abandoned(gate_db_url: str, release_id: int) -> float:
+    """Poll until the killed gate's heartbeat is stale by the database's clock;
+    the seconds that took from the kill's last stamp."""
+    db = Database(gate_db_url)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with db.sessions() as session:
+                now = database_now(session)
+                release = session.get(Release, release_id)
+                assert release is not None and release.owner_heartbeat_at is not None
+                age = (now - release.owner_heartbeat_at).total_seconds()
+            if age > STALE:
+                return age
+            assert time.monotonic() < deadline, "the heartbeat never went stale"
+            time.sleep(0.1)
+    finally:
+        db.dispose()
+
+
 def _kill_mid_canary(
-    gate_db_url: str, env: dict[str, str], sig: signal.Signals = signal.SIGKILL
+    gate_db_url: str,
+    env: dict[str, str],
+    sig: signal.Signals = signal.SIGKILL,
+    reap: bool = True,
 ) -> tuple[int, subprocess.Popen[bytes]]:
-    """Start a deploy, wait until its canary is being judged, signal it."""
+    """Start a deploy, wait until its canary is being judged, signal it (and,
+    unless ``reap`` is False, collect its exit status, so it is no zombie)."""
     proc = subprocess.Popen(
         [GATE, "deploy", "--service", "translator", "--version", "2.0.0", "--author", "alice"],
         env=env,
@@ -115,7 +148,8 @@ def _kill_mid_canary(
     finally:
         db.dispose()
     proc.send_signal(sig)
-    proc.wait(30)
+    if reap:
+        proc.wait(30)
     return release_id, proc
 
 
@@ -139,6 +173,7 @@ def test_recover_rolls_back_the_canary_of_a_killed_gate(
     assert log.read_text().splitlines() == ["deploy 2.0.0 preprod"]
     assert _release(gate_db_url, release_id).status == ReleaseStatus.canary  # left mid-flight
 
+    _wait_until_abandoned(gate_db_url, release_id)
     done = subprocess.run([GATE, "recover"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     receipt = json.loads(done.stdout.splitlines()[0])
@@ -164,6 +199,7 @@ def test_the_next_deploy_finds_the_killed_release_and_rolls_it_back_first(
 ) -> None:
     env = _env(gate_db_url, _config(tmp_path, metrics_url, 600, "gate.yaml"), tmp_path)
     killed, _ = _kill_mid_canary(gate_db_url, env)
+    _wait_until_abandoned(gate_db_url, killed)
 
     quick = _env(gate_db_url, _config(tmp_path, metrics_url, 0.5, "quick.yaml"), tmp_path)
     done = subprocess.run(
@@ -199,5 +235,51 @@ def test_a_cancelled_ci_job_sigterm_rolls_the_canary_back_itself(
     assert "ABORTED" in proc.stderr.read().decode()
     assert (tmp_path / "hooks.log").read_text().splitlines() == [
         "deploy 2.0.0 preprod",
+        "rollback 1.0.0 preprod",
+    ]
+
+
+def _state(pid: int) -> str:
+    """The process state letter from /proc (``Z``: a zombie)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rpartition(")")[2].split()[0]
+
+
+@pytest.mark.slow
+def test_a_gate_killed_and_left_as_a_zombie_is_recovered_by_the_next_deploy(
+    gate_db_url: str, tmp_path: Path, metrics_url: str
+) -> None:
+    """SIGKILL mid-canary and nobody reaps the gate: a zombie, which ``kill(pid, 0)``
+    still finds. The next deploy must not wait 15 minutes for it: once the zombie's
+    heartbeat is stale it rolls the canary back and goes ahead."""
+    env = _env(gate_db_url, _config(tmp_path, metrics_url, 600, "gate.yaml"), tmp_path)
+    killed, proc = _kill_mid_canary(gate_db_url, env, reap=False)
+    try:
+        deadline = time.monotonic() + 30
+        while _state(proc.pid) != "Z":
+            assert time.monotonic() < deadline, "the killed gate never became a zombie"
+            time.sleep(0.05)
+        os.kill(proc.pid, 0)  # the old liveness check: "alive"
+        assert _release(gate_db_url, killed).owner == f"{socket.gethostname()}:{proc.pid}"
+        _wait_until_abandoned(gate_db_url, killed)
+
+        quick = _env(gate_db_url, _config(tmp_path, metrics_url, 0.5, "quick.yaml"), tmp_path)
+        done = subprocess.run(
+            [GATE, "deploy", "--service", "translator", "--version", "2.0.1", "--author", "alice"],
+            env=quick,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert _state(proc.pid) == "Z"  # still a zombie all along
+    finally:
+        proc.wait(10)
+    assert done.returncode == 3, done.stderr  # went ahead (inconclusive: no traffic)
+    release = _release(gate_db_url, killed)
+    assert release.status == ReleaseStatus.aborted and release.rolled_back_at is not None
+    assert (tmp_path / "hooks.log").read_text().splitlines() == [
+        "deploy 2.0.0 preprod",
+        "rollback 1.0.0 preprod",  # the zombie's canary, put back first
+        "deploy 2.0.1 preprod",
         "rollback 1.0.0 preprod",
     ]

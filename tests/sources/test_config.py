@@ -142,12 +142,13 @@ def test_reading_invariants(clock):
     assert Reading.empty(now, "source down").no_data == "source down"
 
 
-def test_backfill_needs_a_source_with_history(clock):
+def test_backfill_needs_a_source_with_history(clock, sentinel_url):
     from datetime import timedelta
 
-    from sentinel.sources import PushBuffer, PushSource
+    from sentinel.db import Database
+    from sentinel.sources import PushSource, PushStore
 
-    push = PushSource(PushBuffer(), "s", timedelta(minutes=1))
+    push = PushSource(PushStore(Database(sentinel_url)), "s", timedelta(minutes=1))
     with pytest.raises(BackfillUnsupported, match="only sees the present"):
         backfill(push, clock.now(), clock.now(), timedelta(minutes=1))
     # A naive "now" is the caller's bug (local time or UTC?), not a source failure.

@@ -1,16 +1,19 @@
-"""The push buffer (validation, bounds, threads) and the push source."""
+"""The push store (validation, bounds, concurrent writers, stored in the
+sentinel database) and the push source."""
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
+from sentinel.db import Database
 from sentinel.sources import (
-    PushBuffer,
     PushSource,
+    PushStore,
     PushValidationError,
     SourceConfigError,
     SourceContext,
@@ -20,8 +23,15 @@ from sentinel.sources import (
 from sentinel.sources.push import PushBufferFull
 
 
-def test_latest_per_label_set_within_the_window(clock):
-    buffer = PushBuffer()
+@pytest.fixture
+def sentinel_db(sentinel_url: str) -> Iterator[Database]:
+    db = Database(sentinel_url)
+    yield db
+    db.dispose()
+
+
+def test_latest_per_label_set_within_the_window(clock, sentinel_db):
+    buffer = PushStore(sentinel_db)
     source = build_source(
         parse_source_config({"type": "push", "window_seconds": 60}),
         SourceContext(push_buffer=buffer),
@@ -47,8 +57,21 @@ def test_latest_per_label_set_within_the_window(clock):
     assert gone.points == () and "nothing pushed" in gone.no_data
 
 
-def test_sum_over_the_window(clock):
-    buffer = PushBuffer()
+def test_a_value_pushed_to_one_replica_is_read_by_another(clock, sentinel_url):
+    """Two replicas, two connection pools, one database: the standby stores the
+    push, the leader reads it, and it outlives the replica that took it."""
+    standby_db, leader_db = Database(sentinel_url), Database(sentinel_url)
+    standby, leader = PushStore(standby_db), PushStore(leader_db)
+    t0 = clock.now()
+    standby.push("batch.rows", 42, {"job": "nightly"}, t0)
+    standby_db.dispose()  # the replica that took the push is gone
+    reading = PushSource(leader, "batch.rows", timedelta(minutes=1)).read(t0)
+    assert [(dict(p.labels), p.value) for p in reading.points] == [({"job": "nightly"}, 42.0)]
+    leader_db.dispose()
+
+
+def test_sum_over_the_window(clock, sentinel_db):
+    buffer = PushStore(sentinel_db)
     source = PushSource(buffer, "payments.refunds", timedelta(minutes=5), aggregate="sum")
     t0 = clock.now()
     for i, volume in enumerate((10, None, 30)):
@@ -77,14 +100,15 @@ def test_sum_over_the_window(clock):
         ({"labels": {"city": 5}}, "labels.city: must be a string, got int"),
         ({"labels": {"city": "x" * 257}}, "labels.city: 257 characters; at most 256"),
         ({"labels": {f"l{i}": "x" for i in range(17)}}, "17 labels; at most 16"),
+        ({"labels": {f"l{i}": "x" * 30 for i in range(9)}}, "as a series key; at most 255"),
         ({"labels": ["city"]}, "labels: must be an object"),
         ({"t": "2026-01-01"}, "t: must be a datetime"),
         ({"t": "naive"}, "t: must be timezone-aware"),
         ({"t": "future"}, "in the future"),
     ],
 )
-def test_pushed_values_are_validated(clock, kwargs, message):
-    buffer = PushBuffer(clock=clock)
+def test_pushed_values_are_validated(clock, sentinel_db, kwargs, message):
+    buffer = PushStore(sentinel_db, clock=clock)
     args = {"signal": "s", "value": 1.0, "labels": None, "t": None, "volume": None, **kwargs}
     if args["t"] == "naive":
         args["t"] = clock.now().replace(tzinfo=None)
@@ -97,60 +121,59 @@ def test_pushed_values_are_validated(clock, kwargs, message):
     assert buffer.signals() == []
 
 
-def test_the_buffer_is_bounded(clock):
-    buffer = PushBuffer(
+def test_the_store_is_bounded(clock, sentinel_db):
+    buffer = PushStore(
+        sentinel_db,
         max_signals=2,
         max_points_per_signal=3,
         max_series_per_signal=2,
         retention=timedelta(hours=1),
+        clock=clock,
     )
     t0 = clock.now()
     for i in range(5):
-        buffer.push("a", i, None, t0 + timedelta(seconds=i))
-    assert [
-        p.value for p in buffer.window("a", t0 - timedelta(days=1), t0 + timedelta(days=1))
-    ] == [
-        2,
-        3,
-        4,
-    ]
+        buffer.push("a", i, None, t0 + timedelta(seconds=i) - timedelta(minutes=1))
+    everything = (t0 - timedelta(days=1), t0 + timedelta(days=1))
+    assert [p.value for p in buffer.window("a", *everything)] == [2, 3, 4]  # the newest 3
     buffer.push("b", 1, {"k": "1"}, t0)
     buffer.push("b", 1, {"k": "2"}, t0)
+    buffer.push("b", 2, {"k": "2"}, t0)  # a known label set is always taken
     with pytest.raises(PushBufferFull, match="already has 2 label sets"):
         buffer.push("b", 1, {"k": "3"}, t0)
     with pytest.raises(PushBufferFull, match="already holds 2 signals"):
         buffer.push("c", 1, None, t0)
-    # Older than the retention before the newest value: dropped.
-    buffer.push("a", 9, None, t0 + timedelta(hours=2))
-    assert [p.value for p in buffer.window("a", t0, t0 + timedelta(days=1))] == [9]
-    buffer.clear("b")
-    buffer.push("c", 1, None, t0)
+    # Received more than the retention ago: deleted by the daily prune.
+    clock.advance(hours=2)
+    buffer.push("a", 9, None, clock.now())
+    assert buffer.prune() == 8
+    assert [p.value for p in buffer.window("a", *everything)] == [9]
+    buffer.push("c", 1, None, clock.now())  # "b" is gone: room for another signal
     assert buffer.signals() == ["a", "c"]
 
 
-def test_pushes_from_many_threads_are_all_kept(clock):
-    buffer = PushBuffer()
+def test_pushes_from_many_threads_are_all_kept(clock, sentinel_db):
+    buffer = PushStore(sentinel_db)
     t0 = clock.now()
 
     def pusher(n: int) -> None:
-        for i in range(200):
+        for i in range(50):
             buffer.push("s", 1.0, {"thread": str(n)}, t0 - timedelta(microseconds=i))
 
-    threads = [threading.Thread(target=pusher, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=pusher, args=(n,)) for n in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     source = PushSource(buffer, "s", timedelta(minutes=1), aggregate="sum")
-    assert [p.value for p in source.read(t0).points] == [200.0] * 8
+    assert [p.value for p in source.read(t0).points] == [50.0] * 6
 
 
-def test_push_config():
-    buffer = PushBuffer()
+def test_push_config(sentinel_db):
+    buffer = PushStore(sentinel_db)
     named = parse_source_config({"type": "push", "signal": "custom.name", "aggregate": "sum"})
     source = build_source(named, SourceContext(push_buffer=buffer), signal="catalogue.name")
     assert isinstance(source, PushSource) and source.signal == "custom.name"
-    with pytest.raises(SourceConfigError, match="push buffer"):
+    with pytest.raises(SourceConfigError, match="push store"):
         build_source(named, SourceContext())
     with pytest.raises(SourceConfigError, match="needs a signal name"):
         build_source(parse_source_config({"type": "push"}), SourceContext(push_buffer=buffer))
