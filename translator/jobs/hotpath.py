@@ -94,6 +94,12 @@ class PostgresHotPath:
     # The blocks come back as rows of the same statement (one per block, the
     # job's columns repeated): data-modifying CTEs and the final SELECT share
     # one snapshot, and the blocks are not modified by it.
+    #
+    # The claim commits without waiting for its WAL flush (``set_config(...,
+    # true)`` is SET LOCAL for the statement's own transaction): a claim lost
+    # to a database crash only puts the job back in the queue, and the worker's
+    # completion, which is synchronous, is then refused for its stale token.
+    # The completion's flush also makes the claim before it durable.
     CLAIM = f"""
         WITH picked AS (
             SELECT id FROM translation_queue
@@ -119,7 +125,8 @@ class PostgresHotPath:
         )
         SELECT claimed.job_id, claimed.attempts, file.file_path, file.file_format,
                job.provider, job.source_lang, job.target_lang,
-               b.id, b.source_text, b.translated_text
+               b.id, b.source_text, b.translated_text,
+               set_config('synchronous_commit', 'off', true)
         FROM claimed
         JOIN job ON job.id = claimed.job_id
         JOIN file ON file.id = job.file_id
