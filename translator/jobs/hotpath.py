@@ -300,9 +300,7 @@ class SqliteHotPath:
         (file_id,) = cur.execute(
             self.FINISH_JOB, {"now": stamp, "blocks_done": blocks_done, "job_id": claim.job_id}
         ).fetchone()
-        cur.execute(
-            self.FINISH_FILE, {"path": translated_path, "now": stamp, "file_id": file_id}
-        )
+        cur.execute(self.FINISH_FILE, {"path": translated_path, "now": stamp, "file_id": file_id})
         return file_id
 
 

@@ -23,9 +23,7 @@ def upgrade() -> None:
             sa.Column("heartbeat_at", common.db.UTCDateTime(timezone=True), nullable=True)
         )
     # Jobs claimed before the upgrade count as alive since their claim.
-    op.execute(
-        "UPDATE translation_queue SET heartbeat_at = claimed_at WHERE status = 'processing'"
-    )
+    op.execute("UPDATE translation_queue SET heartbeat_at = claimed_at WHERE status = 'processing'")
 
 
 def downgrade() -> None:
