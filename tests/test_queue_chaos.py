@@ -27,10 +27,11 @@ class Translator:
     """``translator serve`` in a process of its own."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.base = f"http://127.0.0.1:{free_port()}"
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
         self.log = log
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "translator.cli", "serve", "--port", self.base.rpartition(":")[2]],
+            [sys.executable, "-m", "translator.cli", "serve", "--port", str(port)],
             env={**os.environ, **env},
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
