@@ -8,12 +8,11 @@ logged while it is set.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
 import logging.handlers
+import re
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,38 +21,66 @@ _EMPTY: dict[str, Any] = {}  # never mutated: log_context always sets a new dict
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context")
 
 
-@contextlib.contextmanager
-def log_context(**fields: Any) -> Iterator[None]:
-    token = _context.set({**_context.get(_EMPTY), **fields})
-    try:
-        yield
-    finally:
-        _context.reset(token)
+class log_context:  # noqa: N801 - used as ``with log_context(...)``, like a function
+    """Add ``fields`` to every line logged inside the ``with`` block (per task/thread)."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **fields: Any) -> None:
+        self._fields = fields
+
+    def __enter__(self) -> None:
+        self._token = _context.set({**_context.get(_EMPTY), **self._fields})
+
+    def __exit__(self, *_exc: object) -> None:
+        _context.reset(self._token)
 
 
 def current_context() -> dict[str, Any]:
     return dict(_context.get(_EMPTY))
 
 
+_NEEDS_QUOTES = re.compile(r'[ "=\n\t]')
+
+
 def _quote(value: Any) -> str:
+    if type(value) is int or type(value) is float:
+        return str(value)
     text = str(value)
-    if text == "" or any(c in text for c in ' "=\n\t'):
+    if text == "" or _NEEDS_QUOTES.search(text):
         text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text
 
 
 class LogfmtFormatter(logging.Formatter):
+    """Formats a record once, however many handlers write it."""
+
+    _stamp: tuple[int, str] = (-1, "")  # (second, its text), replaced as one object
+
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        line = getattr(record, "_logfmt", None)
+        if line is not None:
+            return line
         fields: dict[str, Any] = {"event": record.getMessage()}
         fields.update(getattr(record, "fields", {}))
         fields.update(getattr(record, "context", {}))
-        line = f"{stamp}Z {record.levelname} {record.name} " + " ".join(
-            f"{k}={_quote(v)}" for k, v in fields.items() if v is not None
+        line = f"{self._time(record.created)} {record.levelname} {record.name} " + " ".join(
+            [f"{k}={_quote(v)}" for k, v in fields.items() if v is not None]
         )
         if record.exc_info:
             line += " exc=" + _quote(self.formatException(record.exc_info))
+        record._logfmt = line  # type: ignore[attr-defined]
         return line
+
+    @classmethod
+    def _time(cls, created: float) -> str:
+        """``2026-11-22T12:00:00.123Z``; the part up to the second is built once a second."""
+        second = int(created)
+        cached_second, text = cls._stamp
+        if second != cached_second:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            cls._stamp = (second, text)
+        return f"{text}.{int((created - second) * 1000):03d}Z"
 
 
 class EventLogger:
@@ -63,10 +90,27 @@ class EventLogger:
         self._logger = logging.getLogger(name)
 
     def _log(self, level: int, event: str, exc_info: Any = None, **fields: Any) -> None:
-        if self._logger.isEnabledFor(level):
-            context = _context.get(_EMPTY)
-            extra = {"fields": fields, "context": context}
-            self._logger.log(level, event, exc_info=exc_info, extra=extra)
+        logger = self._logger
+        if not logger.isEnabledFor(level):
+            return
+        if exc_info:
+            if isinstance(exc_info, BaseException):
+                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+            elif not isinstance(exc_info, tuple):
+                exc_info = sys.exc_info()
+        # The record is made here rather than by ``Logger.log``, which would walk the
+        # stack for a file and line number no line of ours shows.
+        record = logger.makeRecord(
+            logger.name,
+            level,
+            "(unknown file)",
+            0,
+            event,
+            (),
+            exc_info,
+            extra={"fields": fields, "context": _context.get(_EMPTY)},
+        )
+        logger.handle(record)
 
     def debug(self, event: str, **fields: Any) -> None:
         self._log(logging.DEBUG, event, **fields)
@@ -96,6 +140,8 @@ def configure_logging(level: str = "INFO", stream: Any = None, file: Path | None
     ``file``, lines also go to that file, for log readers such as the sentinel."""
     root = logging.getLogger()
     root.setLevel(level.upper())
+    # Our lines show none of these: records need not look them up.
+    logging.logProcesses = logging.logMultiprocessing = logging.logThreads = False
     for handler in list(root.handlers):
         if getattr(handler, "_vigil", False):
             root.removeHandler(handler)
