@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, text
@@ -25,7 +26,7 @@ from tests.helpers import add_user
 from tests.test_migrations import fresh_database
 from translator.accounts.models import User
 from translator.cli import main
-from translator.db import Base, import_all_models, upgrade
+from translator.db import MIGRATIONS_DIR, Base, import_all_models, upgrade
 from translator.ops import backup as backup_module
 from translator.ops.backup import BackupError, create_backup, prune_backups, restore_backup
 from translator.services import Services
@@ -35,6 +36,7 @@ postgres_only = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL bac
 sqlite_only = pytest.mark.skipif(BACKEND == "postgres", reason="SQLite backend only")
 
 import_all_models()
+HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()  # the latest migration
 
 
 @pytest.fixture(autouse=True)
@@ -136,7 +138,7 @@ def test_restore_brings_back_database_and_files_exactly(
     restored = restore_backup(
         result.database, svc.settings.database_url, svc.settings.storage_dir, result.files
     )
-    assert restored.backup_revision == restored.revision == "0002"
+    assert restored.backup_revision == restored.revision == HEAD
     assert restored.files_restored == 5
     assert _db_snapshot(svc.settings.database_url) == db_before
     assert _files_snapshot(svc.settings.storage_dir) == files_before
@@ -228,7 +230,7 @@ def test_bad_archives_are_refused_and_leave_the_database_untouched(
     newer = tmp_path / "newer.gz"
     if BACKEND == "postgres":
         raw = gzip.decompress(data).replace(
-            b"COPY public.alembic_version (version_num) FROM stdin;\n0002\n",
+            f"COPY public.alembic_version (version_num) FROM stdin;\n{HEAD}\n".encode(),
             b"COPY public.alembic_version (version_num) FROM stdin;\n9999\n",
         )
         newer.write_bytes(gzip.compress(raw))
@@ -286,7 +288,7 @@ def test_restore_onto_a_new_machine(
     with fresh_database(tmp_path, "new_machine") as url:
         storage = tmp_path / "new-machine" / "files"
         restored = restore_backup(result.database, url, storage, result.files)
-        assert restored.revision == "0002" and restored.files_restored == 5
+        assert restored.revision == HEAD and restored.files_restored == 5
         assert _db_snapshot(url) == _db_snapshot(svc.settings.database_url)
         assert _files_snapshot(storage) == _files_snapshot(svc.settings.storage_dir)
 
@@ -309,7 +311,7 @@ def test_an_older_backup_is_migrated_to_the_current_schema(
         result = create_backup(url, tmp_path / "files", tmp_path / "backups", clock.now(), 30)
 
         restored = restore_backup(result.database, url, tmp_path / "files")
-        assert (restored.backup_revision, restored.revision) == ("0001", "0002")
+        assert (restored.backup_revision, restored.revision) == ("0001", HEAD)
         snapshot = _db_snapshot(url)
         assert [u["email"] for u in snapshot["users"]] == ["old@example.com"]
         assert sorted(p["code"] for p in snapshot["subscription_plans"]) == ["basic", "free", "pro"]
