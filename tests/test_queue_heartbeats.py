@@ -15,10 +15,9 @@ from tests.helpers import make_services
 from tests.test_queue import _add_jobs, _job
 from translator.files.models import FileStatus
 from translator.jobs import queue
-from translator.jobs.heartbeat import Heartbeat
+from translator.jobs.heartbeat import Heartbeat, HeldClaims
 from translator.jobs.hotpath import QueueConnection
 from translator.jobs.models import JobStatus, QueueStatus, TranslationQueue
-from translator.jobs.processor import HeldClaims
 from translator.settings import TranslatorSettings
 
 

@@ -21,9 +21,28 @@ from common.clock import Clock
 from common.logs import get_logger
 from translator.db import Database
 from translator.jobs import queue
-from translator.jobs.processor import HeldClaims
 
 log = get_logger(__name__)
+
+
+class HeldClaims:
+    """The claims this process's workers hold now: what its heartbeat keeps alive."""
+
+    def __init__(self) -> None:
+        self._tokens: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, claim: queue.Claim) -> None:
+        with self._lock:
+            self._tokens.add(claim.token)
+
+    def discard(self, claim: queue.Claim) -> None:
+        with self._lock:
+            self._tokens.discard(claim.token)
+
+    def tokens(self) -> list[str]:
+        with self._lock:
+            return list(self._tokens)
 
 
 class Heartbeat:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from translator.files.formats import FORMATS
 from translator.files.models import File
 from translator.files.storage import FileStorage
 from translator.jobs import queue
+from translator.jobs.heartbeat import HeldClaims
 from translator.jobs.hotpath import QueueConnection, Work
 from translator.jobs.models import TranslationBlock, TranslationJob
 from translator.metrics import TranslatorMetrics
@@ -38,26 +40,6 @@ class InjectedWorkerFailure(RuntimeError):
     pass
 
 
-class HeldClaims:
-    """The claims this process's workers hold now: what its heartbeat keeps alive."""
-
-    def __init__(self) -> None:
-        self._tokens: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, claim: queue.Claim) -> None:
-        with self._lock:
-            self._tokens.add(claim.token)
-
-    def discard(self, claim: queue.Claim) -> None:
-        with self._lock:
-            self._tokens.discard(claim.token)
-
-    def tokens(self) -> list[str]:
-        with self._lock:
-            return list(self._tokens)
-
-
 class JobProcessor:
     def __init__(
         self,
@@ -74,7 +56,8 @@ class JobProcessor:
         self.faults, self.metrics, self.max_retries = faults, metrics, max_retries
         self.stop = stop or threading.Event()
         self.held = HeldClaims()
-        self._outcome_series: dict[str, tuple] = {}  # label children, looked up once
+        # Label children by outcome, looked up once.
+        self._outcome_series: dict[str, tuple[Histogram, Counter]] = {}
 
     def run_once(self, worker_id: str, connection: QueueConnection | None = None) -> bool:
         """Claim and process one job. False when the queue was empty.
@@ -161,7 +144,7 @@ class JobProcessor:
         count.inc()
         return outcome
 
-    def _series_of(self, outcome: str):  # type: ignore[no-untyped-def]
+    def _series_of(self, outcome: str) -> tuple[Histogram, Counter]:
         series = self.metrics.job_duration.labels(outcome), self.metrics.jobs_finished.labels(
             outcome
         )
