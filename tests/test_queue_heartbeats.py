@@ -39,6 +39,8 @@ def test_a_silent_claim_goes_back_and_the_late_worker_cannot_finish_it(
     services = make_services(database_url, tmp_path, clock)
     (job_id,) = _add_jobs(services, 1, tmp_path)
     stale = _claim(services, "killed-worker")  # its process never heartbeats again
+    job, _, row = _job(services, job_id)
+    assert job.started_at == row.claimed_at == row.heartbeat_at == clock.now()
     survivor = _heartbeat(services)
 
     clock.advance(seconds=29)
