@@ -70,11 +70,16 @@ def end_to_end(services, rounds: int, per_round: int, headers: dict) -> None:  #
     print(f"{'route':<12}{'':<10}{'p50 µs':>10}{'p99 µs':>10}")
     for path in ROUTES:
         samples: dict[str, list[float]] = {"without": [], "with": []}
+        round_ratios = []  # p50 with / p50 without, per round: robust to load that drifts
         for name in samples:  # warm-up
             asyncio.run(_latencies(apps[name], 100, path, headers))
         for _ in range(rounds):
+            p50 = {}
             for name in samples:
-                samples[name] += asyncio.run(_latencies(apps[name], per_round, path, headers))
+                latencies = asyncio.run(_latencies(apps[name], per_round, path, headers))
+                samples[name] += latencies
+                p50[name] = _pct(latencies, 0.5)
+            round_ratios.append(p50["with"] / p50["without"])
         for name in ("without", "with"):
             print(
                 f"{path:<12}{name:<10}{_pct(samples[name], 0.5):>10.0f}"
@@ -84,7 +89,8 @@ def end_to_end(services, rounds: int, per_round: int, headers: dict) -> None:  #
         d99 = _pct(samples["with"], 0.99) - _pct(samples["without"], 0.99)
         print(
             f"{path:<12}{'overhead':<10}{p50['with'] - p50['without']:>+10.0f}{d99:>+10.0f}"
-            f"   (p50 ratio {p50['with'] / p50['without']:.3f}x)"
+            f"   (p50 ratio {p50['with'] / p50['without']:.3f}x; "
+            f"median of per-round ratios {statistics.median(round_ratios):.3f}x)"
         )
 
 
@@ -151,7 +157,10 @@ def main() -> None:
         "--log-file", action="store_true", help="also write each line to a log file"
     )
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         url = f"sqlite:///{tmp / 'bench.db'}"
