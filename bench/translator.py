@@ -1,57 +1,114 @@
-"""Translator benchmarks, one command:
+"""Translator queue benchmark, one command:
 
-    .venv/bin/python bench/translator.py [--jobs 400] [--postgres URL]
+    .venv/bin/python bench/translator.py [--jobs 400] [--postgres URL] [--baseline REV]
 
-1. Queue throughput (jobs/s) with the offline provider on SQLite and on
-   PostgreSQL, 1 worker thread (the baseline) and 4 worker threads.
-2. Latency overhead of the request middleware (metrics + logging + request
-   id): the same app with and without it, p50 and p99 per request, measured
-   in-process in alternating rounds so machine noise hits both alike.
+Queue throughput with the offline provider on SQLite and on PostgreSQL, 1
+and 4 worker threads in one process, and what each job costs: CPU time,
+statements (BEGIN/COMMIT and pre-pings counted apart) and transactions, seen
+at the DBAPI level so every path is counted alike.
 
-Figures are medians over repeats; ratios compare with the baseline of the
-same run."""
+``--baseline REV`` measures the git revision REV (exported to a temporary
+directory) in the same run, alternating with this tree, so machine noise hits
+both alike. Every measurement runs in a fresh process on a fresh database.
+Figures are medians over ``--repeats``; ratios compare with the baseline.
+
+The request middleware's overhead is measured by ``bench/middleware.py``."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
+import itertools
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+# A measurement process imports the tree under test (this one, or the baseline's).
+TREE = Path(os.environ.get("BENCH_TREE", REPO))
+sys.path.insert(0, str(TREE))
 
-import httpx  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-
-from common.clock import SystemClock  # noqa: E402
-from common.db import normalize_url  # noqa: E402
-from common.logs import configure_logging  # noqa: E402
-from translator.app import create_app  # noqa: E402
-from translator.db import Database  # noqa: E402
-from translator.files.models import File, FileStatus  # noqa: E402
-from translator.jobs.service import create_job  # noqa: E402
-from translator.services import build_services  # noqa: E402
-from translator.settings import TranslatorSettings  # noqa: E402
+PING_SQL = {"select 1", ";", ""}
+TRANSACTION_SQL = ("begin", "commit", "rollback")
 
 
-def _services(url: str, tmp: Path, workers: int):  # type: ignore[no-untyped-def]
-    settings = TranslatorSettings(
-        database_url=url,
-        storage_dir=tmp / "files",
-        workers=workers,
-        worker_poll_seconds=0.01,
-        scheduler_enabled=False,
-    )
-    return build_services(settings, clock=SystemClock(), migrate=False)
+class StatementCounter:
+    """Counts what reaches the database driver, per kind of statement."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, itertools.count] = {}
+        self.snapshot: dict[str, int] = {}
+
+    def hit(self, kind: str) -> None:
+        counter = self.counts.get(kind)
+        if counter is None:
+            counter = self.counts.setdefault(kind, itertools.count())
+        next(counter)  # atomic under the GIL
+
+    def observe_sql(self, sql: str) -> None:
+        text = sql.strip().lower()
+        if text in PING_SQL:
+            self.hit("ping")
+        elif text.startswith(TRANSACTION_SQL):
+            self.hit("commit" if text.startswith("commit") else "begin/rollback")
+        else:
+            self.hit(text.split(None, 1)[0].upper())
+
+    def install(self, engine) -> None:  # type: ignore[no-untyped-def]
+        from sqlalchemy import event
+
+        counter = self
+
+        @event.listens_for(engine, "connect")
+        def _count(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            if engine.dialect.name == "sqlite":
+                dbapi_conn.set_trace_callback(counter.observe_sql)
+                return
+            import psycopg
+
+            class CountingCursor(psycopg.Cursor):  # type: ignore[type-arg]
+                def execute(self, query, params=None, **kw):  # type: ignore[no-untyped-def]
+                    counter.observe_sql(str(query))
+                    if self.connection.autocommit:
+                        counter.hit("autocommit")
+                    return super().execute(query, params, **kw)
+
+                def executemany(self, query, params_seq, **kw):  # type: ignore[no-untyped-def]
+                    params_seq = list(params_seq)
+                    for _ in params_seq:
+                        counter.observe_sql(str(query))
+                    return super().executemany(query, params_seq, **kw)
+
+            dbapi_conn.cursor_factory = CountingCursor
+            commit = dbapi_conn.commit
+
+            def counted_commit() -> None:
+                counter.hit("commit")
+                commit()
+
+            dbapi_conn.commit = counted_commit
+
+    def start(self) -> None:
+        self.snapshot = self.read()
+
+    def read(self) -> dict[str, int]:
+        # A fresh count() object reports its next value without consuming it.
+        return {k: int(repr(c)[6:-1]) for k, c in self.counts.items()}
+
+    def since_start(self) -> dict[str, int]:
+        deltas = {k: v - self.snapshot.get(k, 0) for k, v in self.read().items()}
+        return {k: v for k, v in deltas.items() if v}
 
 
 def _fill(services, count: int, tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    from translator.files.models import File, FileStatus
+    from translator.jobs.service import create_job
+
     source = tmp / "doc.txt"
     source.write_text("Hello world. The document is ready.\n\nPlease read the report today.")
     blocks = ["Hello world. The document is ready.", "Please read the report today."]
@@ -72,163 +129,191 @@ def _fill(services, count: int, tmp: Path) -> None:  # type: ignore[no-untyped-d
             create_job(s, f, blocks, "offline", services.clock.now())
 
 
-def _wait_done(services, expected: int, timeout: float = 600) -> None:  # type: ignore[no-untyped-def]
-    from translator.metrics import queue_snapshot
+def measure(url: str, workers: int, jobs: int, tmp: Path) -> dict:
+    """Run ``jobs`` jobs through ``workers`` threads of this process."""
+    import logging
 
-    deadline = time.monotonic() + timeout
-    while queue_snapshot(services.db, services.clock.now())["jobs"].get("completed", 0) < expected:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"queue did not finish {expected} jobs in {timeout:.0f}s")
-        time.sleep(0.02)
+    from common.clock import SystemClock
+    from translator.db import Database
+    from translator.services import build_services
+    from translator.settings import TranslatorSettings
 
-
-def queue_throughput(url: str, jobs: int, workers: int, tmp: Path) -> float:
-    services = _services(url, tmp, workers)
-    _fill(services, jobs, tmp)
-    started = time.perf_counter()
-    services.workers.start()
-    _wait_done(services, jobs)
-    elapsed = time.perf_counter() - started
-    services.close()
-    return jobs / elapsed
-
-
-def _fresh_sqlite(tmp: Path) -> str:
-    url = f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-    Database(url).migrate()
-    return url
-
-
-class _FreshPostgres:
-    def __init__(self, server_url: str) -> None:
-        self.admin = create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
-        self.base = normalize_url(server_url).rpartition("/")[0]
-        self.names: list[str] = []
-
-    def __call__(self, _tmp: Path) -> str:
-        name = f"vigil_bench_{uuid.uuid4().hex[:8]}"
-        with self.admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        self.names.append(name)
-        url = f"{self.base}/{name}"
-        db = Database(url)
-        db.migrate()
-        db.dispose()
-        return url
-
-    def drop_all(self) -> None:
-        with self.admin.connect() as c:
-            for name in self.names:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def bench_queue(backends: dict, jobs: int, repeats: int) -> None:
-    print(f"\n## Queue throughput, offline provider, {jobs} jobs of 2 blocks (median of {repeats})")
-    print(f"{'backend':<12}{'1 worker':>14}{'4 workers':>14}{'ratio':>8}")
-    for name, fresh in backends.items():
-        results = {}
-        for workers in (1, 4):
-            runs = []
-            for _ in range(repeats):
-                with tempfile.TemporaryDirectory() as d:
-                    tmp = Path(d)
-                    runs.append(queue_throughput(fresh(tmp), jobs, workers, tmp))
-            results[workers] = statistics.median(runs)
-        print(
-            f"{name:<12}{results[1]:>10.1f} j/s{results[4]:>10.1f} j/s"
-            f"{results[4] / results[1]:>7.2f}x"
-        )
-
-
-async def _latencies(app, n: int, path: str, headers: dict) -> list[float]:  # type: ignore[no-untyped-def]
-    out = []
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        for _ in range(n):
-            t0 = time.perf_counter()
-            r = await client.get(path, headers=headers)
-            out.append(time.perf_counter() - t0)
-            assert r.status_code == 200, r.text
-    return out
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6
-
-
-def bench_middleware(rounds: int, per_round: int) -> None:
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        url = _fresh_sqlite(tmp)
-        services = _services(url, tmp, 0)
-        from translator.accounts.service import create_user
-
-        with services.db.session() as s:
-            _, token = create_user(s, "bench@example.com", services.clock.now())
-        headers = {"Authorization": f"Bearer {token}"}
-        log_file = open(tmp / "requests.log", "w")  # noqa: SIM115 - real log writes
-        configure_logging("INFO", stream=log_file)
-        apps = {
-            "without": create_app(services, run_background=False, instrument=False),
-            "with": create_app(services, run_background=False, instrument=True),
-        }
-        results: dict[str, dict[str, list[float]]] = {}
-        for path in ("/api/plans", "/api/jobs"):
-            samples: dict[str, list[float]] = {"without": [], "with": []}
-            for name in samples:  # warm-up
-                asyncio.run(_latencies(apps[name], 50, path, headers))
-            for _ in range(rounds):
-                for name in samples:
-                    samples[name] += asyncio.run(_latencies(apps[name], per_round, path, headers))
-            results[path] = samples
-        log_file.close()
-        logging.getLogger().handlers.clear()
-        services.close()
-    print(
-        f"\n## Request middleware overhead (metrics + logging + request id), "
-        f"{rounds * per_round} requests per variant, in-process"
+    logging.disable(logging.CRITICAL)  # measure the queue, not the log writes
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    settings = TranslatorSettings(
+        database_url=url,
+        storage_dir=tmp / "files",
+        workers=workers,
+        worker_poll_seconds=0.01,
+        scheduler_enabled=False,
     )
-    print(f"{'route':<12}{'':<10}{'p50 µs':>10}{'p99 µs':>10}")
-    for path, samples in results.items():
-        for name in ("without", "with"):
-            print(
-                f"{path:<12}{name:<10}{_pct(samples[name], 0.5):>10.0f}"
-                f"{_pct(samples[name], 0.99):>10.0f}"
-            )
-        d50 = _pct(samples["with"], 0.5) - _pct(samples["without"], 0.5)
-        d99 = _pct(samples["with"], 0.99) - _pct(samples["without"], 0.99)
-        ratio = _pct(samples["with"], 0.5) / _pct(samples["without"], 0.5)
-        print(f"{path:<12}{'overhead':<10}{d50:>+10.0f}{d99:>+10.0f}   (p50 ratio {ratio:.2f}x)")
+    services = build_services(settings, clock=SystemClock(), migrate=False)
+    counter = StatementCounter()
+    counter.install(services.db.engine)
+    services.db.engine.dispose()  # connections opened while building are counted too
+    _fill(services, jobs, tmp)
+    completed = services.metrics.jobs_finished.labels("completed")._value
+    counter.start()
+    cpu, started = time.process_time(), time.perf_counter()
+    services.workers.start()
+    deadline = started + 600
+    while completed.get() < jobs:  # in-process: waiting costs no queries
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"the queue did not finish {jobs} jobs in 600 s")
+        time.sleep(0.002)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    counts = counter.since_start()
+    services.close()
+    return {"jobs_per_s": jobs / elapsed, "cpu_ms_per_job": cpu * 1000 / jobs, "counts": counts}
+
+
+class Databases:
+    """A fresh database per measurement: a SQLite file, or a PostgreSQL database."""
+
+    def __init__(self, postgres_url: str) -> None:
+        self.postgres_url = postgres_url
+
+    def create(self, backend: str, tmp: Path) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp / 'bench.db'}"
+        from sqlalchemy import create_engine, text
+
+        from common.db import normalize_url
+
+        name = f"vigil_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(normalize_url(self.postgres_url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return f"{normalize_url(self.postgres_url).rpartition('/')[0]}/{name}"
+
+    def drop(self, url: str) -> None:
+        if url.startswith("sqlite"):
+            return
+        from sqlalchemy import create_engine, text
+
+        from common.db import normalize_url
+
+        name = url.rpartition("/")[2]
+        admin = create_engine(normalize_url(self.postgres_url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _measure_in_child(tree: Path, backend: str, workers: int, jobs: int, postgres: str) -> dict:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--measure",
+            backend,
+            "--workers",
+            str(workers),
+            "--jobs",
+            str(jobs),
+            "--postgres",
+            postgres,
+        ],
+        env={**os.environ, "BENCH_TREE": str(tree)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"measurement in {tree} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _export(revision: str, into: Path) -> Path:
+    """The tree of a git revision, as files (its own migrations, its own code)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", revision],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
+    return into
+
+
+def _per_job(counts: dict[str, int], jobs: int) -> str:
+    apart = ("ping", "commit", "begin/rollback", "autocommit")
+    statements = {k: v for k, v in counts.items() if k not in apart}
+    total = sum(statements.values()) / jobs
+    parts = " + ".join(f"{v / jobs:.1f} {k}" for k, v in sorted(statements.items()))
+    return f"{total:.1f} ({parts})"
+
+
+def _transactions(counts: dict[str, int], jobs: int) -> float:
+    return (counts.get("commit", 0) + counts.get("autocommit", 0)) / jobs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 4])
     parser.add_argument(
         "--postgres",
         default=os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"),
     )
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--per-round", type=int, default=200)
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--baseline", metavar="REV", help="also measure this git revision")
+    parser.add_argument("--measure", choices=["sqlite", "postgresql"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    logging.disable(logging.CRITICAL)  # queue runs: measure the queue, not the log writes
 
-    backends: dict = {"sqlite": _fresh_sqlite}
-    pg = None
-    if not args.no_postgres:
-        pg = _FreshPostgres(args.postgres)
-        backends["postgresql"] = pg
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    try:
-        bench_queue(backends, args.jobs, args.repeats)
-    finally:
-        if pg is not None:
-            pg.drop_all()
-    logging.disable(logging.NOTSET)
-    bench_middleware(args.rounds, args.per_round)
+    databases = Databases(args.postgres)
+    if args.measure:  # a child: one measurement, one JSON line
+        with tempfile.TemporaryDirectory() as d:
+            url = databases.create(args.measure, Path(d))
+            try:
+                result = measure(url, args.workers[0], args.jobs, Path(d))
+            finally:
+                databases.drop(url)
+        print(json.dumps(result))
+        return
+
+    backends = ([] if args.no_sqlite else ["sqlite"]) + ([] if args.no_postgres else ["postgresql"])
+    with tempfile.TemporaryDirectory() as d:
+        trees = {"this tree": REPO}
+        if args.baseline:
+            trees = {f"baseline {args.baseline}": _export(args.baseline, Path(d)), **trees}
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+        print(
+            f"\n## Queue, offline provider, {args.jobs} jobs of 2 blocks, one process "
+            f"(median of {args.repeats})"
+        )
+        print(
+            f"{'backend':<11}{'workers':>8}  {'tree':<22}{'jobs/s':>8}{'CPU ms/job':>12}"
+            f"{'xact/job':>10}{'pings/job':>10}  statements/job"
+        )
+        for backend in backends:
+            for workers in args.workers:
+                runs: dict[str, list[dict]] = {name: [] for name in trees}
+                for _ in range(args.repeats):
+                    for name, tree in trees.items():
+                        runs[name].append(
+                            _measure_in_child(tree, backend, workers, args.jobs, args.postgres)
+                        )
+                rates = {}
+                for name, results in runs.items():
+                    rate = statistics.median(r["jobs_per_s"] for r in results)
+                    cpu = statistics.median(r["cpu_ms_per_job"] for r in results)
+                    counts = results[len(results) // 2]["counts"]
+                    rates[name] = rate
+                    print(
+                        f"{backend:<11}{workers:>8}  {name:<22}{rate:>8.1f}{cpu:>12.2f}"
+                        f"{_transactions(counts, args.jobs):>10.2f}"
+                        f"{counts.get('ping', 0) / args.jobs:>10.2f}  "
+                        f"{_per_job(counts, args.jobs)}"
+                    )
+                if len(rates) == 2:
+                    base, ours = rates.values()
+                    print(f"{'':<21}{'ratio':<22}{ours / base:>7.2f}x")
 
 
 if __name__ == "__main__":

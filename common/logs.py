@@ -12,8 +12,10 @@ import contextlib
 import contextvars
 import logging
 import logging.handlers
+import re
 import sys
-from collections.abc import Iterator
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,38 +24,66 @@ _EMPTY: dict[str, Any] = {}  # never mutated: log_context always sets a new dict
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context")
 
 
-@contextlib.contextmanager
-def log_context(**fields: Any) -> Iterator[None]:
-    token = _context.set({**_context.get(_EMPTY), **fields})
-    try:
-        yield
-    finally:
-        _context.reset(token)
+class log_context:  # noqa: N801 - used as ``with log_context(...)``, like a function
+    """Add ``fields`` to every line logged inside the ``with`` block (per task/thread)."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **fields: Any) -> None:
+        self._fields = fields
+
+    def __enter__(self) -> None:
+        self._token = _context.set({**_context.get(_EMPTY), **self._fields})
+
+    def __exit__(self, *_exc: object) -> None:
+        _context.reset(self._token)
 
 
 def current_context() -> dict[str, Any]:
     return dict(_context.get(_EMPTY))
 
 
+_NEEDS_QUOTES = re.compile(r'[ "=\n\t]')
+
+
 def _quote(value: Any) -> str:
+    if type(value) is int or type(value) is float:
+        return str(value)
     text = str(value)
-    if text == "" or any(c in text for c in ' "=\n\t'):
+    if text == "" or _NEEDS_QUOTES.search(text):
         text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text
 
 
 class LogfmtFormatter(logging.Formatter):
+    """Formats a record once, however many handlers write it."""
+
+    _stamp: tuple[int, str] = (-1, "")  # (second, its text), replaced as one object
+
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        line = getattr(record, "_logfmt", None)
+        if line is not None:
+            return line
         fields: dict[str, Any] = {"event": record.getMessage()}
         fields.update(getattr(record, "fields", {}))
         fields.update(getattr(record, "context", {}))
-        line = f"{stamp}Z {record.levelname} {record.name} " + " ".join(
-            f"{k}={_quote(v)}" for k, v in fields.items() if v is not None
+        line = f"{self._time(record.created)} {record.levelname} {record.name} " + " ".join(
+            [f"{k}={_quote(v)}" for k, v in fields.items() if v is not None]
         )
         if record.exc_info:
             line += " exc=" + _quote(self.formatException(record.exc_info))
+        record._logfmt = line  # type: ignore[attr-defined]
         return line
+
+    @classmethod
+    def _time(cls, created: float) -> str:
+        """``2026-11-22T12:00:00.123Z``; the part up to the second is built once a second."""
+        second = int(created)
+        cached_second, text = cls._stamp
+        if second != cached_second:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            cls._stamp = (second, text)
+        return f"{text}.{int((created - second) * 1000):03d}Z"
 
 
 class EventLogger:
@@ -62,29 +92,127 @@ class EventLogger:
     def __init__(self, name: str) -> None:
         self._logger = logging.getLogger(name)
 
-    def _log(self, level: int, event: str, exc_info: Any = None, **fields: Any) -> None:
-        if self._logger.isEnabledFor(level):
-            context = _context.get(_EMPTY)
-            extra = {"fields": fields, "context": context}
-            self._logger.log(level, event, exc_info=exc_info, extra=extra)
+    def _log(
+        self, level: int, event: str, exc_info: Any, fields: dict[str, Any], batched: bool = False
+    ) -> None:
+        logger = self._logger
+        if not logger.isEnabledFor(level):
+            return
+        if exc_info:
+            if isinstance(exc_info, BaseException):
+                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+            elif not isinstance(exc_info, tuple):
+                exc_info = sys.exc_info()
+        # The record is made here rather than by ``Logger.log``, whose search of the
+        # stack for the caller costs more than the rest: the caller is two frames up
+        # (its ``log.info(...)`` call, then this).
+        caller = sys._getframe(2)
+        record = logger.makeRecord(
+            logger.name,
+            level,
+            caller.f_code.co_filename,
+            caller.f_lineno,
+            event,
+            (),
+            exc_info,
+            func=caller.f_code.co_name,
+            extra={"fields": fields, "context": _context.get(_EMPTY), "batched": batched},
+        )
+        logger.handle(record)
 
     def debug(self, event: str, **fields: Any) -> None:
-        self._log(logging.DEBUG, event, **fields)
+        self._log(logging.DEBUG, event, None, fields)
 
     def info(self, event: str, **fields: Any) -> None:
-        self._log(logging.INFO, event, **fields)
+        self._log(logging.INFO, event, None, fields)
+
+    def info_batched(self, event: str, **fields: Any) -> None:
+        """An INFO line written without a flush of its own, for one-per-request lines:
+        it reaches the stream and the log file within ``FLUSH_SECONDS`` (or with the
+        next line that is flushed), and the request does not pay for the system call."""
+        self._log(logging.INFO, event, None, fields, batched=True)
 
     def warning(self, event: str, **fields: Any) -> None:
-        self._log(logging.WARNING, event, **fields)
+        self._log(logging.WARNING, event, None, fields)
 
     def error(self, event: str, exc_info: Any = None, **fields: Any) -> None:
-        self._log(logging.ERROR, event, exc_info=exc_info, **fields)
+        self._log(logging.ERROR, event, exc_info, fields)
 
     def exception(self, event: str, **fields: Any) -> None:
-        self._log(logging.ERROR, event, exc_info=True, **fields)
+        self._log(logging.ERROR, event, True, fields)
 
     def critical(self, event: str, exc_info: Any = None, **fields: Any) -> None:
-        self._log(logging.CRITICAL, event, exc_info=exc_info, **fields)
+        self._log(logging.CRITICAL, event, exc_info, fields)
+
+
+FLUSH_SECONDS = 0.05
+
+
+class _Flusher:
+    """Flushes, from a thread of its own, the handlers that wrote batched lines."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._pending: set[logging.Handler] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def due(self, handler: logging.Handler) -> None:
+        if handler in self._pending:  # the common case: already due, no lock
+            return
+        with self._lock:
+            self._pending.add(handler)
+            self._wake.set()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="log-flush", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(self.interval)  # one write for the lines of the interval
+            with self._lock:
+                handlers, self._pending = self._pending, set()
+                self._wake.clear()
+            for handler in handlers:
+                with contextlib.suppress(Exception):  # closed meanwhile
+                    handler.flush()
+
+
+_flusher = _Flusher(FLUSH_SECONDS)
+
+
+class _BatchesLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """Flushes after every line, except batched ones, which ``_flusher`` flushes."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(record, "batched", False):
+            super().emit(record)
+            return
+        try:
+            self._before_write()
+            self.stream.write(self.format(record) + self.terminator)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        _flusher.due(self)
+
+    def _before_write(self) -> None:
+        pass
+
+
+class LineStreamHandler(_BatchesLines):
+    pass
+
+
+class LineFileHandler(_BatchesLines, logging.handlers.WatchedFileHandler):
+    """Watched: after logrotate moves the file away, the next line opens a new one."""
+
+    def _before_write(self) -> None:
+        self.reopenIfNeeded()
 
 
 def get_logger(name: str) -> EventLogger:
@@ -96,15 +224,16 @@ def configure_logging(level: str = "INFO", stream: Any = None, file: Path | None
     ``file``, lines also go to that file, for log readers such as the sentinel."""
     root = logging.getLogger()
     root.setLevel(level.upper())
+    # Our lines show none of these: records need not look them up.
+    logging.logProcesses = logging.logMultiprocessing = logging.logThreads = False
     for handler in list(root.handlers):
         if getattr(handler, "_vigil", False):
             root.removeHandler(handler)
             handler.close()
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    handlers: list[logging.Handler] = [LineStreamHandler(stream or sys.stderr)]
     if file is not None:
         Path(file).parent.mkdir(parents=True, exist_ok=True)
-        # Watched: after logrotate moves the file away, the next line opens a new one.
-        handlers.append(logging.handlers.WatchedFileHandler(file, encoding="utf-8"))
+        handlers.append(LineFileHandler(file, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(LogfmtFormatter())
         handler._vigil = True  # type: ignore[attr-defined]

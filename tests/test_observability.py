@@ -104,6 +104,27 @@ def test_unknown_paths_share_one_series(make):
     assert _value(fams, "translator_http_requests_total", route="unmatched", status="404") == 5
 
 
+def test_made_up_methods_share_one_series_and_requests_get_distinct_ids(make):
+    _, api = make()
+    ids = set()
+    for method in ("BREW", "WHEN", "PROPFIND"):
+        r = api.request(method, "/api/plans")
+        assert r.status_code == 405
+        ids.add(r.headers["x-request-id"])
+    ids.update(api.get("/api/plans").headers["x-request-id"] for _ in range(3))
+    assert len(ids) == 6 and all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+    fams = _families(api.get("/metrics").text)
+    other = _value(
+        fams, "translator_http_requests_total", method="other", route="/api/plans", status="405"
+    )
+    assert other == 3
+    assert _value(fams, "translator_http_requests_total", method="GET", route="/api/plans") == 3
+    methods = {
+        s.labels["method"] for s in fams["translator_http_requests"].samples if "method" in s.labels
+    }
+    assert methods == {"GET", "other"}
+
+
 def test_injected_http_500s_hit_the_configured_route_only(make, caplog):
     svc, api = make(faults='{"http_errors": [{"route": "/api/jobs", "rate": 1.0}]}')
     _, h = add_user(svc, "a@example.com")

@@ -36,7 +36,7 @@ postgres_only = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL bac
 sqlite_only = pytest.mark.skipif(BACKEND == "postgres", reason="SQLite backend only")
 
 import_all_models()
-HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()  # the latest migration
 
 
 @pytest.fixture(autouse=True)

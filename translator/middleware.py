@@ -4,9 +4,10 @@ one log line per request, HTTP metrics by route template, and a generic
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -22,11 +23,25 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 UNMATCHED = "unmatched"  # keeps 404 scans from creating one series per path
+# Other methods share one label, for the same reason.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+REQUEST_ID_HEADER = b"x-request-id"
 
 
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     return getattr(route, "path", None) or UNMATCHED
+
+
+class RequestIds:
+    """16 hex characters: a random per-process prefix and a counter (no syscall per id)."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(4).hex()
+        self._counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFF:08x}"
 
 
 class RequestMiddleware:
@@ -37,33 +52,29 @@ class RequestMiddleware:
     ) -> None:
         self.app = app
         self.metrics = metrics
+        self.request_ids = RequestIds()
+        # (method, route, status) -> label children, looked up once per series.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex[:16]
+        request_id = _header(scope, REQUEST_ID_HEADER) or self.request_ids.next()
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
         started = time.perf_counter()
-        status = 500
+        response = _Response()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                response.status = message["status"]
+                response.started = True
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
-
-        started_response = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started_response
-            started_response = started_response or message["type"] == "http.response.start"
-            await send_with_id(message)
 
         with log_context(request_id=request_id):
             try:
-                await self.app(scope, receive, send_tracking)
+                await self.app(scope, receive, send_with_id)
             except Exception as exc:
                 # Unexpected errors: logged with the request id, answered with a
                 # generic 500 that leaks no internals.
@@ -73,29 +84,51 @@ class RequestMiddleware:
                     error=type(exc).__name__,
                     path=scope["path"],
                 )
-                if started_response:
+                if response.started:
                     raise
-                status = 500
+                response.status = 500
                 await _send_json(send_with_id, 500, _error_body(request_id))
             finally:
-                self._record(scope, status, time.perf_counter() - started)
+                self._record(scope, response.status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route = _route_template(scope)
-        self.metrics.http_requests.labels(scope["method"], route, str(status)).inc()
-        self.metrics.http_duration.labels(scope["method"], route).observe(seconds)
-        log.info(
+        method, route = scope["method"], _route_template(scope)
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series_of(method, route, status)
+        series[0].inc()
+        series[1].observe(seconds)
+        # Flushed with others (within 50 ms): no write system call per request.
+        log.info_batched(
             "http.request",
-            method=scope["method"],
+            method=method,
             path=scope["path"],
             route=route,
             status=status,
             ms=round(seconds * 1000, 1),
         )
 
+    def _series_of(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        label = method if method in KNOWN_METHODS else "other"
+        series = (
+            self.metrics.http_requests.labels(label, route, str(status)),
+            self.metrics.http_duration.labels(label, route),
+        )
+        if method in KNOWN_METHODS:  # other methods are not cached: the key is the caller's
+            self._series[(method, route, status)] = series
+        return series
+
+
+class _Response:
+    __slots__ = ("status", "started")
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.started = False
+
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+    for key, value in scope.get("headers", ()):
         if key == name:
             text = value.decode("latin-1")[:64]
             return text if text.isprintable() else None

@@ -15,6 +15,7 @@ from common.clock import Clock, SystemClock
 from translator.db import Database
 from translator.faults import FaultInjector
 from translator.files.storage import FileStorage, build_storage
+from translator.jobs.heartbeat import Heartbeat
 from translator.jobs.processor import JobProcessor
 from translator.jobs.worker import WorkerPool
 from translator.llm import ProviderRegistry
@@ -83,7 +84,17 @@ def build_services(
     processor = JobProcessor(
         db, storage, providers, clock, faults, metrics, max_retries=settings.max_retries
     )
-    workers = WorkerPool(processor, settings.workers, settings.worker_poll_seconds)
+    heartbeat = Heartbeat(
+        db,
+        clock,
+        processor.held,
+        interval=settings.heartbeat_seconds,
+        timeout=settings.heartbeat_timeout_seconds,
+        max_retries=settings.max_retries,
+    )
+    workers = WorkerPool(
+        processor, settings.workers, settings.worker_poll_seconds, heartbeat=heartbeat
+    )
     return Services(
         settings=settings,
         clock=clock,

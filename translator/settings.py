@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from translator import __version__
@@ -30,6 +30,10 @@ class TranslatorSettings(BaseSettings):
     workers: int = Field(default=2, ge=0)
     worker_poll_seconds: float = 0.5
     stuck_after_minutes: int = 10
+    # Worker processes mark their claimed jobs alive this often; a job whose claim went
+    # unmarked for the timeout (its process died) goes back to the queue.
+    heartbeat_seconds: float = Field(default=5, gt=0)
+    heartbeat_timeout_seconds: float = Field(default=30, gt=0)
     # How often /metrics re-checks files on disk against the files table (a directory walk).
     files_check_seconds: float = Field(default=300, gt=0)
     max_retries: int = 3
@@ -55,3 +59,13 @@ class TranslatorSettings(BaseSettings):
     # Also write the log lines to this file (the sentinel counts its ERROR/CRITICAL lines).
     log_file: Path | None = None
     max_blocks_per_job: int = 5000
+
+    @model_validator(mode="after")
+    def _heartbeat_outlives_a_late_beat(self) -> TranslatorSettings:
+        # One late beat (a busy machine) must not make a live worker look dead.
+        if self.heartbeat_timeout_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                f"heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}) must be at least "
+                f"twice heartbeat_seconds ({self.heartbeat_seconds})"
+            )
+        return self

@@ -68,7 +68,8 @@ class TranslationQueue(Base):
     """One row per job: where it stands in the queue and who holds it.
 
     ``claim_token`` changes on every claim, so a worker that lost its claim
-    (a hung worker whose job was recovered) cannot record a result."""
+    (a hung worker whose job was recovered, or one that stopped heartbeating)
+    cannot record a result."""
 
     __tablename__ = "translation_queue"
     __table_args__ = (Index("ix_translation_queue_pick", "status", "priority", "id"),)
@@ -83,6 +84,8 @@ class TranslationQueue(Base):
     )
     enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Refreshed by the claiming process while it lives; a silent claim is taken back.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

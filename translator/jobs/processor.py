@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,8 @@ from translator.files.formats import FORMATS
 from translator.files.models import File
 from translator.files.storage import FileStorage
 from translator.jobs import queue
+from translator.jobs.heartbeat import HeldClaims
+from translator.jobs.hotpath import QueueConnection, Work
 from translator.jobs.models import TranslationBlock, TranslationJob
 from translator.metrics import TranslatorMetrics
 
@@ -38,16 +40,6 @@ class InjectedWorkerFailure(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class _Work:
-    file_path: str
-    file_format: str
-    provider: str
-    source_lang: str
-    target_lang: str
-    blocks: list[tuple[int, str, str | None]]  # (block id, source, translation so far)
-
-
 class JobProcessor:
     def __init__(
         self,
@@ -63,20 +55,41 @@ class JobProcessor:
         self.db, self.storage, self.providers, self.clock = db, storage, providers, clock
         self.faults, self.metrics, self.max_retries = faults, metrics, max_retries
         self.stop = stop or threading.Event()
+        self.held = HeldClaims()
+        # Label children by outcome, looked up once.
+        self._outcome_series: dict[str, tuple[Histogram, Counter]] = {}
 
-    def run_once(self, worker_id: str) -> bool:
-        """Claim and process one job. False when the queue was empty."""
-        with self.db.session() as s:
-            claim = queue.claim(s, worker_id, self.clock.now())
-            work = self._load(s, claim.job_id) if claim is not None else None
-        if claim is None:
+    def run_once(self, worker_id: str, connection: QueueConnection | None = None) -> bool:
+        """Claim and process one job. False when the queue was empty.
+
+        Workers pass their own ``connection``; without one, a connection is
+        borrowed for this call."""
+        if connection is None:
+            with QueueConnection(self.db.engine) as borrowed:
+                return self.run_once(worker_id, borrowed)
+        claimed = connection.claim(worker_id, self.clock.now())
+        if claimed is None:
             return False
-        with log_context(job_id=claim.job_id, worker=worker_id):
-            self.process(claim, work)
+        claim, work = claimed
+        self.held.add(claim)
+        try:
+            queue.log_claimed(claim)
+            with log_context(job_id=claim.job_id, worker=worker_id):
+                self.process(claim, work, connection)
+        finally:
+            self.held.discard(claim)
         return True
 
-    def process(self, claim: queue.Claim, work: _Work | None = None) -> str:
+    def process(
+        self,
+        claim: queue.Claim,
+        work: Work | None = None,
+        connection: QueueConnection | None = None,
+    ) -> str:
         """Translate, write the output and record the outcome; returns the outcome."""
+        if connection is None:
+            with QueueConnection(self.db.engine) as borrowed:
+                return self.process(claim, work, borrowed)
         started = time.monotonic()
         done: dict[int, str] = {}
         try:
@@ -93,21 +106,27 @@ class JobProcessor:
                 raise InjectedWorkerFailure(f"worker hung for {hang:.0f}s")
             provider = self.providers.get(work.provider)
             for block_id, source, translated in work.blocks:
-                if translated is not None:
-                    done[block_id] = translated  # kept from an earlier attempt
-                    continue
-                done[block_id] = provider.translate(source, work.source_lang, work.target_lang)
+                if translated is None:  # else kept from an earlier attempt
+                    translated = provider.translate(source, work.source_lang, work.target_lang)
+                done[block_id] = translated
             output = FORMATS[work.file_format].render(
-                self.storage.read(work.file_path), [done[b[0]] for b in work.blocks]
+                self.storage.read(work.file_path), list(done.values())
             )
             out_path = self.storage.translated_path(
                 Path(work.file_path), work.target_lang, claim.job_id
             )
+            # Durable before the database says "ready" (an fsync, outside any transaction).
             self.storage.write(out_path, output)
-            with self.db.session() as s:
-                self._save_blocks(s, claim.job_id, done)
-                ok = queue.complete(s, claim, self.clock.now(), str(out_path))
-            return self._finish(claim, started, "completed" if ok else "lost")
+            file_id = connection.complete(
+                claim, self.clock.now(), str(out_path), done, blocks_done=len(done)
+            )
+            if file_id is None:
+                log.warning("job.claim_lost", job_id=claim.job_id, worker=claim.worker_id)
+                return self._finish(claim, started, "lost")
+            log.info(
+                "job.completed", job_id=claim.job_id, worker=claim.worker_id, file_id=file_id
+            )
+            return self._finish(claim, started, "completed")
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             log.error("job.attempt_failed", job_id=claim.job_id, error=error)
@@ -120,16 +139,24 @@ class JobProcessor:
             return self._finish(claim, started, outcome.value)
 
     def _finish(self, claim: queue.Claim, started: float, outcome: str) -> str:
-        self.metrics.job_duration.labels(outcome).observe(time.monotonic() - started)
-        self.metrics.jobs_finished.labels(outcome).inc()
+        duration, count = self._outcome_series.get(outcome) or self._series_of(outcome)
+        duration.observe(time.monotonic() - started)
+        count.inc()
         return outcome
+
+    def _series_of(self, outcome: str) -> tuple[Histogram, Counter]:
+        series = self.metrics.job_duration.labels(outcome), self.metrics.jobs_finished.labels(
+            outcome
+        )
+        self._outcome_series[outcome] = series
+        return series
 
     def _still_owned(self, claim: queue.Claim) -> bool:
         with self.db.session() as s:
             return queue.still_owned(s, claim)
 
     @staticmethod
-    def _load(s: Session, job_id: int) -> _Work:
+    def _load(s: Session, job_id: int) -> Work:
         job = s.execute(
             select(
                 File.file_path,
@@ -150,7 +177,7 @@ class JobProcessor:
             .where(TranslationBlock.job_id == job_id)
             .order_by(TranslationBlock.position)
         ).all()
-        return _Work(*job, blocks=[tuple(b) for b in blocks])
+        return Work(*job, blocks=[tuple(b) for b in blocks])
 
     @staticmethod
     def _save_blocks(s: Session, job_id: int, done: dict[int, str]) -> None:

@@ -9,11 +9,16 @@ without waiting; SQLite serialises writers (every transaction is BEGIN
 IMMEDIATE, see ``common.db``) and the ``status = 'queued'`` guard makes the
 update a no-op for a row someone else took. Every claim gets a fresh token,
 and results are only recorded under the token that is still current, so a
-worker whose job was recovered as stuck cannot finish it a second time."""
+worker whose job was taken back (stuck, or its process stopped heartbeating)
+cannot finish it a second time.
+
+The hot path (claim-and-load, complete) is hand-written SQL in
+``translator.jobs.hotpath``; this module keeps the policy: enqueueing,
+failures and retries, heartbeats and taking jobs back."""
 
 from __future__ import annotations
 
-import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from common.logs import get_logger
 from translator.files.models import File, FileStatus
+from translator.jobs.hotpath import Claim, Work, hot_path_for, new_token
 from translator.jobs.models import JobStatus, QueueStatus, TranslationJob, TranslationQueue
 
 log = get_logger(__name__)
@@ -34,14 +40,6 @@ MAX_RETRIES = 3
 
 def retry_priority(retry_count: int) -> int:
     return 100 + retry_count * 10
-
-
-@dataclass(frozen=True)
-class Claim:
-    job_id: int
-    token: str
-    worker_id: str
-    attempt: int
 
 
 def enqueue(session: Session, job_id: int, now: datetime, priority: int = PRIORITY_NORMAL) -> None:
@@ -56,64 +54,35 @@ def enqueue(session: Session, job_id: int, now: datetime, priority: int = PRIORI
         row.claim_token = None
         row.worker_id = None
         row.claimed_at = None
+        row.heartbeat_at = None
 
 
 def claim(session: Session, worker_id: str, now: datetime) -> Claim | None:
     """Atomically take the best queued job, or return None if there is none.
 
-    Marks the job and its file as processing in the same transaction; the
-    caller commits."""
-    token = secrets.token_hex(8)
-    best = (
-        select(TranslationQueue.id)
-        .where(TranslationQueue.status == QueueStatus.queued)
-        .order_by(TranslationQueue.priority, TranslationQueue.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)  # rendered on PostgreSQL only
-        .scalar_subquery()
-    )
-    row = session.execute(
-        update(TranslationQueue)
-        .where(TranslationQueue.id == best, TranslationQueue.status == QueueStatus.queued)
-        .values(
-            status=QueueStatus.processing,
-            claimed_at=now,
-            worker_id=worker_id,
-            claim_token=token,
-            attempts=TranslationQueue.attempts + 1,
-        )
-        .returning(TranslationQueue.job_id, TranslationQueue.attempts)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if row is None:
-        return None
-    job_id, attempt = row
-    file_id = _set_job(session, job_id, status=JobStatus.processing, started_at=now)
-    _set_file(session, file_id, status=FileStatus.processing)
-    log.info("job.claimed", job_id=job_id, worker=worker_id, attempt=attempt)
-    return Claim(job_id=job_id, token=token, worker_id=worker_id, attempt=attempt)
+    Marks the job and its file as processing in the session's transaction;
+    the caller commits. Workers use ``QueueConnection.claim`` instead, which
+    runs the same SQL on their own connection."""
+    claimed = claim_with_work(session, worker_id, now)
+    return None if claimed is None else claimed[0]
 
 
-# The hot path (claim, complete) uses plain UPDATEs: a job passes through them
-# once per attempt, and loading ORM objects there doubled the cost per job.
-def _set_job(session: Session, job_id: int, **values: object) -> int:
-    """Update a job; returns its file id."""
-    return session.execute(
-        update(TranslationJob)
-        .where(TranslationJob.id == job_id)
-        .values(**values)
-        .returning(TranslationJob.file_id)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
+def claim_with_work(
+    session: Session, worker_id: str, now: datetime
+) -> tuple[Claim, Work] | None:
+    connection = session.connection()
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        claimed = hot_path_for(connection.dialect.name).claim(cursor, worker_id, new_token(), now)
+    finally:
+        cursor.close()
+    if claimed is not None:
+        log_claimed(claimed[0])
+    return claimed
 
 
-def _set_file(session: Session, file_id: int, **values: object) -> None:
-    session.execute(
-        update(File)
-        .where(File.id == file_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+def log_claimed(claim: Claim) -> None:
+    log.info("job.claimed", job_id=claim.job_id, worker=claim.worker_id, attempt=claim.attempt)
 
 
 def _hold(session: Session, claim: Claim) -> TranslationQueue | None:
@@ -133,26 +102,20 @@ def still_owned(session: Session, claim: Claim) -> bool:
     return _hold(session, claim) is not None
 
 
-def complete(session: Session, claim: Claim, now: datetime, translated_path: str) -> bool:
-    """Record success. False if the claim was lost (the job was recovered meanwhile)."""
-    row = _hold(session, claim)
-    if row is None:
-        log.warning("job.claim_lost", job_id=claim.job_id, worker=claim.worker_id)
-        return False
-    row.status = QueueStatus.done
-    file_id = _set_job(
-        session, claim.job_id, status=JobStatus.completed, finished_at=now, error_message=None
+def heartbeat(session: Session, tokens: Collection[str], now: datetime) -> int:
+    """Mark these claims alive; returns how many are still held (others were taken back)."""
+    if not tokens:
+        return 0
+    result = session.execute(
+        update(TranslationQueue)
+        .where(
+            TranslationQueue.claim_token.in_(list(tokens)),
+            TranslationQueue.status == QueueStatus.processing,
+        )
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
     )
-    _set_file(
-        session,
-        file_id,
-        status=FileStatus.ready,
-        translated_path=translated_path,
-        translated_at=now,
-        error_message=None,
-    )
-    log.info("job.completed", job_id=claim.job_id, worker=claim.worker_id, file_id=file_id)
-    return True
+    return result.rowcount
 
 
 class FailureOutcome(StrEnum):
@@ -232,23 +195,72 @@ def recover_stuck(
         .with_for_update(skip_locked=True)
     ).all()
     for job, row in stuck:
-        if job.retry_count < max_retries:
-            job.retry_count += 1
-            job.status = JobStatus.pending
-            job.error_message = f"Stuck in processing; requeued (attempt {job.retry_count})"
-            job.file.status = FileStatus.pending
-            enqueue(session, job.id, now, priority=row.priority)
-            report.jobs_requeued += 1
-            log.warning(
-                "job.stuck_requeued", job_id=job.id, retry=job.retry_count, worker=row.worker_id
-            )
-        else:
-            row.status = QueueStatus.failed
-            job.status = JobStatus.failed
-            job.finished_at = now
-            job.error_message = f"Job stuck after {job.retry_count} retries"
-            job.file.status = FileStatus.error
-            job.file.error_message = "Translation failed after multiple attempts"
-            report.jobs_failed += 1
-            log.error("job.stuck_failed", job_id=job.id, retries=job.retry_count)
+        _take_back(session, job, row, now, max_retries, report, "stuck")
     return report
+
+
+def recover_abandoned(
+    session: Session,
+    now: datetime,
+    silent_for: timedelta,
+    max_retries: int = MAX_RETRIES,
+) -> RecoveryReport:
+    """Jobs whose worker stopped heartbeating ``silent_for`` ago (its process
+    died, or is frozen) go back to the queue, or fail after ``max_retries``,
+    as stuck jobs do. Rows another process is taking back are skipped."""
+    report = RecoveryReport()
+    silent = session.execute(
+        select(TranslationJob, TranslationQueue)
+        .join(TranslationQueue, TranslationQueue.job_id == TranslationJob.id)
+        .where(
+            TranslationQueue.status == QueueStatus.processing,
+            TranslationQueue.heartbeat_at < now - silent_for,
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    for job, row in silent:
+        _take_back(session, job, row, now, max_retries, report, "abandoned")
+    return report
+
+
+_TAKE_BACK_MESSAGES = {
+    # why: (requeued message, failed message)
+    "stuck": ("Stuck in processing; requeued (attempt {n})", "Job stuck after {n} retries"),
+    "abandoned": (
+        "Worker stopped heartbeating; requeued (attempt {n})",
+        "Job abandoned by its worker after {n} retries",
+    ),
+}
+
+
+def _take_back(
+    session: Session,
+    job: TranslationJob,
+    row: TranslationQueue,
+    now: datetime,
+    max_retries: int,
+    report: RecoveryReport,
+    why: str,
+) -> None:
+    """Requeue a job whose claim is void (a new token on the next claim refuses the
+    old worker's result), or fail it once its retries are spent."""
+    requeued, failed = _TAKE_BACK_MESSAGES[why]
+    if job.retry_count < max_retries:
+        job.retry_count += 1
+        job.status = JobStatus.pending
+        job.error_message = requeued.format(n=job.retry_count)
+        job.file.status = FileStatus.pending
+        enqueue(session, job.id, now, priority=row.priority)
+        report.jobs_requeued += 1
+        log.warning(
+            f"job.{why}_requeued", job_id=job.id, retry=job.retry_count, worker=row.worker_id
+        )
+    else:
+        row.status = QueueStatus.failed
+        job.status = JobStatus.failed
+        job.finished_at = now
+        job.error_message = failed.format(n=job.retry_count)
+        job.file.status = FileStatus.error
+        job.file.error_message = "Translation failed after multiple attempts"
+        report.jobs_failed += 1
+        log.error(f"job.{why}_failed", job_id=job.id, retries=job.retry_count)
