@@ -146,4 +146,6 @@ async def read_multipart(
 
 def _missing(file_field: str, message: str) -> RequestValidationError:
     """Answered like any other missing field: 422 naming it."""
-    return RequestValidationError([{"loc": ("body", file_field), "msg": message, "type": "missing"}])
+    return RequestValidationError(
+        [{"loc": ("body", file_field), "msg": message, "type": "missing"}]
+    )

@@ -10,12 +10,12 @@ from pydantic import BaseModel
 
 from common.bounds import DbId
 from common.logs import get_logger
+from translator.accounts.service import plan_for_user
 from translator.deps import OptionalUserDep, ServicesDep, UserDep
 from translator.errors import Conflict, NotFound
-from translator.accounts.service import plan_for_user
 from translator.files.formats import FORMATS
-from translator.files.multipart import ReadUpload, read_multipart
 from translator.files.models import File, FileStatus
+from translator.files.multipart import ReadUpload, read_multipart
 from translator.files.service import MB, check_upload, store_file
 from translator.jobs.service import create_job, retry_file, validate_lang
 
