@@ -130,7 +130,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LLMError)
     async def llm_error(_: Request, exc: LLMError) -> JSONResponse:
         # Only reached when an API call names a provider; workers handle their own.
-        return JSONResponse({"detail": str(exc), "code": "provider_error"}, status_code=400)
+        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
