@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,9 +18,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from common.logs import get_logger
-from sentinel.alerting import actions
+from sentinel.alerting import actions, replays
 from sentinel.alerting.announcements import Announcement, UnknownRecipient, announce
 from sentinel.alerting.channels.signatures import (
+    SLACK_SIGNATURE_HEADER,
+    SLACK_TIMESTAMP_HEADER,
     TWILIO_SIGNATURE_HEADER,
     verify_slack,
     verify_twilio,
@@ -261,7 +263,8 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
 
     # --- Twilio and Slack callbacks ----------------------------------------------
 
-    def twilio_form(request: Request, form: dict[str, str]) -> None:
+    def twilio_form(request: Request, form: dict[str, str]) -> str:
+        """Checks the signature; returns the digest that identifies this request."""
         token = sentinel.settings.twilio_auth_token
         # Twilio signs the URL it called: ours as the world sees it, query included.
         url = sentinel.settings.public_url.rstrip("/") + request.url.path
@@ -270,15 +273,25 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
         signature = request.headers.get(TWILIO_SIGNATURE_HEADER)
         if not token or not verify_twilio(token, url, form, signature):
             raise refuse("forged_callback", "twilio", request, "invalid Twilio signature")
+        return replays.digest("twilio", url, str(signature))
+
+    def once(via: str, request: Request, key: str, keep_until: datetime) -> None:
+        if not replays.first_arrival(sentinel.db, via, key, now(), keep_until):
+            raise refuse("replayed_callback", via, request, "this callback was already received")
 
     @router.post("/api/twilio/voice/{key:path}/keypress")
     async def keypress(key: str, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        twilio_form(request, form)
+        seen = twilio_form(request, form)
         action = keypress_action(form.get("Digits"))
         with sentinel.db.session() as s:
             row = s.scalar(select(Notification).where(Notification.key == key))
             group_id, person = (row.group_id, row.person) if row else (None, None)
+            sent_at = (row.sent_at or row.created_at) if row else None
+        if sent_at is not None and now() - sent_at > replays.KEYPRESS_LIFETIME:
+            # Long after any call of this page could have been up: a recording.
+            raise refuse("replayed_callback", "twilio", request, "this call has ended")
+        once("twilio", request, seen, now() + replays.KEYPRESS_LIFETIME)
         if action is None or group_id is None:
             return _twiml("Sorry, that key does nothing. Goodbye.")
         chosen, words = KEYPAD_ACTIONS[action]
@@ -288,7 +301,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
     @router.post("/api/twilio/status")
     async def twilio_status(request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        twilio_form(request, form)
+        once("twilio", request, twilio_form(request, form), now() + replays.RECEIPT_LIFETIME)
         sid = form.get("MessageSid") or form.get("CallSid") or ""
         with sentinel.db.session() as s:
             row = find_by_provider_id(s, sid) if sid else None
@@ -312,6 +325,15 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
         )
         if not ok:
             raise refuse("forged_callback", "slack", request, "invalid Slack signature")
+        # Verified above: the timestamp is an integer within the window.
+        stamp = datetime.fromtimestamp(int(request.headers[SLACK_TIMESTAMP_HEADER]), UTC)
+        signature = request.headers[SLACK_SIGNATURE_HEADER]
+        once(
+            "slack",
+            request,
+            replays.digest("slack", signature),
+            max(stamp, now()) + replays.SLACK_WINDOW,
+        )
         form = await request.form()
         try:
             payload = json.loads(str(form.get("payload", "")))
