@@ -9,7 +9,7 @@ longest one that makes sense for its use (``minutes(max_minutes=...)``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from annotated_types import Ge, Gt, Le
@@ -35,10 +35,28 @@ def _sane_instant(value: datetime) -> datetime:
     return value
 
 
+def _aware_sane_instant(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a timezone (e.g. 2026-01-05T12:00:00Z)")
+    return _sane_instant(value)
+
+
+def _sane_day(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError(
+            f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (got {value.isoformat()})"
+        )
+    return value
+
+
 # A row id in a path, query or body: positive and within 64 bits.
 DbId = Annotated[int, Ge(1), Le(MAX_DB_ID)]
 # An instant in a request: timezone-aware UTC afterwards, between 1970 and 2100.
 Timestamp = Annotated[datetime, AfterValidator(_sane_instant)]
+# The same where a naive instant is refused rather than read as UTC.
+AwareTimestamp = Annotated[datetime, AfterValidator(_aware_sane_instant)]
+# A calendar day in a request (a due date), between 1970 and 2100.
+Day = Annotated[date, AfterValidator(_sane_day)]
 # A count of whole things in a request (e.g. a limit, a number of days of history).
 Count = Annotated[int, Ge(0), Le(MAX_DB_ID)]
 

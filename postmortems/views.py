@@ -270,14 +270,16 @@ def web_router(service: Postmortems) -> APIRouter:
         try:
             # The form always sends the title: only a changed one is an edit.
             current = service.detail(incident_id).title
-            patch = IncidentPatch(
-                title=title if title and title != current else None,
-                incident_class=data.get("incident_class") or None,
-                class_reason=data.get("class_reason") or None,
-                severity=data.get("severity") or None,
-                lead=data.get("lead") or None,
-                on_call=data.get("on_call") or None,
-            )
+            given = {
+                "title": title if title and title != current else None,
+                "incident_class": data.get("incident_class") or None,
+                "class_reason": data.get("class_reason") or None,
+                "severity": data.get("severity") or None,
+                "lead": data.get("lead") or None,
+                "on_call": data.get("on_call") or None,
+            }
+            # An empty form field leaves the value as it is (a null would clear it).
+            patch = IncidentPatch(**{k: v for k, v in given.items() if v is not None})
             service.update(incident_id, patch, actor(request))
         except (ValidationError, Invalid) as exc:
             errors = _errors_of(exc) if isinstance(exc, ValidationError) else exc.errors

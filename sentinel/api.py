@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from common.bounds import DbId, Timestamp
 from common.logs import get_logger
 from sentinel import maintenance
 from sentinel.alerting.actions import audit
@@ -99,7 +100,7 @@ class PushIn(BaseModel):
     value: float
     labels: dict[str, str] = {}
     volume: float | None = None
-    t: datetime | None = Field(default=None, description="defaults to the time of arrival")
+    t: Timestamp | None = Field(default=None, description="defaults to the time of arrival")
 
 
 def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
@@ -172,8 +173,8 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
     def history(
         name: str,
         series: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Timestamp | None = None,
+        until: Timestamp | None = None,
     ) -> list[dict[str, Any]]:
         _spec_or_404(sentinel, name)
         rows = sentinel.history.load(name, series, since, until)
@@ -217,7 +218,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             return [AlertOut.of(a) for a in s.scalars(query)]
 
     @app.get("/api/alerts/{alert_id}", response_model=AlertDetail)
-    def alert(alert_id: int) -> AlertDetail:
+    def alert(alert_id: DbId) -> AlertDetail:
         with sentinel.db.session() as s:
             a = s.get(Alert, alert_id)
             if a is None:

@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 
+from common.bounds import MAX_SILENCE, DbId, Timestamp, minutes, span_error
 from common.logs import get_logger
 from sentinel.alerting import actions, replays
 from sentinel.alerting.announcements import Announcement, UnknownRecipient, announce
@@ -96,18 +98,31 @@ class GroupDetail(GroupOut):
     audit: list[dict[str, Any]]
 
 
+SilenceMinutes = minutes(MAX_SILENCE.total_seconds() / 60)
+
+
 class ActionIn(BaseModel):
     by: str = Field(min_length=1, max_length=128)
-    minutes: float = Field(default=30, gt=0, le=7 * 24 * 60)
+    minutes: SilenceMinutes = Field(default=30, description="how long a silence lasts")
 
 
 class SilenceIn(BaseModel):
-    matchers: list[str] = Field(min_length=1)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    duration_minutes: float | None = Field(default=None, gt=0)
+    matchers: list[str] = Field(min_length=1, max_length=32)
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
+    duration_minutes: SilenceMinutes | None = None
     created_by: str = Field(min_length=1, max_length=128)
-    comment: str
+    comment: str = Field(max_length=4000)
+
+    @field_validator("ends_at")
+    @classmethod
+    def _within_a_silence(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("starts_at")
+        if value is not None and start is not None:
+            problem = span_error(start, value, MAX_SILENCE)
+            if problem:
+                raise ValueError(problem)
+        return value
 
 
 class SilenceOut(BaseModel):
@@ -162,7 +177,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
             return [_group_out(g) for g in s.scalars(query)]
 
     @router.get("/api/groups/{group_id}", response_model=GroupDetail)
-    def group(group_id: int) -> GroupDetail:
+    def group(group_id: DbId) -> GroupDetail:
         with sentinel.db.session() as s:
             g = s.get(AlertGroup, group_id)
             if g is None:
@@ -171,13 +186,13 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
 
     @router.post("/api/groups/{group_id}/{action}", response_model=GroupOut, dependencies=guarded)
     def group_action(
-        group_id: int, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
+        group_id: DbId, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
     ) -> GroupOut:
         return run_action(action, group_id, body.by, "api", body.minutes)
 
     @router.post("/api/alerts/{alert_id}/{action}", response_model=GroupOut, dependencies=guarded)
     def alert_action(
-        alert_id: int, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
+        alert_id: DbId, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
     ) -> GroupOut:
         with sentinel.db.session() as s:
             try:
@@ -204,6 +219,12 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
         )
         if end is None:
             raise HTTPException(422, "give ends_at or duration_minutes")
+        problem = span_error(start, end, MAX_SILENCE)
+        if problem:
+            field = "ends_at" if body.ends_at else "duration_minutes"
+            raise RequestValidationError(
+                [{"loc": ("body", field), "msg": problem, "type": "value_error"}]
+            )
         try:
             with sentinel.db.session() as s:
                 row = actions.add_silence(
@@ -214,7 +235,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
             raise HTTPException(exc.status, str(exc)) from exc
 
     @router.delete("/api/silences/{silence_id}", response_model=SilenceOut, dependencies=guarded)
-    def expire_silence(silence_id: int, by: str = "api") -> SilenceOut:
+    def expire_silence(silence_id: DbId, by: str = "api") -> SilenceOut:
         try:
             with sentinel.db.session() as s:
                 row = actions.expire_silence(s, silence_id, by, "api", now())
@@ -225,7 +246,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
     # --- on call ---------------------------------------------------------------
 
     @router.get("/api/oncall")
-    def on_call(at: datetime | None = None) -> list[dict[str, Any]]:
+    def on_call(at: Timestamp | None = None) -> list[dict[str, Any]]:
         when = at or now()
         out = []
         for name in sentinel.alerting.schedules:
