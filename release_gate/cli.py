@@ -58,9 +58,18 @@ def _settings():  # type: ignore[no-untyped-def]
     import logging
 
     from common.logs import configure_logging
+    from common.secrets import register_secrets, url_password
     from release_gate.settings import GateSettings
 
     settings = GateSettings()
+    register_secrets(
+        [
+            settings.api_token,
+            settings.sentinel_token,
+            settings.postmortems_token,
+            url_password(settings.database_url),
+        ]
+    )
     configure_logging(settings.log_level)
     # CI reads stderr: the schema check on every call is not news.
     logging.getLogger("alembic").setLevel(logging.WARNING)
