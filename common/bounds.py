@@ -3,7 +3,7 @@ refuse the same nonsense the same way: a 422 naming the field, never an
 overflow deep inside a database driver or a ``timedelta``.
 
 The limits say what the product means, not what the types can hold: an id is a
-database row (64 bits at most), an instant lies between 1970 and 2100 (a year
+database row (an INTEGER column), an instant lies between 1970 and 2100 (a year
 9999 leaves no room to add a duration), and a duration is bounded by the
 longest one that makes sense for its use (``minutes(max_minutes=...)``)."""
 
@@ -15,7 +15,8 @@ from typing import Annotated
 from annotated_types import Ge, Gt, Le
 from pydantic import AfterValidator
 
-MAX_DB_ID = 2**63 - 1  # BIGINT; SQLite's INTEGER is the same
+# Every table's id is an INTEGER: 32 bits on PostgreSQL (SQLite would take 64).
+MAX_DB_ID = 2**31 - 1
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -49,7 +50,7 @@ def _sane_day(value: date) -> date:
     return value
 
 
-# A row id in a path, query or body: positive and within 64 bits.
+# A row id in a path, query or body: positive and within the id column's range.
 DbId = Annotated[int, Ge(1), Le(MAX_DB_ID)]
 # An instant in a request: timezone-aware UTC afterwards, between 1970 and 2100.
 Timestamp = Annotated[datetime, AfterValidator(_sane_instant)]

@@ -182,12 +182,13 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(svc):
     assert pulled == 0
 
 
-def test_ids_beyond_64_bits_answer_422_naming_the_field(api, svc):
+def test_ids_beyond_the_id_column_answer_422_naming_the_field(api, svc):
     _, h = add_user(svc, "a@example.com")
     for path in (
         "/api/files/9223372036854775808",
         "/api/files/9223372036854775808/download",
         "/api/jobs/9223372036854775808",
+        "/api/files/2147483648",
         "/api/files/0",
     ):
         r = api.get(path, headers=h)
@@ -195,4 +196,4 @@ def test_ids_beyond_64_bits_answer_422_naming_the_field(api, svc):
         assert r.json()["errors"][0]["field"] in ("path.file_id", "path.job_id")
     r = api.post("/api/files/9223372036854775808/retry", headers=h)
     assert r.status_code == 422
-    assert api.get("/api/files/9223372036854775807", headers=h).status_code == 404
+    assert api.get("/api/files/2147483647", headers=h).status_code == 404  # the largest id
