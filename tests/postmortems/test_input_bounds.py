@@ -78,6 +78,32 @@ def test_ids_beyond_64_bits_and_far_instants_are_refused(client, pm: Postmortems
 def test_a_due_date_in_year_9999_is_refused(client, pm: Postmortems):
     incident_id = pm.open(incident_in()).incident.id
     body = detective().model_dump(mode="json") | {"due_date": date(9999, 12, 31).isoformat()}
-    assert _fields(client.post(f"/api/incidents/{incident_id}/actions", json=body)) == {
-        "due_date"
-    }
+    assert _fields(client.post(f"/api/incidents/{incident_id}/actions", json=body)) == {"due_date"}
+
+
+def test_the_web_forms_refuse_bad_input_without_a_server_error(client, pm: Postmortems):
+    incident_id = pm.open(incident_in()).incident.id
+    action = pm.add_action(incident_id, detective(), "test")
+    bogus = client.post(f"/actions/{action.id}/status", data={"status": "bogus"})
+    assert bogus.status_code == 422 and "status: one of" in bogus.text
+    linked = client.post(f"/incidents/{incident_id}/alerts", data={"alert_ids": str(2**64)})
+    assert linked.status_code == 422 and "Alerts not linked" in linked.text
+    saved = client.post(f"/incidents/{incident_id}/postmortem", data={"release_id": "r" * 100})
+    assert saved.status_code == 422
+    far = client.post(
+        f"/incidents/{incident_id}/timeline", data={"at": "9999-12-31T23:59", "text": "far"}
+    )
+    assert far.status_code == 422 and "Timeline entry refused" in far.text
+    assert client.get(f"/incidents/{2**64}").status_code == 422
+
+
+def test_a_failed_timeline_draft_shows_no_internals(pm: Postmortems):
+    def failing_drafter(*_args):  # type: ignore[no-untyped-def]
+        raise RuntimeError("could not connect to postgresql://gate:hunter2@10.0.0.5/gate")
+
+    pm.drafter = failing_drafter
+    incident_id = pm.open(incident_in()).incident.id
+    with TestClient(create_app(pm), raise_server_exceptions=False) as client:
+        page = client.post(f"/incidents/{incident_id}/timeline", data={"action": "draft"})
+    assert page.status_code == 502 and "Drafting the timeline failed (RuntimeError)" in page.text
+    assert "hunter2" not in page.text and "10.0.0.5" not in page.text
