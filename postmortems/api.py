@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from common.bounds import DbId, Timestamp
 from common.logs import get_logger
+from common.nul_guard import RefuseNulMiddleware
 from postmortems import lessons, markdown, reports
 from postmortems.forms import FieldError, PostmortemForm
 from postmortems.models import IncidentClass, IncidentStatus, Severity
@@ -60,6 +61,7 @@ def token_ok(service: Postmortems, given: str | None) -> bool:
 
 def create_app(service: Postmortems) -> FastAPI:
     app = FastAPI(title="Postmortems")
+    app.add_middleware(RefuseNulMiddleware)
     app.state.service = service
 
     @app.exception_handler(RequestValidationError)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from common.bounds import MAX_FREEZE, AwareTimestamp, DbId, minutes
 from common.logs import get_logger
+from common.nul_guard import RefuseNulMiddleware
 from common.secrets import register_secrets
 from release_gate.freezes import (
     FreezeError,
@@ -72,6 +73,7 @@ class LiftIn(BaseModel):
 def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
     register_secrets([api_token])
     app = FastAPI(title="Release gate")
+    app.add_middleware(RefuseNulMiddleware)
     app.state.gate = gate
     app.state.runs = []  # background releases, joinable by tests and at shutdown
 

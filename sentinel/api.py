@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from common.bounds import DbId, Timestamp
 from common.logs import get_logger
+from common.nul_guard import RefuseNulMiddleware
 from sentinel import maintenance
 from sentinel.alerting.actions import audit
 from sentinel.alerting.receiver import AmPayload, receive
@@ -115,6 +116,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             sentinel.step_down()
 
     app = FastAPI(title="Sentinel", lifespan=lifespan)
+    app.add_middleware(RefuseNulMiddleware)
     app.state.sentinel = sentinel
 
     def require_token(authorization: Annotated[str | None, Header()] = None) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.logs import current_context, get_logger
+from common.nul_guard import RefuseNulMiddleware
 from translator import __version__
 from translator.accounts.views import router as accounts_router
 from translator.errors import TranslatorError
@@ -75,6 +76,7 @@ def create_app(
         return Response(services.metrics.render(), media_type=CONTENT_TYPE)
 
     _install_error_handlers(app)
+    app.add_middleware(RefuseNulMiddleware)
     if instrument:
         app.add_middleware(RequestMiddleware, metrics=services.metrics)  # type: ignore[arg-type]
     return app

@@ -107,3 +107,7 @@ def test_a_failed_timeline_draft_shows_no_internals(pm: Postmortems):
         page = client.post(f"/incidents/{incident_id}/timeline", data={"action": "draft"})
     assert page.status_code == 502 and "Drafting the timeline failed (RuntimeError)" in page.text
     assert "hunter2" not in page.text and "10.0.0.5" not in page.text
+
+
+def test_a_nul_character_in_a_search_is_refused_not_a_database_error(client):
+    assert client.get("/api/lessons", params={"q": "\x00wallet"}).status_code == 422

@@ -73,3 +73,12 @@ def test_a_pushed_sample_from_the_far_future_is_refused(api: TestClient):
         "/api/push/orders.placed", json={"value": 1, "t": "9999-01-01T00:00:00Z"}, headers=TOKEN
     )
     assert _fields(pushed) == {"t"}
+
+
+def test_a_nul_character_is_refused_not_a_database_error(api: TestClient):
+    announced = api.post(
+        "/api/announcements",
+        json={"key": "k1", "title": "a\x00b", "text": "t", "state": "promoted"},
+        headers=TOKEN,
+    )
+    assert announced.status_code == 422
