@@ -127,7 +127,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TranslatorError)
     async def domain_error(_: Request, exc: TranslatorError) -> JSONResponse:
         log.warning("http.domain_error", code=exc.code, status=exc.status_code, detail=exc.detail)
-        return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status_code)
+        # A refused upload may still be streaming in: close rather than read the rest.
+        headers = {"Connection": "close"} if exc.status_code == 413 else None
+        return JSONResponse(
+            {"detail": exc.detail, "code": exc.code}, status_code=exc.status_code, headers=headers
+        )
 
     @app.exception_handler(LLMError)
     async def llm_error(_: Request, exc: LLMError) -> JSONResponse:
