@@ -82,3 +82,20 @@ def test_a_nul_character_is_refused_not_a_database_error(api: TestClient):
         headers=TOKEN,
     )
     assert announced.status_code == 422
+
+
+def test_the_cli_refuses_a_silence_of_years_or_one_ending_in_year_9999(monkeypatch, sentinel_url):
+    from click.testing import CliRunner
+
+    from sentinel.cli import main
+
+    monkeypatch.setenv("SENTINEL_DATABASE_URL", sentinel_url)
+    base = ["silence", "add", 'service="translator"', "--by", "alice", "--comment", "c"]
+    for extra in (
+        ["--for", "999999999999d"],
+        ["--for", "60d"],
+        ["--until", "9999-12-31T23:59+00:00"],
+    ):
+        out = CliRunner().invoke(main, [*base, *extra], catch_exceptions=False)
+        assert out.exit_code == 2, out.output
+        assert "at most 4 weeks" in out.output or "between 1970 and 2100" in out.output
