@@ -67,3 +67,17 @@ def test_the_cli_path_is_bounded_too(gate_db: Database, clock: FakeClock):
             expires_at=clock.now() + timedelta(days=365),
             now=clock.now(),
         )
+
+
+def test_the_cli_refuses_a_freeze_of_years_with_a_usage_error(gate_db_url: str):
+    from click.testing import CliRunner
+
+    from release_gate.cli import main
+
+    env = {"GATE_DATABASE_URL": gate_db_url}
+    base = ["freeze", "--reason", "r", "--by", "alice"]
+    for extra, code in ((["--minutes", "1e16"], 2), (["--until", "9554-01-01T00:00:00+00:00"], 1)):
+        out = CliRunner().invoke(main, [*base, *extra], env=env, catch_exceptions=False)
+        assert out.exit_code == code, out.output
+    history = CliRunner().invoke(main, ["history", "--days", "1e30"], env=env)
+    assert history.exit_code == 2
