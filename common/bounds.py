@@ -20,7 +20,6 @@ MAX_DB_ID = 2**31 - 1
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
-MINUTES_PER_DAY = 24 * 60
 MAX_SILENCE = timedelta(weeks=4)  # longer than that is a maintenance window or a config change
 MAX_FREEZE = timedelta(days=90)  # a freeze past a quarter is a policy, not a freeze
 
@@ -58,18 +57,11 @@ Timestamp = Annotated[datetime, AfterValidator(_sane_instant)]
 AwareTimestamp = Annotated[datetime, AfterValidator(_aware_sane_instant)]
 # A calendar day in a request (a due date), between 1970 and 2100.
 Day = Annotated[date, AfterValidator(_sane_day)]
-# A count of whole things in a request (e.g. a limit, a number of days of history).
-Count = Annotated[int, Ge(0), Le(MAX_DB_ID)]
 
 
 def minutes(max_minutes: float) -> type[float]:
     """A positive duration in minutes, at most ``max_minutes``."""
     return Annotated[float, Gt(0), Le(max_minutes)]  # type: ignore[return-value]
-
-
-def days(max_days: float) -> type[float]:
-    """A positive duration in days, at most ``max_days``."""
-    return Annotated[float, Gt(0), Le(max_days)]  # type: ignore[return-value]
 
 
 def span_error(start: datetime, end: datetime, longest: timedelta) -> str | None:
