@@ -1,6 +1,6 @@
 """seen callbacks: signed Twilio and Slack callbacks already acted on
 
-Revision ID: s0004
+Revision ID: s0004_seen_callbacks
 Revises: s0003
 Create Date: 2026-12-04 20:50:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import common.db
 
-revision = "s0004"
+revision = "s0004_seen_callbacks"
 down_revision = "s0003"
 branch_labels = None
 depends_on = None
