@@ -1,6 +1,6 @@
 """Schemathesis against the translator's API with a valid (admin) token: no
 generated request, valid or not, may answer a server error. Bounded examples
-per operation (``FUZZ_EXAMPLES``, default 8)."""
+per operation (``FUZZ_EXAMPLES``, default 15)."""
 
 from __future__ import annotations
 
