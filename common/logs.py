@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common.secrets import redact
+
 _EMPTY: dict[str, Any] = {}  # never mutated: log_context always sets a new dict
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context")
 
@@ -72,6 +74,7 @@ class LogfmtFormatter(logging.Formatter):
         )
         if record.exc_info:
             line += " exc=" + _quote(self.formatException(record.exc_info))
+        line = redact(line)  # whatever a field or a traceback quoted, no secret leaves
         record._logfmt = line  # type: ignore[attr-defined]
         return line
 

@@ -9,16 +9,17 @@ when the incident's state refuses the change (closing before it is complete),
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from common.api_docs import serve_docs_offline
+from common.bounds import DbId, Timestamp
 from common.logs import get_logger
+from common.nul_guard import RefuseNulMiddleware
 from postmortems import lessons, markdown, reports
 from postmortems.forms import FieldError, PostmortemForm
 from postmortems.health import postmortems_health
@@ -41,7 +42,7 @@ log = get_logger("postmortems.http")
 
 
 class AlertLinkIn(BaseModel):
-    alert_ids: list[int]
+    alert_ids: list[DbId] = Field(max_length=1000)
 
 
 def actor(x_actor: Annotated[str | None, Header()] = None) -> str:
@@ -63,6 +64,7 @@ def token_ok(service: Postmortems, given: str | None) -> bool:
 def create_app(service: Postmortems) -> FastAPI:
     app = FastAPI(title="Postmortems", docs_url=None, redoc_url=None)
     serve_docs_offline(app)
+    app.add_middleware(RefuseNulMiddleware)
     app.state.service = service
 
     @app.exception_handler(RequestValidationError)
@@ -137,8 +139,8 @@ def api_router(service: Postmortems) -> APIRouter:
         status: Annotated[list[IncidentStatus] | None, Query()] = None,
         severity: Annotated[list[Severity] | None, Query()] = None,
         incident_class: Annotated[list[IncidentClass] | None, Query()] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Timestamp | None = None,
+        until: Timestamp | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[IncidentOut]:
         return service.list(
@@ -161,22 +163,22 @@ def api_router(service: Postmortems) -> APIRouter:
         return result.incident
 
     @r.get("/incidents/{incident_id}", response_model=IncidentDetail)
-    def get_incident(incident_id: int) -> IncidentDetail:
+    def get_incident(incident_id: DbId) -> IncidentDetail:
         return service.detail(incident_id)
 
     @r.patch("/incidents/{incident_id}", dependencies=write, response_model=IncidentDetail)
-    def patch_incident(incident_id: int, patch: IncidentPatch, who: Actor) -> IncidentDetail:
+    def patch_incident(incident_id: DbId, patch: IncidentPatch, who: Actor) -> IncidentDetail:
         return service.update(incident_id, patch, who)
 
     @r.post(
         "/incidents/{incident_id}/transition", dependencies=write, response_model=IncidentDetail
     )
-    def transition(incident_id: int, change: TransitionIn, who: Actor) -> IncidentDetail:
+    def transition(incident_id: DbId, change: TransitionIn, who: Actor) -> IncidentDetail:
         return service.transition(incident_id, change, who)
 
     @r.put("/incidents/{incident_id}/postmortem", dependencies=write, response_model=IncidentDetail)
     def put_postmortem(
-        incident_id: int, form: PostmortemForm, who: Actor, draft: bool = False
+        incident_id: DbId, form: PostmortemForm, who: Actor, draft: bool = False
     ) -> IncidentDetail:
         return service.save_postmortem(incident_id, form, who, draft=draft)
 
@@ -186,7 +188,7 @@ def api_router(service: Postmortems) -> APIRouter:
         response_model=ActionOut,
         status_code=201,
     )
-    def add_action(incident_id: int, data: ActionIn, who: Actor) -> ActionOut:
+    def add_action(incident_id: DbId, data: ActionIn, who: Actor) -> ActionOut:
         return service.add_action(incident_id, data, who)
 
     @r.get("/actions", response_model=list[ActionOut])
@@ -194,11 +196,11 @@ def api_router(service: Postmortems) -> APIRouter:
         return service.actions(overdue_only=overdue, owner=owner)
 
     @r.patch("/actions/{action_id}", dependencies=write, response_model=ActionOut)
-    def patch_action(action_id: int, patch: ActionPatch, who: Actor) -> ActionOut:
+    def patch_action(action_id: DbId, patch: ActionPatch, who: Actor) -> ActionOut:
         return service.update_action(action_id, patch, who)
 
     @r.post("/actions/{action_id}/replay", dependencies=write, response_model=ActionOut)
-    def replay_action(action_id: int, who: Actor) -> ActionOut:
+    def replay_action(action_id: DbId, who: Actor) -> ActionOut:
         return service.replay_action(action_id, who)
 
     @r.post(
@@ -207,7 +209,7 @@ def api_router(service: Postmortems) -> APIRouter:
         response_model=TimelineOut,
         status_code=201,
     )
-    def add_timeline(incident_id: int, data: TimelineIn, who: Actor) -> TimelineOut:
+    def add_timeline(incident_id: DbId, data: TimelineIn, who: Actor) -> TimelineOut:
         return service.add_timeline_entry(incident_id, data, who)
 
     @r.post(
@@ -215,19 +217,19 @@ def api_router(service: Postmortems) -> APIRouter:
         dependencies=write,
         response_model=IncidentDetail,
     )
-    def draft_timeline(incident_id: int, who: Actor) -> IncidentDetail:
+    def draft_timeline(incident_id: DbId, who: Actor) -> IncidentDetail:
         return service.draft_timeline(incident_id, who)
 
     @r.post("/incidents/{incident_id}/alerts", dependencies=write, response_model=IncidentDetail)
-    def link_alerts(incident_id: int, data: AlertLinkIn, who: Actor) -> IncidentDetail:
+    def link_alerts(incident_id: DbId, data: AlertLinkIn, who: Actor) -> IncidentDetail:
         return service.link_alerts(incident_id, data.alert_ids, who)
 
     @r.post("/incidents/{incident_id}/close", dependencies=write, response_model=IncidentDetail)
-    def close(incident_id: int, who: Actor) -> IncidentDetail:
+    def close(incident_id: DbId, who: Actor) -> IncidentDetail:
         return service.close(incident_id, who)
 
     @r.get("/incidents/{incident_id}/markdown", response_class=PlainTextResponse)
-    def export_markdown(incident_id: int) -> PlainTextResponse:
+    def export_markdown(incident_id: DbId) -> PlainTextResponse:
         text = markdown.render(service.detail(incident_id))
         return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
@@ -244,8 +246,8 @@ def api_router(service: Postmortems) -> APIRouter:
 
     @r.get("/reports", response_model=reports.Report)
     def report(
-        start: datetime,
-        end: datetime,
+        start: Timestamp,
+        end: Timestamp,
         service_name: Annotated[str | None, Query(alias="service")] = None,
     ) -> reports.Report:
         return reports.build(service, start, end, service=service_name)

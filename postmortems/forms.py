@@ -9,11 +9,11 @@ message next to its field."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from common.bounds import Timestamp
 from postmortems.models import IncidentClass
 
 NARRATIVE_FIELDS: dict[str, str] = {
@@ -27,9 +27,37 @@ NARRATIVE_FIELDS: dict[str, str] = {
 # surrounding punctuation, brackets and quotes: "TBD.", "<todo>", "N/A!" match.
 PLACEHOLDERS = frozenset(
     {
-        "tbd", "tba", "tbc", "todo", "to do", "fixme", "later", "n/a", "na", "n.a", "none",
-        "nothing", "null", "nil", "unknown", "wip", "xxx", "test", "asdf", "see above",
-        "same", "idk", "no", "yes", "ok", "-", "?", "...", "нет", "потом", "待定",
+        "tbd",
+        "tba",
+        "tbc",
+        "todo",
+        "to do",
+        "fixme",
+        "later",
+        "n/a",
+        "na",
+        "n.a",
+        "none",
+        "nothing",
+        "null",
+        "nil",
+        "unknown",
+        "wip",
+        "xxx",
+        "test",
+        "asdf",
+        "see above",
+        "same",
+        "idk",
+        "no",
+        "yes",
+        "ok",
+        "-",
+        "?",
+        "...",
+        "нет",
+        "потом",
+        "待定",
     }
 )
 # Words that make the whole answer a placeholder when they open it: "TODO: write".
@@ -60,10 +88,10 @@ class PostmortemForm(BaseModel):
     business_impact: str | None = None
     conclusions: str | None = None
     # Class-specific: bad releases name the release (and a 500s release its rollback).
-    release_id: str | None = None
-    rolled_back_at: datetime | None = None
+    release_id: str | None = Field(default=None, max_length=64)
+    rolled_back_at: Timestamp | None = None
     # External cause: the dependency or provider that failed.
-    dependency: str | None = None
+    dependency: str | None = Field(default=None, max_length=200)
     # Do's and don'ts for the registry.
     lessons: list[LessonIn] = []
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from common.bounds import AwareTimestamp, Day, DbId
 from postmortems.forms import FieldError
 from postmortems.models import (
     AUTOMATIC_SOURCES,
@@ -27,6 +28,13 @@ from postmortems.timing import Timing
 from postmortems.titles import MAX_TITLE_CHARS, fit_title, title_problem
 
 
+def _not_null(cls: type, value: Any) -> Any:  # noqa: ARG001 - a pydantic validator
+    """Leaving a field out keeps it; an explicit null cannot clear a required one."""
+    if value is None:
+        raise ValueError("cannot be null: leave the field out to keep its value")
+    return value
+
+
 def _title_fits(value: str) -> str:
     problem = title_problem(value)
     if problem:
@@ -41,19 +49,19 @@ class IncidentIn(BaseModel):
     severity: Severity
     service: str = Field(min_length=1, max_length=128)
     incident_class: IncidentClass = IncidentClass.unclassified
-    class_reason: str | None = None
-    on_call: str | None = None
-    lead: str | None = None
-    started_at: datetime | None = Field(
+    class_reason: str | None = Field(default=None, max_length=4000)
+    on_call: str | None = Field(default=None, max_length=128)
+    lead: str | None = Field(default=None, max_length=128)
+    started_at: AwareTimestamp | None = Field(
         default=None, description="defaults to the first anomalous sample of the linked alerts"
     )
-    detected_at: datetime | None = Field(default=None, description="defaults to now")
-    acknowledged_at: datetime | None = None
-    source: str = "api"
-    source_ref: str | None = None
-    release_id: str | None = None
-    rolled_back_at: datetime | None = None
-    alert_ids: list[int] = []
+    detected_at: AwareTimestamp | None = Field(default=None, description="defaults to now")
+    acknowledged_at: AwareTimestamp | None = None
+    source: str = Field(default="api", max_length=32)
+    source_ref: str | None = Field(default=None, max_length=128)
+    release_id: str | None = Field(default=None, max_length=64)
+    rolled_back_at: AwareTimestamp | None = None
+    alert_ids: list[DbId] = Field(default=[], max_length=1000)
     # Attach to an open incident of the same service instead of opening a duplicate.
     attach: bool = True
 
@@ -84,13 +92,6 @@ class IncidentIn(BaseModel):
             raise ValueError("must not be blank")
         return _title_fits(value.strip())
 
-    @field_validator("started_at", "detected_at", "acknowledged_at", "rolled_back_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a timezone (e.g. 2026-01-05T12:00:00Z)")
-        return value
-
     @model_validator(mode="after")
     def _other_needs_reason(self) -> IncidentIn:
         if self.incident_class == IncidentClass.other and not (self.class_reason or "").strip():
@@ -101,15 +102,19 @@ class IncidentIn(BaseModel):
 class IncidentPatch(BaseModel):
     title: str | None = None  # a person's title: kept from then on, however the incident grows
     severity: Severity | None = None
-    service: str | None = None
+    service: str | None = Field(default=None, min_length=1, max_length=128)
     incident_class: IncidentClass | None = None
-    class_reason: str | None = None
-    on_call: str | None = None
-    lead: str | None = None
-    started_at: datetime | None = None
-    detected_at: datetime | None = None
-    release_id: str | None = None
-    rolled_back_at: datetime | None = None
+    class_reason: str | None = Field(default=None, max_length=4000)
+    on_call: str | None = Field(default=None, max_length=128)
+    lead: str | None = Field(default=None, max_length=128)
+    started_at: AwareTimestamp | None = None
+    detected_at: AwareTimestamp | None = None
+    release_id: str | None = Field(default=None, max_length=64)
+    rolled_back_at: AwareTimestamp | None = None
+
+    _required = field_validator(
+        "title", "severity", "service", "incident_class", "started_at", "detected_at"
+    )(_not_null)
 
     @field_validator("title", mode="before")
     @classmethod
@@ -125,19 +130,19 @@ class IncidentPatch(BaseModel):
 class TransitionIn(BaseModel):
     status: IncidentStatus | None = None
     acknowledge: bool = False
-    at: datetime | None = None
-    note: str | None = None
+    at: AwareTimestamp | None = None
+    note: str | None = Field(default=None, max_length=4000)
 
 
 class ActionIn(BaseModel):
-    title: str = Field(min_length=3)
+    title: str = Field(min_length=3, max_length=1000)
     kind: ActionKind
     owner: str = Field(min_length=1, max_length=128)
-    due_date: date
+    due_date: Day
     category: ActionCategory | None = None
     status: ActionStatus = ActionStatus.open
-    signal: str | None = None
-    series: str | None = None
+    signal: str | None = Field(default=None, max_length=128)
+    series: str | None = Field(default=None, max_length=255)
 
     @model_validator(mode="after")
     def _signal_for_detective(self) -> ActionIn:
@@ -147,19 +152,21 @@ class ActionIn(BaseModel):
 
 
 class ActionPatch(BaseModel):
-    title: str | None = None
-    owner: str | None = None
-    due_date: date | None = None
+    title: str | None = Field(default=None, min_length=3, max_length=1000)
+    owner: str | None = Field(default=None, min_length=1, max_length=128)
+    due_date: Day | None = None
     status: ActionStatus | None = None
     category: ActionCategory | None = None
-    signal: str | None = None
-    series: str | None = None
+    signal: str | None = Field(default=None, max_length=128)
+    series: str | None = Field(default=None, max_length=255)
+
+    _required = field_validator("title", "owner", "due_date", "status")(_not_null)
 
 
 class TimelineIn(BaseModel):
-    at: datetime
-    text: str = Field(min_length=1)
-    kind: str = "note"
+    at: AwareTimestamp
+    text: str = Field(min_length=1, max_length=10000)
+    kind: str = Field(default="note", max_length=32)
 
 
 class SlaOut(BaseModel):

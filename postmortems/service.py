@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from common.clock import Clock, SystemClock, ensure_utc
 from common.logs import get_logger
+from common.secrets import register_secrets, url_password
 from postmortems import forms
 from postmortems.belonging import (
     AlertFacts,
@@ -132,6 +133,14 @@ class Postmortems:
     release_reader: ReleaseReader | None = None
 
     def __post_init__(self) -> None:
+        register_secrets(
+            [
+                self.settings.api_token,
+                self.settings.sentinel_api_token,
+                url_password(self.settings.database_url),
+                url_password(self.settings.sentinel_database_url),
+            ]
+        )
         # The defaults read the sentinel and the gate; tests inject their own.
         self.timing = self.timing or Timing.from_settings(self.settings)
         self.replayer = self.replayer or default_replayer(self.settings)

@@ -19,6 +19,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from common.bounds import MAX_DB_ID, DbId
+from common.logs import get_logger
 from postmortems import lessons, markdown, reports
 from postmortems.forms import NARRATIVE_FIELDS, FieldError, LessonIn, PostmortemForm
 from postmortems.models import (
@@ -41,6 +43,7 @@ from postmortems.schemas import (
 )
 from postmortems.service import Invalid, NotFound, Postmortems, form_of
 
+log = get_logger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["duration"] = markdown.duration
 TEMPLATES.env.filters["at"] = lambda v: v.strftime("%Y-%m-%d %H:%M UTC") if v else "—"
@@ -221,7 +224,7 @@ def web_router(service: Postmortems) -> APIRouter:
         return RedirectResponse(f"/incidents/{result.incident.id}", status_code=303)
 
     @r.get("/incidents/{incident_id}", response_class=HTMLResponse)
-    def show(request: Request, incident_id: int) -> Response:
+    def show(request: Request, incident_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         try:
@@ -231,7 +234,7 @@ def web_router(service: Postmortems) -> APIRouter:
         return incident_page(request, incident)
 
     @r.get("/incidents/{incident_id}/export.md")
-    def export(request: Request, incident_id: int) -> Response:
+    def export(request: Request, incident_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         text = markdown.render(service.detail(incident_id))
@@ -242,7 +245,7 @@ def web_router(service: Postmortems) -> APIRouter:
         )
 
     @r.post("/incidents/{incident_id}/status")
-    async def change_status(request: Request, incident_id: int) -> Response:
+    async def change_status(request: Request, incident_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         data = await request.form()
@@ -262,7 +265,7 @@ def web_router(service: Postmortems) -> APIRouter:
         return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
     @r.post("/incidents/{incident_id}/edit")
-    async def edit(request: Request, incident_id: int) -> Response:
+    async def edit(request: Request, incident_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         data = {k: str(v) for k, v in (await request.form()).items()}
@@ -270,14 +273,16 @@ def web_router(service: Postmortems) -> APIRouter:
         try:
             # The form always sends the title: only a changed one is an edit.
             current = service.detail(incident_id).title
-            patch = IncidentPatch(
-                title=title if title and title != current else None,
-                incident_class=data.get("incident_class") or None,
-                class_reason=data.get("class_reason") or None,
-                severity=data.get("severity") or None,
-                lead=data.get("lead") or None,
-                on_call=data.get("on_call") or None,
-            )
+            given = {
+                "title": title if title and title != current else None,
+                "incident_class": data.get("incident_class") or None,
+                "class_reason": data.get("class_reason") or None,
+                "severity": data.get("severity") or None,
+                "lead": data.get("lead") or None,
+                "on_call": data.get("on_call") or None,
+            }
+            # An empty form field leaves the value as it is (a null would clear it).
+            patch = IncidentPatch(**{k: v for k, v in given.items() if v is not None})
             service.update(incident_id, patch, actor(request))
         except (ValidationError, Invalid) as exc:
             errors = _errors_of(exc) if isinstance(exc, ValidationError) else exc.errors
@@ -287,7 +292,7 @@ def web_router(service: Postmortems) -> APIRouter:
         return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
     @r.post("/incidents/{incident_id}/postmortem")
-    async def save_postmortem(request: Request, incident_id: int) -> Response:
+    async def save_postmortem(request: Request, incident_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         data = {k: str(v) for k, v in (await request.form()).items()}
@@ -299,16 +304,21 @@ def web_router(service: Postmortems) -> APIRouter:
             rolled_back = _parse_time(data.get("rolled_back_at"))
         except ValueError:
             rolled_back = None
-        form = PostmortemForm(
-            root_cause=data.get("root_cause"),
-            resolution=data.get("resolution"),
-            business_impact=data.get("business_impact"),
-            conclusions=data.get("conclusions"),
-            release_id=data.get("release_id") or None,
-            rolled_back_at=rolled_back,
-            dependency=data.get("dependency") or None,
-            lessons=lessons_in,
-        )
+        try:
+            form = PostmortemForm(
+                root_cause=data.get("root_cause"),
+                resolution=data.get("resolution"),
+                business_impact=data.get("business_impact"),
+                conclusions=data.get("conclusions"),
+                release_id=data.get("release_id") or None,
+                rolled_back_at=rolled_back,
+                dependency=data.get("dependency") or None,
+                lessons=lessons_in,
+            )
+        except ValidationError as exc:
+            return incident_page(
+                request, service.detail(incident_id), 422, form_errors=_errors_of(exc)
+            )
         try:
             service.save_postmortem(incident_id, form, actor(request), draft=draft)
         except Invalid as exc:
@@ -324,7 +334,7 @@ def web_router(service: Postmortems) -> APIRouter:
         )
 
     @r.post("/incidents/{incident_id}/actions")
-    async def add_action(request: Request, incident_id: int) -> Response:
+    async def add_action(request: Request, incident_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         data = {k: str(v) for k, v in (await request.form()).items()}
@@ -351,17 +361,20 @@ def web_router(service: Postmortems) -> APIRouter:
         return RedirectResponse(f"/incidents/{incident_id}#actions", status_code=303)
 
     @r.post("/actions/{action_id}/status")
-    async def action_status(request: Request, action_id: int) -> Response:
+    async def action_status(request: Request, action_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         data = await request.form()
-        updated = service.update_action(
-            action_id, ActionPatch(status=ActionStatus(str(data.get("status")))), actor(request)
-        )
+        try:
+            status = ActionStatus(str(data.get("status")))
+        except ValueError:
+            choices = ", ".join(s.value for s in ActionStatus)
+            return PlainTextResponse(f"status: one of {choices}", status_code=422)
+        updated = service.update_action(action_id, ActionPatch(status=status), actor(request))
         return RedirectResponse(f"/incidents/{updated.incident_id}#actions", status_code=303)
 
     @r.post("/incidents/{incident_id}/timeline")
-    async def add_timeline(request: Request, incident_id: int) -> Response:
+    async def add_timeline(request: Request, incident_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         data = {k: str(v) for k, v in (await request.form()).items()}
@@ -369,11 +382,13 @@ def web_router(service: Postmortems) -> APIRouter:
             try:
                 service.draft_timeline(incident_id, actor(request))
             except Exception as exc:  # noqa: BLE001 - shown on the page
+                # The page names the failure; its text (SQL, URLs) goes to the log only.
+                log.exception("timeline.draft_failed", incident_id=incident_id)
                 return incident_page(
                     request,
                     service.detail(incident_id),
                     502,
-                    notice=f"Drafting the timeline failed: {exc}",
+                    notice=f"Drafting the timeline failed ({type(exc).__name__}); see the log",
                 )
             return RedirectResponse(f"/incidents/{incident_id}#timeline", status_code=303)
         try:
@@ -391,13 +406,15 @@ def web_router(service: Postmortems) -> APIRouter:
         return RedirectResponse(f"/incidents/{incident_id}#timeline", status_code=303)
 
     @r.post("/incidents/{incident_id}/alerts")
-    async def link_alerts(request: Request, incident_id: int) -> Response:
+    async def link_alerts(request: Request, incident_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         data = await request.form()
         raw = str(data.get("alert_ids") or "").replace(",", " ").split()
         try:
             ids = [int(v) for v in raw]
+            if any(not 1 <= i <= MAX_DB_ID for i in ids):
+                raise ValueError("out of range")
             service.link_alerts(incident_id, ids, actor(request))
         except (ValueError, Invalid) as exc:
             message = (
@@ -411,7 +428,7 @@ def web_router(service: Postmortems) -> APIRouter:
         return RedirectResponse(f"/incidents/{incident_id}#timeline", status_code=303)
 
     @r.post("/incidents/{incident_id}/close")
-    def close(request: Request, incident_id: int) -> Response:
+    def close(request: Request, incident_id: DbId) -> Response:
         if not authorized(request):
             return login_redirect(request)
         try:

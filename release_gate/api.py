@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import hmac
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 
 from common.api_docs import serve_docs_offline
+from common.bounds import MAX_FREEZE, AwareTimestamp, DbId, minutes
 from common.logs import get_logger
+from common.nul_guard import RefuseNulMiddleware
+from common.secrets import register_secrets
 from release_gate.freezes import (
     FreezeError,
     FreezeInfo,
@@ -47,19 +51,20 @@ class ReleaseIn(BaseModel):
     override_reason: str | None = Field(default=None, min_length=1)
 
 
+FreezeMinutes = minutes(MAX_FREEZE.total_seconds() / 60)
+
+
 class FreezeIn(BaseModel):
     reason: str = Field(min_length=1)
     created_by: str = Field(min_length=1)
     service: str | None = None
-    minutes: float | None = Field(default=None, gt=0)
-    expires_at: datetime | None = None
+    minutes: FreezeMinutes | None = None
+    expires_at: AwareTimestamp | None = None
 
     @model_validator(mode="after")
     def _one_expiry(self) -> FreezeIn:
         if (self.minutes is None) == (self.expires_at is None):
             raise ValueError("give exactly one of minutes and expires_at")
-        if self.expires_at is not None and self.expires_at.tzinfo is None:
-            raise ValueError("expires_at needs a time zone")
         return self
 
 
@@ -70,6 +75,8 @@ class LiftIn(BaseModel):
 def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
     app = FastAPI(title="Release gate", docs_url=None, redoc_url=None)
     serve_docs_offline(app)
+    register_secrets([api_token])
+    app.add_middleware(RefuseNulMiddleware)
     app.state.gate = gate
     app.state.runs = []  # background releases, joinable by tests and at shutdown
 
@@ -117,7 +124,7 @@ def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
         return recent_releases(gate.db, limit=limit, service=service)
 
     @app.get("/api/releases/{release_id}", dependencies=guarded, response_model=Receipt)
-    def get_release(release_id: int) -> Receipt:
+    def get_release(release_id: DbId) -> Receipt:
         try:
             return gate.receipt(release_id)
         except GateError as exc:
@@ -139,6 +146,16 @@ def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
     def post_freeze(body: FreezeIn) -> FreezeInfo:
         now = gate.clock.now()
         expires = body.expires_at or now + timedelta(minutes=body.minutes or 0)
+        if body.expires_at is not None and expires - now > MAX_FREEZE:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("body", "expires_at"),
+                        "msg": f"a freeze ends within {MAX_FREEZE.days} days of now",
+                        "type": "value_error",
+                    }
+                ]
+            )
         try:
             with gate.db.session() as session:
                 return create_freeze(
@@ -153,7 +170,7 @@ def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
             raise HTTPException(422, str(exc)) from exc
 
     @app.post("/api/freezes/{freeze_id}/lift", dependencies=guarded, response_model=FreezeInfo)
-    def post_lift(freeze_id: int, body: LiftIn) -> FreezeInfo:
+    def post_lift(freeze_id: DbId, body: LiftIn) -> FreezeInfo:
         try:
             with gate.db.session() as session:
                 return lift_freeze(session, freeze_id, body.lifted_by, gate.clock.now())
@@ -162,7 +179,7 @@ def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
 
     @app.get("/api/change-failure-rate", dependencies=guarded, response_model=ChangeFailureRate)
     def get_change_failure_rate(
-        days: Annotated[float, Query(gt=0)] = 30.0, service: str | None = None
+        days: Annotated[float, Query(gt=0, le=3660)] = 30.0, service: str | None = None
     ) -> ChangeFailureRate:
         end = gate.clock.now() + timedelta(seconds=1)
         return change_failure_rate(gate.db, end - timedelta(days=days), end, service)

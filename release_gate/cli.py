@@ -4,6 +4,8 @@ import sys
 
 import click
 
+from common.bounds import MAX_FREEZE
+
 
 @click.group(help="Release gate for CI: locks, canary, judge, rollback.")
 def main() -> None:
@@ -58,9 +60,18 @@ def _settings():  # type: ignore[no-untyped-def]
     import logging
 
     from common.logs import configure_logging
+    from common.secrets import register_secrets, url_password
     from release_gate.settings import GateSettings
 
     settings = GateSettings()
+    register_secrets(
+        [
+            settings.api_token,
+            settings.sentinel_token,
+            settings.postmortems_token,
+            url_password(settings.database_url),
+        ]
+    )
     configure_logging(settings.log_level)
     # CI reads stderr: the schema check on every call is not news.
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -188,7 +199,9 @@ def recover(service: str | None) -> None:
 
 @main.command()
 @click.option("--service", default=None)
-@click.option("--days", default=30.0, show_default=True, type=float)
+@click.option(
+    "--days", default=30.0, show_default=True, type=click.FloatRange(min=0, max=3660, min_open=True)
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def history(service: str | None, days: float, as_json: bool) -> None:
     """Releases of the last DAYS days and the change-failure rate."""
@@ -229,7 +242,12 @@ def history(service: str | None, days: float, as_json: bool) -> None:
 @click.option("--reason", required=True)
 @click.option("--by", "created_by", required=True, help="Who freezes.")
 @click.option("--service", default=None, help="Default: every service.")
-@click.option("--minutes", default=None, type=float, help="How long (or --until).")
+@click.option(
+    "--minutes",
+    default=None,
+    type=click.FloatRange(min=0, max=MAX_FREEZE.total_seconds() / 60, min_open=True),
+    help="How long (or --until).",
+)
 @click.option("--until", "until", default=None, help="ISO time the freeze ends (UTC if no zone).")
 def freeze(
     reason: str, created_by: str, service: str | None, minutes: float | None, until: str | None
@@ -249,7 +267,7 @@ def freeze(
             if minutes is not None
             else ensure_utc(datetime.fromisoformat(until or ""))
         )
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise click.UsageError(f"--until: {exc}") from exc
     db = _database(_settings())
     try:

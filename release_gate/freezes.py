@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from common.bounds import MAX_FREEZE
 from common.logs import get_logger
 from release_gate.models import Freeze
 
@@ -55,6 +56,8 @@ def create_freeze(
         raise FreezeError("a freeze needs the name of who sets it")
     if expires_at <= now:
         raise FreezeError("a freeze must expire in the future")
+    if expires_at - now > MAX_FREEZE:
+        raise FreezeError(f"a freeze ends within {MAX_FREEZE.days} days of now")
     freeze = Freeze(
         service=service,
         reason=reason.strip(),

@@ -20,7 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.api_docs import serve_docs_offline
+from common.bounds import DbId, Timestamp
 from common.logs import get_logger
+from common.nul_guard import RefuseNulMiddleware
 from sentinel import maintenance
 from sentinel.alerting.actions import audit
 from sentinel.alerting.receiver import AmPayload, receive
@@ -114,7 +116,7 @@ class PushIn(BaseModel):
     value: float
     labels: dict[str, str] = {}
     volume: float | None = None
-    t: datetime | None = Field(default=None, description="defaults to the time of arrival")
+    t: Timestamp | None = Field(default=None, description="defaults to the time of arrival")
 
 
 def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
@@ -130,6 +132,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
 
     app = FastAPI(title="Sentinel", lifespan=lifespan, docs_url=None, redoc_url=None)
     serve_docs_offline(app)
+    app.add_middleware(RefuseNulMiddleware)
     app.state.sentinel = sentinel
 
     def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
@@ -190,8 +193,8 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
     def history(
         name: str,
         series: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Timestamp | None = None,
+        until: Timestamp | None = None,
     ) -> list[dict[str, Any]]:
         _spec_or_404(sentinel, name)
         rows = sentinel.history.load(name, series, since, until)
@@ -235,7 +238,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             return [AlertOut.of(a) for a in s.scalars(query)]
 
     @app.get("/api/alerts/{alert_id}", response_model=AlertDetail)
-    def alert(alert_id: int) -> AlertDetail:
+    def alert(alert_id: DbId) -> AlertDetail:
         with sentinel.db.session() as s:
             a = s.get(Alert, alert_id)
             if a is None:

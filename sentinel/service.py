@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from common.clock import Clock, SystemClock
 from common.db import make_engine
 from common.logs import get_logger
+from common.secrets import register_secrets, url_password
 from sentinel import lease, tunings
 from sentinel.alerting.config import AlertingConfig, load_alerting_config
 from sentinel.alerting.delivery import build_dispatcher
@@ -196,6 +197,17 @@ def build_sentinel(
     migrate: bool = True,
 ) -> Sentinel:
     settings = settings or SentinelSettings()
+    register_secrets(
+        [
+            settings.api_token,
+            settings.twilio_auth_token,
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.webhook_secret,
+            url_password(settings.database_url),
+            url_password(settings.translator_database_url),
+        ]
+    )
     db = Database(settings.database_url)
     if migrate:
         db.migrate()

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.api_docs import serve_docs_offline
 from common.logs import current_context, get_logger
+from common.nul_guard import RefuseNulMiddleware
 from translator import __version__
 from translator.accounts.views import router as accounts_router
 from translator.errors import TranslatorError
@@ -79,6 +80,7 @@ def create_app(
         return Response(services.metrics.render(), media_type=CONTENT_TYPE)
 
     _install_error_handlers(app)
+    app.add_middleware(RefuseNulMiddleware)
     if instrument:
         app.add_middleware(RequestMiddleware, metrics=services.metrics)  # type: ignore[arg-type]
     return app
@@ -129,12 +131,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TranslatorError)
     async def domain_error(_: Request, exc: TranslatorError) -> JSONResponse:
         log.warning("http.domain_error", code=exc.code, status=exc.status_code, detail=exc.detail)
-        return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status_code)
+        # A refused upload may still be streaming in: close rather than read the rest.
+        headers = {"Connection": "close"} if exc.status_code == 413 else None
+        return JSONResponse(
+            {"detail": exc.detail, "code": exc.code}, status_code=exc.status_code, headers=headers
+        )
 
     @app.exception_handler(LLMError)
     async def llm_error(_: Request, exc: LLMError) -> JSONResponse:
         # Only reached when an API call names a provider; workers handle their own.
-        return JSONResponse({"detail": str(exc), "code": "provider_error"}, status_code=400)
+        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

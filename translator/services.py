@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from common.clock import Clock, SystemClock
+from common.secrets import register_secrets, url_password
 from translator.db import Database
 from translator.faults import FaultInjector
 from translator.files.storage import FileStorage, build_storage
@@ -19,6 +20,7 @@ from translator.jobs.heartbeat import Heartbeat
 from translator.jobs.processor import JobProcessor
 from translator.jobs.worker import WorkerPool
 from translator.llm import ProviderRegistry
+from translator.llm.registry import parse_provider_configs
 from translator.metrics import (
     BreakerCollector,
     BuildInfoCollector,
@@ -59,6 +61,10 @@ def build_services(
     migrate: bool = True,
 ) -> Services:
     settings = settings or TranslatorSettings()
+    register_secrets(
+        [url_password(settings.database_url)]
+        + [c.api_key for c in parse_provider_configs(settings.providers)]
+    )
     clock = clock or SystemClock()
     db = Database(settings.database_url)
     if migrate:

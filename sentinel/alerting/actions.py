@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from common.bounds import MAX_SILENCE
 from common.logs import get_logger
 from sentinel.alerting.matchers import Matcher, parse_matchers
 from sentinel.alerting.models import AlertGroup, AuditEvent, GroupState
@@ -144,6 +145,10 @@ def add_silence(
         )
     except ValueError as exc:
         raise ActionError(422, str(exc)) from exc
+    if model.ends_at - model.starts_at > MAX_SILENCE:
+        raise ActionError(
+            422, f"a silence lasts at most {MAX_SILENCE.days // 7} weeks; use a maintenance window"
+        )
     row = SilenceRow(
         matchers=[str(m) for m in model.matchers],
         starts_at=model.starts_at,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from common.bounds import EARLIEST, LATEST, MAX_SILENCE
 from common.yaml_config import ConfigError
 from sentinel.settings import SentinelSettings
 
@@ -20,7 +21,13 @@ def _duration(text: str) -> timedelta:
     match = _DURATION.match(text.strip())
     if match is None:
         raise click.BadParameter(f"{text!r}: expected a duration like 30m, 2h or 1d")
-    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+    try:
+        duration = timedelta(**{_UNITS[match[2]]: float(match[1])})
+    except OverflowError:
+        duration = timedelta.max
+    if duration > MAX_SILENCE:
+        raise click.BadParameter(f"{text!r}: a silence lasts at most {MAX_SILENCE.days // 7} weeks")
+    return duration
 
 
 def _when(text: str | None) -> datetime:
@@ -34,6 +41,8 @@ def _when(text: str | None) -> datetime:
         ) from exc
     if value.tzinfo is None:
         raise click.BadParameter(f"{text!r}: give the offset (e.g. +00:00)")
+    if not EARLIEST <= value < LATEST:
+        raise click.BadParameter(f"{text!r}: give a time between 1970 and 2100")
     return value.astimezone(UTC)
 
 

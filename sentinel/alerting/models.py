@@ -118,3 +118,16 @@ class MessageRef(Base):
     channel: Mapped[str] = mapped_column(String(32))
     provider_id: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SeenCallback(Base):
+    """A signed inbound callback already acted on, kept for as long as its
+    signature would otherwise still be accepted, so a captured request replayed
+    later (on any replica) is refused."""
+
+    __tablename__ = "seen_callbacks"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    via: Mapped[str] = mapped_column(String(16))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

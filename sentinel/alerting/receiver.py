@@ -4,12 +4,13 @@ through the same alert records."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
+from common.bounds import EARLIEST, LATEST, Timestamp
 from common.logs import get_logger
 from sentinel.alerts import recently_closed, reopen
 from sentinel.db import Database
@@ -30,10 +31,19 @@ class AmAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = {}
-    starts_at: datetime = Field(alias="startsAt")
+    starts_at: Timestamp = Field(alias="startsAt")
     ends_at: datetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = Field(default="", max_length=60)
+
+    @field_validator("ends_at")
+    @classmethod
+    def _unset_if_out_of_range(cls, value: datetime | None) -> datetime | None:
+        """Alertmanager's "not set" is year 1; an end we could not compute with is unset too."""
+        if value is None:
+            return None
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value if EARLIEST <= value < LATEST else None
 
 
 class AmPayload(BaseModel):
@@ -145,7 +155,7 @@ def receive(
                 active.updated_at = now
             if target is AlertState.resolved:
                 ends = am.ends_at
-                active.resolved_at = ends if ends and ends.year > 1 else now
+                active.resolved_at = ends or now
             if previous != target.value:
                 s.add(
                     AlertTransition(

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 
+from common.bounds import MAX_SILENCE, DbId, Timestamp, minutes, span_error
 from common.logs import get_logger
-from sentinel.alerting import actions
+from sentinel.alerting import actions, replays
 from sentinel.alerting.announcements import Announcement, UnknownRecipient, announce
 from sentinel.alerting.channels.signatures import (
+    SLACK_SIGNATURE_HEADER,
+    SLACK_TIMESTAMP_HEADER,
     TWILIO_SIGNATURE_HEADER,
     verify_slack,
     verify_twilio,
@@ -96,18 +100,31 @@ class GroupDetail(GroupOut):
     audit: list[dict[str, Any]]
 
 
+SilenceMinutes = minutes(MAX_SILENCE.total_seconds() / 60)
+
+
 class ActionIn(BaseModel):
     by: str = Field(min_length=1, max_length=128)
-    minutes: float = Field(default=30, gt=0, le=7 * 24 * 60)
+    minutes: SilenceMinutes = Field(default=30, description="how long a silence lasts")
 
 
 class SilenceIn(BaseModel):
-    matchers: list[str] = Field(min_length=1)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    duration_minutes: float | None = Field(default=None, gt=0)
+    matchers: list[str] = Field(min_length=1, max_length=32)
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
+    duration_minutes: SilenceMinutes | None = None
     created_by: str = Field(min_length=1, max_length=128)
-    comment: str
+    comment: str = Field(max_length=4000)
+
+    @field_validator("ends_at")
+    @classmethod
+    def _within_a_silence(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("starts_at")
+        if value is not None and start is not None:
+            problem = span_error(start, value, MAX_SILENCE)
+            if problem:
+                raise ValueError(problem)
+        return value
 
 
 class SilenceOut(BaseModel):
@@ -162,7 +179,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
             return [_group_out(g) for g in s.scalars(query)]
 
     @router.get("/api/groups/{group_id}", response_model=GroupDetail)
-    def group(group_id: int) -> GroupDetail:
+    def group(group_id: DbId) -> GroupDetail:
         with sentinel.db.session() as s:
             g = s.get(AlertGroup, group_id)
             if g is None:
@@ -171,13 +188,13 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
 
     @router.post("/api/groups/{group_id}/{action}", response_model=GroupOut, dependencies=guarded)
     def group_action(
-        group_id: int, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
+        group_id: DbId, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
     ) -> GroupOut:
         return run_action(action, group_id, body.by, "api", body.minutes)
 
     @router.post("/api/alerts/{alert_id}/{action}", response_model=GroupOut, dependencies=guarded)
     def alert_action(
-        alert_id: int, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
+        alert_id: DbId, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
     ) -> GroupOut:
         with sentinel.db.session() as s:
             try:
@@ -204,6 +221,12 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
         )
         if end is None:
             raise HTTPException(422, "give ends_at or duration_minutes")
+        problem = span_error(start, end, MAX_SILENCE)
+        if problem:
+            field = "ends_at" if body.ends_at else "duration_minutes"
+            raise RequestValidationError(
+                [{"loc": ("body", field), "msg": problem, "type": "value_error"}]
+            )
         try:
             with sentinel.db.session() as s:
                 row = actions.add_silence(
@@ -214,7 +237,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
             raise HTTPException(exc.status, str(exc)) from exc
 
     @router.delete("/api/silences/{silence_id}", response_model=SilenceOut, dependencies=guarded)
-    def expire_silence(silence_id: int, by: str = "api") -> SilenceOut:
+    def expire_silence(silence_id: DbId, by: str = "api") -> SilenceOut:
         try:
             with sentinel.db.session() as s:
                 row = actions.expire_silence(s, silence_id, by, "api", now())
@@ -225,7 +248,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
     # --- on call ---------------------------------------------------------------
 
     @router.get("/api/oncall")
-    def on_call(at: datetime | None = None) -> list[dict[str, Any]]:
+    def on_call(at: Timestamp | None = None) -> list[dict[str, Any]]:
         when = at or now()
         out = []
         for name in sentinel.alerting.schedules:
@@ -263,7 +286,8 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
 
     # --- Twilio and Slack callbacks ----------------------------------------------
 
-    def twilio_form(request: Request, form: dict[str, str]) -> None:
+    def twilio_form(request: Request, form: dict[str, str]) -> str:
+        """Checks the signature; returns the digest that identifies this request."""
         token = sentinel.settings.twilio_auth_token
         # Twilio signs the URL it called: ours as the world sees it, query included.
         url = sentinel.settings.public_url.rstrip("/") + request.url.path
@@ -272,15 +296,25 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
         signature = request.headers.get(TWILIO_SIGNATURE_HEADER)
         if not token or not verify_twilio(token, url, form, signature):
             raise refuse("forged_callback", "twilio", request, "invalid Twilio signature")
+        return replays.digest("twilio", url, str(signature))
+
+    def once(via: str, request: Request, key: str, keep_until: datetime) -> None:
+        if not replays.first_arrival(sentinel.db, via, key, now(), keep_until):
+            raise refuse("replayed_callback", via, request, "this callback was already received")
 
     @router.post("/api/twilio/voice/{key:path}/keypress")
     async def keypress(key: str, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        twilio_form(request, form)
+        seen = twilio_form(request, form)
         action = keypress_action(form.get("Digits"))
         with sentinel.db.session() as s:
             row = s.scalar(select(Notification).where(Notification.key == key))
             group_id, person = (row.group_id, row.person) if row else (None, None)
+            sent_at = (row.sent_at or row.created_at) if row else None
+        if sent_at is not None and now() - sent_at > replays.KEYPRESS_LIFETIME:
+            # Long after any call of this page could have been up: a recording.
+            raise refuse("replayed_callback", "twilio", request, "this call has ended")
+        once("twilio", request, seen, now() + replays.KEYPRESS_LIFETIME)
         if action is None or group_id is None:
             return _twiml("Sorry, that key does nothing. Goodbye.")
         chosen, words = KEYPAD_ACTIONS[action]
@@ -290,7 +324,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
     @router.post("/api/twilio/status")
     async def twilio_status(request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        twilio_form(request, form)
+        once("twilio", request, twilio_form(request, form), now() + replays.RECEIPT_LIFETIME)
         sid = form.get("MessageSid") or form.get("CallSid") or ""
         with sentinel.db.session() as s:
             row = find_by_provider_id(s, sid) if sid else None
@@ -314,6 +348,15 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
         )
         if not ok:
             raise refuse("forged_callback", "slack", request, "invalid Slack signature")
+        # Verified above: the timestamp is an integer within the window.
+        stamp = datetime.fromtimestamp(int(request.headers[SLACK_TIMESTAMP_HEADER]), UTC)
+        signature = request.headers[SLACK_SIGNATURE_HEADER]
+        once(
+            "slack",
+            request,
+            replays.digest("slack", signature),
+            max(stamp, now()) + replays.SLACK_WINDOW,
+        )
         form = await request.form()
         try:
             payload = json.loads(str(form.get("payload", "")))

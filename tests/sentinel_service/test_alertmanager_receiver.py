@@ -95,9 +95,9 @@ def test_a_re_fire_soon_after_resolving_reopens_the_same_alert(client, clock):
     client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH)
     client.post("/api/alertmanager/webhook", json=resolved, headers=AUTH)
     clock.advance(minutes=5)
-    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH).json()[
-        "reopened"
-    ] == 1
+    assert (
+        client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH).json()["reopened"] == 1
+    )
     (alert,) = client.get("/api/alerts").json()
     detail = client.get(f"/api/alerts/{alert['id']}").json()
     assert [t["to_state"] for t in detail["transitions"]] == ["firing", "resolved", "firing"]

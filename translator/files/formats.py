@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from translator.errors import InvalidUpload, UnsupportedFileType
 
 SUPPORTED_FORMATS = ("txt", "md", "docx")
+MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,48 @@ def _md_render(data: bytes, translations: list[str]) -> bytes:
 # --- docx: paragraphs of the body and of table cells ---------------------------
 
 
+# A .docx is a zip archive: its directory is checked before any XML is parsed, so
+# a small file that inflates to gigabytes (a zip bomb) is refused in
+# milliseconds. Python's zipfile never inflates an entry past the size the
+# directory declares (a lie fails the CRC check), so the declared sizes bound
+# the memory parsing can take.
+DOCX_MAX_ENTRIES = 1000
+DOCX_MAX_UNCOMPRESSED = 32 * 1024 * 1024
+DOCX_MAX_RATIO = 100  # real documents inflate 5-20x; bombs thousands of times
+_RATIO_CHECKED_FROM = 1024 * 1024  # tiny parts (styles, settings) may compress better
+
+
+def check_docx_archive(data: bytes) -> None:
+    """Refuse an archive whose entries would inflate beyond what a document needs."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise InvalidUpload(f"corrupt .docx file: {exc}") from None
+    if len(entries) > DOCX_MAX_ENTRIES:
+        raise InvalidUpload(
+            f".docx archive has {len(entries)} entries; at most {DOCX_MAX_ENTRIES} are accepted"
+        )
+    total = sum(entry.file_size for entry in entries)
+    if total > DOCX_MAX_UNCOMPRESSED:
+        raise InvalidUpload(
+            f".docx archive inflates to {total / MB:.0f} MB; at most "
+            f"{DOCX_MAX_UNCOMPRESSED // MB} MB are accepted"
+        )
+    for entry in entries:
+        if entry.file_size >= _RATIO_CHECKED_FROM:
+            ratio = entry.file_size / max(entry.compress_size, 1)
+            if ratio > DOCX_MAX_RATIO:
+                raise InvalidUpload(
+                    f".docx entry {entry.filename[:80]!r} is compressed {ratio:.0f}:1; at most "
+                    f"{DOCX_MAX_RATIO}:1 is accepted (a zip bomb?)"
+                )
+
+
 def _open_docx(data: bytes):  # type: ignore[no-untyped-def]
     import docx
 
+    check_docx_archive(data)
     try:
         return docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:

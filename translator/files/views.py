@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, UploadFile
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
+from common.bounds import DbId
 from common.logs import get_logger
+from translator.accounts.service import plan_for_user
 from translator.deps import OptionalUserDep, ServicesDep, UserDep
-from translator.errors import Conflict, InvalidUpload, NotFound
+from translator.errors import Conflict, NotFound
 from translator.files.formats import FORMATS
 from translator.files.models import File, FileStatus
+from translator.files.multipart import ReadUpload, read_multipart
 from translator.files.service import MB, check_upload, store_file
 from translator.jobs.service import create_job, retry_file, validate_lang
 
@@ -55,30 +58,71 @@ def _owned_file(services: ServicesDep, file_id: int, user_id: int) -> File:
         return file
 
 
-@router.post("", response_model=UploadOut, status_code=201)
-async def upload(
-    services: ServicesDep,
-    user: OptionalUserDep,
-    file: UploadFile,
-    target_lang: Annotated[str, Form()] = "ru",
-    source_lang: Annotated[str, Form()] = "auto",
-    provider: Annotated[str | None, Form()] = None,
-) -> UploadOut:
-    """Upload a .txt, .md or .docx file and queue its translation. Without a
-    token the upload is temporary (free-plan limits, removed after 24 hours)."""
-    data = await file.read(HARD_UPLOAD_LIMIT + 1)
-    if len(data) > HARD_UPLOAD_LIMIT:
-        raise InvalidUpload(f"uploads are limited to {HARD_UPLOAD_LIMIT // MB} MB")
-    target = validate_lang(target_lang, "target_lang")
-    source = validate_lang(source_lang, "source_lang")
-    provider_name = provider or services.providers.default
-    services.providers.get(provider_name)  # unknown provider: clear error before storing
+# The body is read by ``read_multipart`` (limit enforced while streaming), so the
+# form is declared here for the OpenAPI schema rather than through parameters.
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "target_lang": {"type": "string", "default": "ru"},
+                        "source_lang": {"type": "string", "default": "auto"},
+                        "provider": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _upload_limit(services: ServicesDep, user_id: int | None) -> tuple[int, str]:
+    """The most a file may weigh for this caller, and the 413's message past it."""
+    with services.db.session() as s:
+        plan = plan_for_user(s, user_id)
+        plan_name, plan_mb = plan.name, plan.max_file_size_mb
+    if plan_mb is not None and plan_mb * MB < HARD_UPLOAD_LIMIT:
+        return plan_mb * MB, f"the {plan_name} plan allows {plan_mb} MB per file"
+    return HARD_UPLOAD_LIMIT, f"uploads are limited to {HARD_UPLOAD_LIMIT // MB} MB"
+
+
+@router.post("", response_model=UploadOut, status_code=201, openapi_extra=_UPLOAD_BODY)
+async def upload(request: Request, services: ServicesDep, user: OptionalUserDep) -> UploadOut:
+    """Upload a .txt, .md or .docx file (multipart ``file``, ``target_lang``,
+    ``source_lang``, ``provider``) and queue its translation. Without a token the
+    upload is temporary (free-plan limits, removed after 24 hours). A file over
+    the plan's limit is refused with 413 as soon as the body passes it."""
     user_id = user.id if user else None
+    limit, too_large = await run_in_threadpool(_upload_limit, services, user_id)
+    form = await read_multipart(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        request.stream(),
+        "file",
+        limit,
+        too_large,
+    )
+    # Parsing a document and writing it take CPU and disk: off the event loop, so
+    # one upload never holds up /api/health or anyone else's request.
+    return await run_in_threadpool(_accept, services, user_id, form)
+
+
+def _accept(services: ServicesDep, user_id: int | None, form: ReadUpload) -> UploadOut:
+    data = form.data
+    target = validate_lang(form.fields.get("target_lang") or "ru", "target_lang")
+    source = validate_lang(form.fields.get("source_lang") or "auto", "source_lang")
+    provider_name = form.fields.get("provider") or services.providers.default
+    services.providers.get(provider_name)  # unknown provider: clear error before storing
     stored_path = None
     try:
         with services.db.session() as s:
             checked = check_upload(
-                s, user_id, file.filename or "", data, services.settings.max_blocks_per_job
+                s, user_id, form.filename or "", data, services.settings.max_blocks_per_job
             )
             now = services.clock.now()
             row = store_file(s, services.storage, checked, user_id, now, source, target)
@@ -92,12 +136,12 @@ async def upload(
 
 
 @router.get("/{file_id}", response_model=FileOut)
-def get_file(file_id: int, user: UserDep, services: ServicesDep) -> FileOut:
+def get_file(file_id: DbId, user: UserDep, services: ServicesDep) -> FileOut:
     return FileOut.of(_owned_file(services, file_id, user.id))
 
 
 @router.get("/{file_id}/download")
-def download(file_id: int, user: UserDep, services: ServicesDep) -> Response:
+def download(file_id: DbId, user: UserDep, services: ServicesDep) -> Response:
     file = _owned_file(services, file_id, user.id)
     if file.status != FileStatus.ready or not file.translated_path:
         raise Conflict(f"file {file_id} is {file.status.value}, not ready for download")
@@ -116,7 +160,7 @@ def download(file_id: int, user: UserDep, services: ServicesDep) -> Response:
 
 
 @router.post("/{file_id}/retry", status_code=202)
-def retry(file_id: int, user: UserDep, services: ServicesDep) -> dict:
+def retry(file_id: DbId, user: UserDep, services: ServicesDep) -> dict:
     _owned_file(services, file_id, user.id)
     with services.db.session() as s:
         job = retry_file(s, services.storage, file_id, services.clock.now(), None)

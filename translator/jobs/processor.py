@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from common.clock import Clock
 from common.logs import get_logger, log_context
 from translator.db import Database
+from translator.errors import TranslatorError
 from translator.faults import FaultInjector
 from translator.files.formats import FORMATS
 from translator.files.models import File
@@ -23,6 +24,7 @@ from translator.jobs import queue
 from translator.jobs.heartbeat import HeldClaims
 from translator.jobs.hotpath import QueueConnection, Work
 from translator.jobs.models import TranslationBlock, TranslationJob
+from translator.llm.exceptions import LLMError
 from translator.metrics import TranslatorMetrics
 
 log = get_logger(__name__)
@@ -38,6 +40,19 @@ class ProviderLookup(Protocol):
 
 class InjectedWorkerFailure(RuntimeError):
     pass
+
+
+# Failures whose messages are written in our own words, fit for the job's owner.
+_PUBLIC_FAILURES = (LLMError, TranslatorError, InjectedWorkerFailure)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What a failed attempt shows its user (``error_message``) and the log line.
+    Anything else (a driver error with SQL, an OS error with a path) is named by
+    its type only; the full traceback goes to the log under the job's id."""
+    if isinstance(exc, _PUBLIC_FAILURES):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: internal error"
 
 
 class JobProcessor:
@@ -128,8 +143,9 @@ class JobProcessor:
             )
             return self._finish(claim, started, "completed")
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            log.error("job.attempt_failed", job_id=claim.job_id, error=error)
+            error = describe_failure(exc)
+            public = isinstance(exc, _PUBLIC_FAILURES)
+            log.error("job.attempt_failed", job_id=claim.job_id, error=error, exc_info=not public)
             with self.db.session() as s:
                 if queue.still_owned(s, claim):
                     self._save_blocks(s, claim.job_id, done)

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from common.bounds import DbId
 from translator.deps import ServicesDep, UserDep
 from translator.jobs.models import TranslationJob
 from translator.jobs.service import get_job, has_jobs, list_jobs
@@ -71,6 +72,6 @@ def my_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def one_job(job_id: int, user: UserDep, services: ServicesDep) -> JobOut:
+def one_job(job_id: DbId, user: UserDep, services: ServicesDep) -> JobOut:
     with services.db.session() as s:
         return JobOut.of(get_job(s, job_id, user.id))

@@ -23,8 +23,6 @@ from translator.llm.exceptions import (
     LLMTimeoutError,
 )
 
-_BODY_SNIPPET = 200
-
 
 def system_prompt(source_lang: str, target_lang: str) -> str:
     source = (
@@ -119,17 +117,22 @@ class OpenAICompatibleProvider:
             ) from exc
         except httpx.UnsupportedProtocol as exc:
             # A base_url typo will not heal itself; do not burn retries on it.
-            raise LLMConnectionError(f"{self.name}: bad base_url: {exc}", retryable=False) from exc
-        except httpx.TransportError as exc:
             raise LLMConnectionError(
-                f"{self.name}: cannot reach {self.base_url}: {type(exc).__name__}: {exc}"
+                f"{self.name}: the configured base_url is not http(s)", retryable=False
+            ) from exc
+        except httpx.TransportError as exc:
+            # The exception's text may name the internal host: the type is enough.
+            raise LLMConnectionError(
+                f"{self.name}: cannot reach the provider ({type(exc).__name__})"
             ) from exc
         return self._read(response, text)
 
     def _read(self, response: httpx.Response, text: str) -> str:
         status = response.status_code
         if status in (401, 403):
-            raise LLMAuthenticationError(f"{self.name}: HTTP {status}: {_snippet(response)}")
+            raise LLMAuthenticationError(
+                f"{self.name}: the provider refused our key (HTTP {status})"
+            )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise LLMRateLimitError(
@@ -138,21 +141,20 @@ class OpenAICompatibleProvider:
             )
         if status >= 500:
             raise LLMResponseError(
-                f"{self.name}: HTTP {status}: {_snippet(response)}",
+                f"{self.name}: the provider failed (HTTP {status})",
                 status_code=status,
                 retryable=True,
             )
         if status >= 400 or status < 200:
             raise LLMResponseError(
-                f"{self.name}: HTTP {status}: {_snippet(response)}",
+                f"{self.name}: the provider refused the request (HTTP {status})",
                 status_code=status,
                 retryable=False,
             )
         content = _content(response)
         if content is None or not content.strip():
             raise LLMResponseError(
-                f"{self.name}: response has no usable choices[0].message.content: "
-                f"{_snippet(response)}",
+                f"{self.name}: the answer has no usable choices[0].message.content",
                 status_code=status,
                 retryable=False,
             )
@@ -172,8 +174,3 @@ def _content(response: httpx.Response) -> str | None:
     except (KeyError, IndexError, TypeError):
         return None
     return content if isinstance(content, str) else None
-
-
-def _snippet(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return text[:_BODY_SNIPPET] + ("…" if len(text) > _BODY_SNIPPET else "")

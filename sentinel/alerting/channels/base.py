@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from common.secrets import redact
+
 DeliveryStatus = Literal["queued", "sent", "failed"]
 
 
@@ -44,8 +46,13 @@ class DeliveryResult:
     def failure(
         cls, error: str, *, retryable: bool, retry_after: float | None = None
     ) -> DeliveryResult:
+        # Stored and shown with the notification: a provider may have echoed our credentials.
         return cls(
-            ok=False, retryable=retryable, retry_after=retry_after, error=error, status="failed"
+            ok=False,
+            retryable=retryable,
+            retry_after=retry_after,
+            error=redact(error)[:500],
+            status="failed",
         )
 
 
