@@ -17,8 +17,8 @@ from common.logs import get_logger
 from sentinel import lease, tunings
 from sentinel.alerting.config import AlertingConfig, load_alerting_config
 from sentinel.alerting.delivery import build_dispatcher
+from sentinel.alerting.dispatcher import Dispatcher
 from sentinel.alerting.notifier import Notifier
-from sentinel.alerting.outbox import Dispatcher
 from sentinel.alerting.reactions import Reactions
 from sentinel.alerts import AlertBook
 from sentinel.backfill import StartupBackfill, without_history

@@ -49,6 +49,15 @@ class DeliveryResult:
         )
 
 
+@dataclass(frozen=True)
+class Found:
+    """A message the provider already has (asked by id, or found among recent ones)."""
+
+    provider_id: str
+    status: str  # the provider's own word: queued, sent, delivered, failed...
+    went_out: bool  # False: the provider has it but it failed, so it must be sent again
+
+
 class Channel(Protocol):
     name: str
 

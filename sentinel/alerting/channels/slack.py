@@ -9,7 +9,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from sentinel.alerting.channels.base import DeliveryResult, Message, parse_retry_after
+from sentinel.alerting.channels.base import DeliveryResult, Found, Message, parse_retry_after
 
 ACTION_ACKNOWLEDGE = "alert_acknowledge"
 ACTION_RESOLVE = "alert_resolve"
@@ -126,6 +126,13 @@ class SlackChannel:
             # Connection refused/reset or timeout: nothing was posted, try again.
             return DeliveryResult.failure(f"slack unreachable: {exc}", retryable=True)
         return DeliveryResult.success(str(response.get("ts")), status="sent")
+
+    def find(self, message: Message, provider_id: str | None, since: object) -> list[Found] | None:
+        """A recorded ``ts`` is a message Slack posted; without one, Slack cannot
+        be asked cheaply which of the channel's messages is ours (None)."""
+        if provider_id:
+            return [Found(provider_id, "posted", True)]
+        return None
 
 
 def _error_code(exc: SlackApiError) -> str:
