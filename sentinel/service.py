@@ -55,6 +55,11 @@ class Sentinel:
     channel_kinds: dict[str, str]
     evaluator: Evaluator | None = None  # exists while this replica leads
     backfill: StartupBackfill | None = None
+    # The evaluation loop's own record, for /api/health: a loop that keeps
+    # failing (its database away, say) is not healthy, however alive the process.
+    last_cycle_ok_at: datetime | None = None
+    cycle_failures: int = 0  # in a row
+    last_cycle_error: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -107,7 +112,14 @@ class Sentinel:
 
     def run_cycle(self) -> datetime:
         """One turn of the cadence loop: a cycle, then when the next is due."""
-        self.cycle()
+        try:
+            self.cycle()
+        except Exception as exc:
+            self.cycle_failures += 1
+            self.last_cycle_error = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+        self.last_cycle_ok_at = self.clock.now()
+        self.cycle_failures, self.last_cycle_error = 0, None
         return self.next_cycle_at()
 
     def deliver(self) -> int:
