@@ -492,6 +492,8 @@ def _apply(
     row.provider_id = result.provider_id or row.provider_id
     if result.status != "lookup_failed":
         row.taken_over = False  # settled either way: the next try is a fresh send
+    if getattr(result, "uncertain", False):
+        row.taken_over = True  # no answer came: the next try asks the provider first
     if result.ok:
         row.status = NotificationStatus.sent
         row.sent_at = now

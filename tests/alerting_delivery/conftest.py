@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from sentinel.alerting.outbox import Outgoing
+from tests.alerting_channels.conftest import closed_port  # noqa: F401  (a refused port)
 from tests.alerting_pipeline.conftest import rig  # noqa: F401  (the alerting rig)
 from tests.fakes.twilio_server import FakeTwilioServer
 

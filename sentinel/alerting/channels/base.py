@@ -35,6 +35,9 @@ class DeliveryResult:
     retry_after: float | None = None  # seconds, when the provider said so
     error: str | None = None
     status: DeliveryStatus = "sent"
+    # We never heard back (a read timeout, a connection cut mid-answer): the
+    # provider may have it, so the retry asks it before sending again.
+    uncertain: bool = False
 
     @classmethod
     def success(cls, provider_id: str | None, status: DeliveryStatus = "sent") -> DeliveryResult:
@@ -42,10 +45,20 @@ class DeliveryResult:
 
     @classmethod
     def failure(
-        cls, error: str, *, retryable: bool, retry_after: float | None = None
+        cls,
+        error: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        uncertain: bool = False,
     ) -> DeliveryResult:
         return cls(
-            ok=False, retryable=retryable, retry_after=retry_after, error=error, status="failed"
+            ok=False,
+            retryable=retryable,
+            retry_after=retry_after,
+            error=error,
+            status="failed",
+            uncertain=uncertain,
         )
 
 

@@ -123,8 +123,12 @@ class SlackChannel:
         except SlackApiError as exc:
             return _from_api_error(exc)
         except (SlackClientError, OSError) as exc:
-            # Connection refused/reset or timeout: nothing was posted, try again.
-            return DeliveryResult.failure(f"slack unreachable: {exc}", retryable=True)
+            # Connection refused/reset or timeout: try again (after a timeout Slack
+            # may have posted it, which the retry's log says).
+            uncertain = isinstance(exc, TimeoutError)
+            return DeliveryResult.failure(
+                f"slack unreachable: {exc}", retryable=True, uncertain=uncertain
+            )
         return DeliveryResult.success(str(response.get("ts")), status="sent")
 
     def find(self, message: Message, provider_id: str | None, since: object) -> list[Found] | None:

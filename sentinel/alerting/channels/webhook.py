@@ -70,7 +70,10 @@ class WebhookChannel:
         try:
             response = self._http.post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
-            return DeliveryResult.failure(f"webhook timeout: {exc!r}", retryable=True)
+            uncertain = not isinstance(exc, httpx.ConnectTimeout)
+            return DeliveryResult.failure(
+                f"webhook timeout: {exc!r}", retryable=True, uncertain=uncertain
+            )
         except httpx.TransportError as exc:
             return DeliveryResult.failure(f"webhook unreachable: {exc!r}", retryable=True)
         status = response.status_code
