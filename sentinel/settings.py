@@ -65,7 +65,7 @@ class SentinelSettings(BaseSettings):
     delivery_send_deadline_seconds: float = 20.0
     # Claims are renewed by a heartbeat (a third of this): a dead dispatcher's pages
     # are taken over within it.
-    delivery_lease_seconds: float = 9.0
+    delivery_lease_seconds: float = 6.0
     delivery_backoff_seconds: float = 2.0
     delivery_max_backoff_seconds: float = 30.0
     delivery_max_attempts: int = 5  # then a person's next channel too; broadcasts give up

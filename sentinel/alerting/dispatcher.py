@@ -80,7 +80,7 @@ class Dispatcher:
         channels: Mapping[str, Send],
         clock: Clock,
         policy: RetryPolicy | None = None,
-        lease: timedelta = timedelta(seconds=9),
+        lease: timedelta = timedelta(seconds=6),
         batch: int = 100,
         workers: int = 1,
         on_failed: OnFailed | None = None,

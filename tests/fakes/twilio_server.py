@@ -19,6 +19,7 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
@@ -119,6 +120,8 @@ class FakeTwilioServer(ScriptedServer[TwilioRequest, TwilioReply]):
         self.resources: dict[str, dict[str, Any]] = {}
         # Every answer waits this long first (a slow provider); 0: at once.
         self.latency = 0.0
+        # Chooses the reply for a create before the script does (None: the script's).
+        self.rule: Callable[[TwilioRequest], TwilioReply | None] | None = None
         super().__init__(default or TwilioReply.ok())
 
     def created(self, resource: str = "Messages") -> list[dict[str, Any]]:
@@ -238,9 +241,10 @@ class FakeTwilioServer(ScriptedServer[TwilioRequest, TwilioReply]):
                     received_at=time.time(),
                 )
                 authorized = server._authorized(self.headers.get("Authorization"), match["sid"])
-                reply = server._take(
-                    request, None if authorized else TwilioReply.error(401, 20003, "Authenticate")
-                )
+                refusal = None if authorized else TwilioReply.error(401, 20003, "Authenticate")
+                if refusal is None and server.rule is not None:
+                    refusal = server.rule(request)
+                reply = server._take(request, refusal)
                 payload = reply.body
                 if payload is None:  # created on arrival, whenever the answer goes out
                     payload = server._resource(request, match["sid"])
