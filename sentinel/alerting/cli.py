@@ -98,6 +98,9 @@ def deliver(once: bool) -> None:
         if once:
             click.echo(f"{dispatcher.drain()} notifications attempted")
         else:
+            from common.logs import configure_logging
+
+            configure_logging(settings.log_level)
             dispatcher.serve(settings.tick_seconds)
             click.echo("dispatcher stopped; claims handed back")
     finally:

@@ -130,6 +130,12 @@ class Dispatcher:
         it comes, look again when woken, when a send finishes, or every
         ``poll_seconds`` (pages queued by other processes, retries falling due).
         On ``stop`` the claims still held are handed back."""
+        log.info(
+            "dispatcher.serving",
+            workers=self.workers,
+            lease_seconds=self.lease.total_seconds(),
+            send_deadline_seconds=self.send_deadline,
+        )
         try:
             while not self._stopping.is_set():
                 self._activity.clear()

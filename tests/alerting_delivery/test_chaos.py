@@ -110,26 +110,32 @@ def test_a_dispatcher_killed_mid_backlog_loses_nothing_and_is_taken_over_within_
     db, twilio, sentinel_url, tmp_path
 ):
     pages = 400
-    twilio.latency = 0.05  # each answer takes 50 ms: the backlog lasts a few seconds
+    twilio.latency = 0.2  # each answer takes 200 ms: the backlog lasts about ten seconds
     now = datetime.now(UTC)
     with db.session() as s:
         for i in range(pages):
             to = f"+1555000{i % 40:04d}"
             enqueue(s, f"chaos-{i}", "sms", to, {"text": f"[P1] backlog page {i}"}, now)
     env = _env(sentinel_url, twilio, tmp_path)
+    # Two dispatchers share the backlog (a `serve` and a `deliver`, or two
+    # `deliver`s); one is killed, the other takes its claims over.
     first = _start(["deliver"], env, tmp_path / "first.log")
-    _wait(lambda: len(twilio.created()) >= pages // 4, 60, "a quarter of the backlog")
+    _wait(lambda: len(twilio.created()) >= pages // 8, 60, "the first dispatcher at work")
+    second = _start(["deliver"], env, tmp_path / "second.log")
+    _wait(
+        lambda: "notification.attempt" in (tmp_path / "second.log").read_text(),
+        60,
+        "the second dispatcher at work",
+    )
     first.send_signal(signal.SIGKILL)
     killed_at = datetime.now(UTC)
     first.wait(10)
-    with db.session() as s:
-        orphans = set(
-            s.scalars(
-                select(Notification.id).where(Notification.status == NotificationStatus.sending)
-            )
-        )
     sent_before = len(twilio.created())
-    second = _start(["deliver"], env, tmp_path / "second.log")
+    # The killed one's claims: still held, under the same claim, a moment later
+    # (the survivor's own finish in milliseconds).
+    held = _claims(db)
+    time.sleep(1.5)
+    orphans = {nid for nid, token in _claims(db).items() if held.get(nid) == token}
     try:
         _wait(lambda: _statuses(db)["sent"] == pages, 90, "every page sent")
     finally:
@@ -150,6 +156,7 @@ def test_a_dispatcher_killed_mid_backlog_loses_nothing_and_is_taken_over_within_
     bodies = Counter(m["body"] for m in twilio.created())
     expected = {f"[P1] backlog page {i}" for i in range(pages)}
     lost = expected - set(bodies)
+    assert set(bodies) <= expected, set(bodies) - expected
     duplicated = sum(n - 1 for n in bodies.values())
     takeover = max(
         ((_aware(at) - killed_at).total_seconds() for at in settled.values()), default=0.0
@@ -171,6 +178,17 @@ def test_a_dispatcher_killed_mid_backlog_loses_nothing_and_is_taken_over_within_
     assert orphans and set(settled) == orphans
     assert takeover <= 10.0
     assert second.returncode == 0
+
+
+def _claims(db: Database) -> dict[int, str | None]:
+    with db.session() as s:
+        return dict(
+            s.execute(
+                select(Notification.id, Notification.claim_token).where(
+                    Notification.status == NotificationStatus.sending
+                )
+            ).all()
+        )
 
 
 def _aware(t: datetime) -> datetime:
