@@ -109,10 +109,12 @@ class Dispatcher:
         self.last_error: str | None = None
         self._lock = threading.Lock()
         self._in_flight: dict[Future[Outcomes], _Lane] = {}
+        self._ready: deque[_Lane] = deque()  # claimed, waiting for a worker
         self._waiting: dict[object, deque[list[Outgoing]]] = {}  # edits behind one in flight
         self._zombies: dict[Future[Outcomes], str] = {}  # abandoned sends still running
         self._refs: dict[str, str] = {}
         self._outcomes: Outcomes = []
+        self._first_outcome_at = 0.0
         self._health: dict[str, ChannelHealth] = {}
         self._health_read = 0.0
         self._probed: dict[str, float] = {}
@@ -142,7 +144,7 @@ class Dispatcher:
                 claimed, recorded = self._pass_safely()
                 if claimed or recorded:
                     continue
-                idle = not self._in_flight
+                idle = not self._in_flight and not self._ready
                 if idle:
                     self.idle.set()
                 self._activity.wait(min(poll_seconds, self.heartbeat_seconds))
@@ -170,7 +172,7 @@ class Dispatcher:
             self._activity.clear()
             claimed, recorded = self._pass(budget=max_items - total)
             total += claimed
-            if not claimed and not self._in_flight and not self._outcomes:
+            if not claimed and not self._in_flight and not self._ready and not self._outcomes:
                 return total
             if not claimed and not recorded:
                 self._activity.wait(0.05)
@@ -200,21 +202,42 @@ class Dispatcher:
         claimed = 0
         if not self._stopping.is_set() and (budget is None or budget > 0):
             claimed = self._claim(budget)
+        self._start_ready()
         self.last_ok_at = self.clock.now()
         self.last_error = None
         return claimed, recorded
 
-    def _claim(self, budget: int | None) -> int:
+    def _busy(self) -> dict[str, int]:
+        """Sends running (or abandoned but still running) per channel."""
         busy: dict[str, int] = {}
         for lane in self._in_flight.values():
             busy[lane.channel] = busy.get(lane.channel, 0) + 1
         for channel in self._zombies.values():
             busy[channel] = busy.get(channel, 0) + 1
-        free = 2 * self.workers - len(self._in_flight) - len(self._zombies)
-        limit = min(self.batch, free if budget is None else min(free, budget))
+        return busy
+
+    def _claim(self, budget: int | None) -> int:
+        """Claim ahead of the workers, a batch at a time, except on channels
+        whose workers and queue are full (a hung provider's pages stay unclaimed,
+        free for a dispatcher that can send them)."""
+        queued: dict[str, int] = {}
+        for lane in self._ready:
+            queued[lane.channel] = queued.get(lane.channel, 0) + len(lane.items)
+        ahead = sum(queued.values())
+        # Inline, a whole batch; on workers, two rounds ahead (a dead dispatcher
+        # leaves few claims to take over).
+        depth = self.batch if self._pool is None else min(self.batch, 2 * self.workers)
+        if ahead >= max(depth // 2, 1):
+            return 0
+        limit = depth - ahead if budget is None else min(depth - ahead, budget)
         if limit <= 0:
             return 0
-        full = [c for c, n in busy.items() if n >= self.per_channel]
+        busy = self._busy()
+        full = [
+            c
+            for c in set(busy) | set(queued)
+            if busy.get(c, 0) >= self.per_channel and queued.get(c, 0) >= self.workers
+        ]
         items = claim(self.db, self.clock.now(), self.lease, limit, skip_channels=full)
         if not items:
             return 0
@@ -227,11 +250,36 @@ class Dispatcher:
                 continue
             if isinstance(key, str):
                 self._waiting[key] = deque()
-            self._submit(key, lane)
+            self._ready.append(_Lane(key, lane, lane[0].channel))
         return len(items)
 
+    def _start_ready(self) -> None:
+        """Hand claimed lanes to free workers, never more than ``per_channel``
+        of one channel at a time."""
+        if not self._ready:
+            return
+        if self._pool is None:  # one worker sends inline: the whole batch, in order
+            while self._ready:
+                lane = self._ready.popleft()
+                self._submit(lane.key, lane.items)
+                self._collect()  # an edit queued behind this lane joins the ready queue
+            return
+        busy = self._busy()
+        running = sum(busy.values())
+        skipped: deque[_Lane] = deque()
+        while self._ready and running < self.workers:
+            lane = self._ready.popleft()
+            if busy.get(lane.channel, 0) >= self.per_channel:
+                skipped.append(lane)
+                continue
+            self._submit(lane.key, lane.items)
+            busy[lane.channel] = busy.get(lane.channel, 0) + 1
+            running += 1
+        skipped.extend(self._ready)
+        self._ready = skipped
+
     def _submit(self, key: object, items: list[Outgoing]) -> None:
-        lane = _Lane(key, items, items[0].channel)
+        lane = _Lane(key, items, items[0].channel)  # started now: its deadline runs from here
         if self._pool is None:
             done: Future[Outcomes] = Future()  # one worker: send right here
             done.set_result(self._lane(items))
@@ -243,17 +291,30 @@ class Dispatcher:
     def _collect(self) -> None:
         for future in [f for f in self._in_flight if f.done()]:
             lane = self._in_flight.pop(future)
+            if not self._outcomes:
+                self._first_outcome_at = time.monotonic()
             self._outcomes.extend(_outcomes_of(future, lane))
             queue = self._waiting.get(lane.key)
             if queue and not self._stopping.is_set():
-                self._submit(lane.key, queue.popleft())
+                self._ready.appendleft(_Lane(lane.key, queue.popleft(), lane.channel))
             elif queue is not None and not queue:
                 del self._waiting[lane.key]
         for future in [f for f in self._zombies if f.done()]:
             del self._zombies[future]
 
-    def _record(self) -> int:
+    def _record(self, force: bool = False) -> int:
+        """Store what came back: at once when nothing else is running, else in
+        batches of up to ``batch`` or every 50 ms, whichever comes first (the
+        provider's id is on record within moments of its answer)."""
         if not self._outcomes:
+            return 0
+        due = (
+            force
+            or not self._in_flight
+            or len(self._outcomes) >= self.batch
+            or time.monotonic() - self._first_outcome_at >= 0.05
+        )
+        if not due:
             return 0
         outcomes, self._outcomes = self._outcomes, []
         try:
@@ -278,6 +339,7 @@ class Dispatcher:
         self._last_beat = now
         tokens = {item.token for lane in self._in_flight.values() for item in lane.items}
         tokens |= {i.token for q in self._waiting.values() for lane in q for i in lane}
+        tokens |= {i.token for lane in self._ready for i in lane.items}
         renew(self.db, tokens, self.clock.now(), self.lease)
 
     def _abandon_overdue(self) -> None:
@@ -308,8 +370,10 @@ class Dispatcher:
             wait_for(list(self._in_flight), timeout=min(5.0, self.send_deadline))
         try:
             self._collect()
-            self._record()
+            self._record(force=True)
             unsent = [i for q in self._waiting.values() for lane in q for i in lane]
+            unsent += [i for lane in self._ready for i in lane.items]
+            self._ready.clear()
             unsettled = [i for lane in self._in_flight.values() for i in lane.items]
             for future in list(self._in_flight):
                 self._zombies[future] = self._in_flight.pop(future).channel
