@@ -201,3 +201,42 @@ def test_a_late_answer_is_a_page_handed_back_and_settled_by_lookup(db, clock, tw
     # settles on the message it finds.
     assert _row(db).status is NotificationStatus.sent
     assert len(twilio_server.created("Messages")) == 1
+
+
+def test_a_slack_message_is_found_in_the_channel_history_by_its_notification(db, clock):
+    from sentinel.alerting.channels.slack import SlackChannel
+    from tests.fakes.slack_server import FakeSlackServer
+
+    with FakeSlackServer() as slack_server:
+        channel = SlackChannel(slack_server.client(), "#ops")
+        dispatcher = Dispatcher(
+            db, {"slack": via(channel)}, clock, finders={"slack": find_via(channel)}
+        )
+        with db.session() as s:
+            for key in ("posted-then-died", "died-before-posting"):
+                enqueue(s, key, "slack", "#ops", {"text": f"[P1] {key}"}, clock.now())
+        items = claim(db, clock.now(), LEASE, 10)
+        posted = channel.send(message_of(items[0]))  # Slack has it; the dispatcher dies
+        clock.advance(LEASE + timedelta(seconds=1))
+        dispatcher.drain()
+        posts = [r for r in slack_server.requests if r.method == "chat.postMessage"]
+        assert [p.params["text"].split(": ", 1)[1] for p in posts] == [
+            "[P1] posted-then-died",
+            "[P1] died-before-posting",
+        ]
+        with db.session() as s:
+            rows = {r.key: r for r in s.scalars(select(Notification))}
+        assert rows["posted-then-died"].provider_id == posted.provider_id
+        assert {r.status for r in rows.values()} == {NotificationStatus.sent}
+        # A direct message to a user id has no history to read: sent again, flagged.
+        with db.session() as s:
+            enqueue(s, "dm", "slack", "U0ALICE", {"text": "[P1] dm"}, clock.now())
+        claim(db, clock.now(), LEASE, 10)
+        clock.advance(LEASE + timedelta(seconds=1))
+        dispatcher.drain()
+        with db.session() as s:
+            dm = s.scalar(select(Notification).where(Notification.key == "dm"))
+            note = s.scalar(
+                select(DeliveryAttempt.error).where(DeliveryAttempt.notification_id == dm.id)
+            )
+        assert dm.status is NotificationStatus.sent and "may be a duplicate" in note
