@@ -263,6 +263,7 @@ class Dispatcher:
                 lane = self._ready.popleft()
                 self._submit(lane.key, lane.items)
                 self._collect()  # an edit queued behind this lane joins the ready queue
+                self._beat()  # a long batch keeps the claims it has not reached yet
             return
         busy = self._busy()
         running = sum(busy.values())

@@ -156,3 +156,26 @@ def test_a_hung_provider_holds_only_its_own_pages_and_stop_hands_claims_back(rig
         # handed back, due now, and whoever takes it asks the provider first
         assert row.status is NotificationStatus.pending and row.claim_token is None
         assert row.taken_over is True
+
+
+def test_a_long_inline_batch_keeps_its_claims_alive(rig: Rig) -> None:
+    """One worker sends a batch in order; the heartbeat renews the claims it
+    has not reached yet, so no other dispatcher takes them (and sends them twice)."""
+    from common.clock import SystemClock
+    from sentinel.alerting.outbox import claim
+
+    clock = SystemClock()
+    seen: list[list[int]] = []
+
+    def slow(item):  # type: ignore[no-untyped-def]
+        time.sleep(0.15)
+        seen.append([i.id for i in claim(rig.db, clock.now(), timedelta(seconds=1), 50)])
+        return Provider("twilio")(item)
+
+    with rig.db.session() as s:
+        for i in range(12):
+            enqueue(s, f"n{i}", "sms", "+15550000001", {"text": f"page {i}"}, clock.now())
+    dispatcher = Dispatcher(rig.db, {"sms": slow}, clock, lease=timedelta(seconds=0.6))
+    assert dispatcher.drain() == 12  # 1.8 s of sending against a 0.6 s lease
+    assert all(taken == [] for taken in seen)  # nobody else could claim any of them
+    assert {n.status for n in rig.notifications()} == {NotificationStatus.sent}
