@@ -147,7 +147,9 @@ class Dispatcher:
                 idle = not self._in_flight and not self._ready
                 if idle:
                     self.idle.set()
-                self._activity.wait(min(poll_seconds, self.heartbeat_seconds))
+                # Answers waiting to be recorded are stored within 50 ms.
+                wait = 0.05 if self._outcomes else min(poll_seconds, self.heartbeat_seconds)
+                self._activity.wait(wait)
                 self.idle.clear()
                 if self._woken and not self._stopping.is_set():
                     self.wakeups += 1
