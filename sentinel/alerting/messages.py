@@ -330,7 +330,8 @@ def _detail(group: AlertGroup, first: Facts, others: list[Alert], muted: dict[in
 def _headline(f: Facts) -> str:
     state = "no data" if f.state is AlertState.no_data else f.state.value
     return (
-        f"*{_mrkdwn(f.series)}* is *{state}* since {f.started_at:%Y-%m-%d %H:%M} UTC ({f.severity})"
+        f"*{_mrkdwn(f.series)}* is *{state}* since {f.started_at:%Y-%m-%d %H:%M} UTC"
+        f" ({f.severity})"
     )
 
 
