@@ -50,9 +50,10 @@ from twilio.rest import Client  # noqa: E402
 from common.clock import FakeClock  # noqa: E402
 from sentinel.alerting.channels.twilio_sms import TwilioSmsChannel  # noqa: E402
 from sentinel.alerting.config import parse_alerting_config  # noqa: E402
+from sentinel.alerting.dispatcher import Dispatcher  # noqa: E402
 from sentinel.alerting.models import AlertGroup  # noqa: E402
 from sentinel.alerting.notifier import Notifier  # noqa: E402
-from sentinel.alerting.outbox import Dispatcher, Outgoing, enqueue, via  # noqa: E402
+from sentinel.alerting.outbox import Outgoing, enqueue, via  # noqa: E402
 from sentinel.alerts import fingerprint  # noqa: E402
 from sentinel.db import Database  # noqa: E402
 from sentinel.models import Alert, AlertTransition, Notification, NotificationStatus  # noqa: E402

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -28,6 +29,8 @@ from sentinel.alerting.actions import audit
 from sentinel.alerting.receiver import AmPayload, receive
 from sentinel.alerting.views import alerting_router
 from sentinel.cadence import run_on_cadence
+from sentinel.health import backlog_of, channel_states
+from sentinel.health import check as health_check
 from sentinel.history import parse_series_key
 from sentinel.models import ACTIVE_STATES, Alert, AlertState, Sample, Tuning, TuningStatus
 from sentinel.runbooks import RUNBOOK_PATH, render_runbook_page
@@ -123,6 +126,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         loops = _start_loop(sentinel) if run_loop else None
+        app.state.loops_started_at = sentinel.clock.now() if run_loop else None
         try:
             yield
         finally:
@@ -134,6 +138,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
     serve_docs_offline(app)
     app.add_middleware(RefuseNulMiddleware)
     app.state.sentinel = sentinel
+    app.state.loops_started_at = None
 
     def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
         expected = sentinel.settings.api_token
@@ -149,16 +154,24 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             raise HTTPException(403, "invalid or missing API token")
 
     @app.get("/api/health")
-    def health() -> dict[str, Any]:
+    def health() -> JSONResponse:
+        """200 ``healthy``, or 503 ``degraded`` with a reason per failing check:
+        the database, the evaluation loop, the dispatcher and its channels."""
         evaluator = sentinel.evaluator
-        return {
-            "status": "healthy",
+        found = health_check(sentinel, app.state.loops_started_at)
+        body = {
+            "status": found.status,
+            "reasons": found.reasons,
             "replica": sentinel.replica,
             "leader": sentinel.is_leader,
             "signals": len(sentinel.catalogue.signals),
             "last_cycle_cpu_seconds": evaluator.cycle_seconds if evaluator else None,
             "channels": sentinel.channel_kinds,
+            "checks": found.checks,
         }
+        if found.reasons:
+            log.warning("sentinel.degraded", reasons="; ".join(found.reasons))
+        return JSONResponse(jsonable_encoder(body), status_code=503 if found.reasons else 200)
 
     @app.get("/api/signals", response_model=list[SignalOut])
     def signals() -> list[SignalOut]:
@@ -389,9 +402,51 @@ def _render_metrics(sentinel: Sentinel) -> bytes:
             for state, severity, n in counts:
                 active.add_metric([str(state), severity], n)
             yield active
+            yield from _delivery_metrics(sentinel)
 
     registry.register(_Collector())  # type: ignore[arg-type]
     return generate_latest(registry)
+
+
+def _delivery_metrics(sentinel: Sentinel):  # type: ignore[no-untyped-def]
+    now = sentinel.clock.now()
+    failing = GaugeMetricFamily(
+        "sentinel_channel_failing",
+        "1 while a delivery channel keeps failing at its provider.",
+        labels=["channel"],
+    )
+    failing_for = GaugeMetricFamily(
+        "sentinel_channel_failing_seconds",
+        "How long a delivery channel has been failing (0 when it is not).",
+        labels=["channel"],
+    )
+    for c in channel_states(sentinel, now):
+        failing.add_metric([c.channel], 1 if c.failing else 0)
+        seconds = (now - c.failing_since).total_seconds() if c.failing_since else 0.0
+        failing_for.add_metric([c.channel], seconds)
+    yield failing
+    yield failing_for
+    backlog = backlog_of(sentinel, now)
+    due = GaugeMetricFamily("sentinel_notifications_due", "Pages due now and not sent.")
+    due.add_metric([], backlog.due)
+    yield due
+    oldest = GaugeMetricFamily(
+        "sentinel_notifications_oldest_due_seconds", "How long the oldest due page has waited."
+    )
+    oldest.add_metric([], backlog.oldest_due_seconds or 0.0)
+    yield oldest
+    waiting = GaugeMetricFamily(
+        "sentinel_notifications_waiting", "Pages not sent yet (due, or backing off)."
+    )
+    waiting.add_metric([], backlog.waiting)
+    yield waiting
+    if sentinel.last_cycle_ok_at is not None:
+        cycle = GaugeMetricFamily(
+            "sentinel_last_successful_cycle_timestamp_seconds",
+            "When this replica's evaluation loop last completed a cycle.",
+        )
+        cycle.add_metric([], sentinel.last_cycle_ok_at.timestamp())
+        yield cycle
 
 
 class _Loops:

@@ -159,6 +159,7 @@ class NotificationStatus(enum.StrEnum):
     failed = "failed"  # gave up: retries exhausted or a permanent error
     held = "held"  # over its channel's rate limit: waits to go out in a bundle
     bundled = "bundled"  # went out inside the bundle ``bundled_into``
+    cancelled = "cancelled"  # a page whose group was acknowledged or resolved before it went out
 
 
 class Notification(Base):
@@ -198,6 +199,9 @@ class Notification(Base):
     bundled_into: Mapped[int | None] = mapped_column(nullable=True)
     # Delivery confirmed by the provider (SMS delivered, call answered by a human).
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Claimed from a dispatcher that died mid-send: before sending again, ask the
+    # provider whether the first try went out (cleared once settled).
+    taken_over: Mapped[bool] = mapped_column(default=False)
 
 
 class DeliveryAttempt(Base):

@@ -18,8 +18,8 @@ from common.secrets import register_secrets, url_password
 from sentinel import lease, tunings
 from sentinel.alerting.config import AlertingConfig, load_alerting_config
 from sentinel.alerting.delivery import build_dispatcher
+from sentinel.alerting.dispatcher import Dispatcher
 from sentinel.alerting.notifier import Notifier
-from sentinel.alerting.outbox import Dispatcher
 from sentinel.alerting.reactions import Reactions
 from sentinel.alerts import AlertBook
 from sentinel.backfill import StartupBackfill, without_history
@@ -60,6 +60,11 @@ class Sentinel:
     term: lease.Term | None = None  # the leadership term the evaluator writes under
     leader_notifier: Notifier | None = None  # the notifier of that term (fenced writes)
     backfill: StartupBackfill | None = None
+    # The evaluation loop's own record, for /api/health: a loop that keeps
+    # failing (its database away, say) is not healthy, however alive the process.
+    last_cycle_ok_at: datetime | None = None
+    cycle_failures: int = 0  # in a row
+    last_cycle_error: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -151,7 +156,14 @@ class Sentinel:
 
     def run_cycle(self) -> datetime:
         """One turn of the cadence loop: a cycle, then when the next is due."""
-        self.cycle()
+        try:
+            self.cycle()
+        except Exception as exc:
+            self.cycle_failures += 1
+            self.last_cycle_error = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+        self.last_cycle_ok_at = self.clock.now()
+        self.cycle_failures, self.last_cycle_error = 0, None
         return self.next_cycle_at()
 
     def deliver(self) -> int:

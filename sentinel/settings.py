@@ -65,3 +65,25 @@ class SentinelSettings(BaseSettings):
     slack_channel: str = "#alerts"  # where messages without a channel go
     webhook_url: str | None = None
     webhook_secret: str | None = None
+
+    # Delivery under provider faults. Every provider call gives up after this long
+    # (connect and read); a send still unanswered after ``delivery_send_deadline_seconds``
+    # is handed back and looked up at the provider before any resend.
+    provider_timeout_seconds: float = 5.0
+    delivery_send_deadline_seconds: float = 20.0
+    # Claims are renewed by a heartbeat (a third of this): a dead dispatcher's pages
+    # are taken over within it.
+    delivery_lease_seconds: float = 6.0
+    delivery_backoff_seconds: float = 2.0
+    delivery_max_backoff_seconds: float = 30.0
+    delivery_max_attempts: int = 5  # then a person's next channel too; broadcasts give up
+    # A second route for pages once their channel has failed this long: a signed
+    # webhook (another SMS gateway, say) carrying the phone number and the words.
+    failover_webhook_url: str | None = None
+    failover_webhook_secret: str | None = None
+    failover_channels: list[str] = ["sms", "voice"]
+    failover_after_seconds: float = 300.0
+    failover_probe_seconds: float = 30.0
+    # /api/health says "degraded" past these.
+    health_page_delay_seconds: float = 60.0  # a page due this long and not sent
+    health_cycle_stale_seconds: float = 30.0  # no successful evaluation cycle for this long

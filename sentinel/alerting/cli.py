@@ -91,9 +91,9 @@ def register(main: click.Group) -> None:
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
 def deliver(once: bool) -> None:
     """Send what the outbox holds, beside `serve`: more dispatcher processes,
-    more notifications per second (claims are leased, so they never collide)."""
+    more notifications per second (claims are leased, so they never collide).
+    SIGTERM or Ctrl-C stops it within seconds, handing its claims back."""
     import signal
-    import threading
 
     from common.clock import SystemClock
     from sentinel.alerting.delivery import build_dispatcher
@@ -101,20 +101,20 @@ def deliver(once: bool) -> None:
     settings = SentinelSettings()
     db = _db()
     dispatcher, _reactions, _kinds = build_dispatcher(settings, db, _config(), SystemClock())
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sent = 0
+    signal.signal(signal.SIGTERM, lambda *_: dispatcher.stop())
+    signal.signal(signal.SIGINT, lambda *_: dispatcher.stop())
     try:
-        while True:
-            sent += dispatcher.drain()
-            if once or stop.wait(settings.tick_seconds):
-                break
-    except KeyboardInterrupt:
-        pass
+        if once:
+            click.echo(f"{dispatcher.drain()} notifications attempted")
+        else:
+            from common.logs import configure_logging
+
+            configure_logging(settings.log_level)
+            dispatcher.serve(settings.tick_seconds)
+            click.echo("dispatcher stopped; claims handed back")
     finally:
         dispatcher.close()
         db.dispose()
-    click.echo(f"{sent} notifications attempted")
 
 
 @click.command()

@@ -131,3 +131,18 @@ class SeenCallback(Base):
     via: Mapped[str] = mapped_column(String(16))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ChannelHealth(Base):
+    """How a delivery channel has been doing, shared by every dispatcher: when
+    it started failing (provider errors, timeouts; a bad number is not the
+    channel's fault), which drives the failover route, /api/health and /metrics."""
+
+    __tablename__ = "channel_health"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

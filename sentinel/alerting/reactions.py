@@ -65,6 +65,12 @@ class Reactions:
         """The dispatcher gave up on ``row`` (retries spent or a permanent error)."""
         self._not_reached(s, row, now, reason=row.last_error or "failed")
 
+    def on_stalled(self, s: Session, row: Notification, now: datetime) -> None:
+        """A person's page keeps failing at the provider (it keeps retrying too):
+        try the person's next channel as well. The escalation is not hurried: a
+        provider outage is not the person being unreachable."""
+        self._fall_back(s, row, now, reason=row.last_error or "provider failing")
+
     def on_callback(self, s: Session, row: Notification, outcome: Outcome, now: datetime) -> None:
         s.add(
             DeliveryAttempt(
@@ -92,6 +98,15 @@ class Reactions:
     def _not_reached(self, s: Session, row: Notification, now: datetime, reason: str) -> None:
         if row.person is None:
             return  # a broadcast: nobody to fall back for
+        fallback = self._fall_back(s, row, now, reason)
+        voice_unanswered = row.channel == "voice"
+        if (not fallback or voice_unanswered) and row.group_id is not None:
+            escalate_now(s, row.group_id, row.step, now, reason)
+
+    def _fall_back(self, s: Session, row: Notification, now: datetime, reason: str) -> list[str]:
+        """Queue the person's next channel; returns the chain that was left."""
+        if row.person is None:
+            return []
         fallback = list(row.payload.get("fallback") or [])
         contact = self.config.people.get(row.person)
         if fallback and contact is not None:
@@ -118,9 +133,7 @@ class Reactions:
                         to_channel=channel,
                         reason=reason,
                     )
-        voice_unanswered = row.channel == "voice"
-        if (not fallback or voice_unanswered) and row.group_id is not None:
-            escalate_now(s, row.group_id, row.step, now, reason)
+        return fallback
 
 
 def escalate_now(s: Session, group_id: int, step: int | None, now: datetime, reason: str) -> None:

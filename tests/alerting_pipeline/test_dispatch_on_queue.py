@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from sentinel.alerting.dispatcher import Dispatcher
 from sentinel.alerting.notifier import Notifier
-from sentinel.alerting.outbox import Dispatcher, Outgoing
+from sentinel.alerting.outbox import Outgoing
 from tests.alerting_pipeline.conftest import Rig, make_config
 
 HOUR = 3600.0

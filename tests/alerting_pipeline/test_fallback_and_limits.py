@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from sentinel.alerting.dispatcher import Dispatcher
 from sentinel.alerting.notifier import Notifier
-from sentinel.alerting.outbox import Dispatcher, RetryPolicy
+from sentinel.alerting.outbox import RetryPolicy
 from sentinel.alerting.reactions import Reactions, call_outcome, sms_outcome
 from sentinel.models import DeliveryAttempt, Notification
 from tests.alerting_pipeline.conftest import Rig, make_config

@@ -1,4 +1,5 @@
-"""A real HTTP server that speaks Slack's ``chat.postMessage`` and ``chat.update``.
+"""A real HTTP server that speaks Slack's ``chat.postMessage``, ``chat.update`` and
+``conversations.history`` (what a channel holds, with each message's metadata).
 
 The official ``slack_sdk`` WebClient is pointed at it:
 
@@ -72,6 +73,7 @@ class FakeSlackServer(ScriptedServer[SlackRequest, SlackReply]):
     def __init__(self, token: str = BOT_TOKEN, default: SlackReply | None = None) -> None:
         self.token = token
         self._ts = itertools.count(1)
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> posted, oldest first
         super().__init__(default or SlackReply.ok())
 
     @property
@@ -95,6 +97,12 @@ class FakeSlackServer(ScriptedServer[SlackRequest, SlackReply]):
             "ts": ts,
             "bot_id": "B0FAKE",
         }
+        if request.method == "chat.postMessage":
+            metadata = request.params.get("metadata")
+            if isinstance(metadata, str):
+                metadata = json.loads(metadata)
+            with self._lock:
+                self.history.setdefault(str(channel), []).append({**message, "metadata": metadata})
         return {
             "ok": True,
             "channel": channel,
@@ -110,10 +118,35 @@ class FakeSlackServer(ScriptedServer[SlackRequest, SlackReply]):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # avoid ~40 ms Nagle/delayed-ACK stalls
 
+            def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                self._history(path, {k: v[0] for k, v in parse_qs(query).items()})
+
+            def _history(self, path: str, params: dict[str, Any]) -> None:
+                if path != "/conversations.history":
+                    self._send(404, {"ok": False, "error": "unknown_method"}, {})
+                    return
+                if self.headers.get("Authorization") != f"Bearer {server.token}":
+                    self._send(200, {"ok": False, "error": "invalid_auth"}, {})
+                    return
+                with server._lock:
+                    posted = server.history.get(str(params.get("channel", "")))
+                if posted is None:
+                    self._send(200, {"ok": False, "error": "channel_not_found"}, {})
+                    return
+                # ``oldest`` is accepted and ignored: this fake's ts are counters, not times.
+                messages = list(reversed(posted))
+                self._send(200, {"ok": True, "messages": messages, "has_more": False}, {})
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                path = self.path.split("?", 1)[0]
+                path, _, query = self.path.partition("?")
+                if path == "/conversations.history":  # slack_sdk sends it as a POST
+                    params = _params(self.headers.get("Content-Type") or "", raw)
+                    params.update({k: v[0] for k, v in parse_qs(query).items()})
+                    self._history(path, params)
+                    return
                 if path not in _METHODS:
                     self._send(404, {"ok": False, "error": "unknown_method"}, {})
                     return

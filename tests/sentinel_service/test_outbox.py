@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from sentinel.alerting.outbox import Dispatcher, RetryPolicy, claim, enqueue, record
+from sentinel.alerting.dispatcher import Dispatcher
+from sentinel.alerting.outbox import RetryPolicy, claim, enqueue, record
 from sentinel.db import Database
 from sentinel.models import DeliveryAttempt, Notification, NotificationStatus
 
@@ -131,7 +132,7 @@ def test_dispatcher_killed_mid_send_loses_nothing(sentinel_url, clock, tmp_path)
         import time
         from datetime import datetime, timedelta, timezone
         from common.clock import FakeClock
-        from sentinel.alerting.outbox import Dispatcher
+        from sentinel.alerting.dispatcher import Dispatcher
         from sentinel.db import Database
 
         class R:

@@ -18,8 +18,11 @@ def twilio_call(create: Callable[[], Any]) -> DeliveryResult:
     except (TwilioRestException, TwilioServiceException) as exc:
         return _from_status(exc.status, f"twilio {exc.status} code={exc.code}: {_message(exc)}")
     except (requests.RequestException, OSError) as exc:
-        # Nothing reached Twilio (or we never heard back): safe to try again.
-        return DeliveryResult.failure(f"twilio unreachable: {exc}", retryable=True)
+        # Nothing reached Twilio, or we never heard back: try again, and in the
+        # second case ask Twilio first whether it has the message.
+        return DeliveryResult.failure(
+            f"twilio unreachable: {exc}", retryable=True, uncertain=never_heard_back(exc)
+        )
     return DeliveryResult.success(str(resource.sid), status="queued")
 
 
@@ -33,3 +36,11 @@ def _message(exc: TwilioRestException | TwilioServiceException) -> str:
     if isinstance(exc, TwilioRestException):
         return exc.msg
     return exc.detail or exc.title
+
+
+def never_heard_back(exc: BaseException) -> bool:
+    """The request went out but no answer came: a read timeout, or a
+    connection cut mid-answer (not a refused or timed-out connect)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    return isinstance(exc, requests.ReadTimeout) or "Connection aborted" in str(exc)

@@ -37,6 +37,9 @@ class DeliveryResult:
     retry_after: float | None = None  # seconds, when the provider said so
     error: str | None = None
     status: DeliveryStatus = "sent"
+    # We never heard back (a read timeout, a connection cut mid-answer): the
+    # provider may have it, so the retry asks it before sending again.
+    uncertain: bool = False
 
     @classmethod
     def success(cls, provider_id: str | None, status: DeliveryStatus = "sent") -> DeliveryResult:
@@ -44,7 +47,12 @@ class DeliveryResult:
 
     @classmethod
     def failure(
-        cls, error: str, *, retryable: bool, retry_after: float | None = None
+        cls,
+        error: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        uncertain: bool = False,
     ) -> DeliveryResult:
         # Stored and shown with the notification: a provider may have echoed our credentials.
         return cls(
@@ -53,7 +61,17 @@ class DeliveryResult:
             retry_after=retry_after,
             error=redact(error)[:500],
             status="failed",
+            uncertain=uncertain,
         )
+
+
+@dataclass(frozen=True)
+class Found:
+    """A message the provider already has (asked by id, or found among recent ones)."""
+
+    provider_id: str
+    status: str  # the provider's own word: queued, sent, delivered, failed...
+    went_out: bool  # False: the provider has it but it failed, so it must be sent again
 
 
 class Channel(Protocol):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from sentinel.alerting.channels.base import DeliveryResult, Message, parse_retry_after
+from sentinel.alerting.channels.base import DeliveryResult, Found, Message, parse_retry_after
 
+METADATA_EVENT = "vigil_notification"
 ACTION_ACKNOWLEDGE = "alert_acknowledge"
 ACTION_RESOLVE = "alert_resolve"
 ACTION_SILENCE = "alert_silence_30m"
@@ -118,14 +120,50 @@ class SlackChannel:
                     )
             else:
                 response = self._client.chat_postMessage(
-                    channel=channel, text=fallback, blocks=blocks
+                    channel=channel, text=fallback, blocks=blocks, metadata=_metadata(message)
                 )
         except SlackApiError as exc:
             return _from_api_error(exc)
         except (SlackClientError, OSError) as exc:
-            # Connection refused/reset or timeout: nothing was posted, try again.
-            return DeliveryResult.failure(f"slack unreachable: {exc}", retryable=True)
+            # Connection refused/reset or timeout: try again (after a timeout Slack
+            # may have posted it, which the retry's log says).
+            uncertain = isinstance(exc, TimeoutError)
+            return DeliveryResult.failure(
+                f"slack unreachable: {exc}", retryable=True, uncertain=uncertain
+            )
         return DeliveryResult.success(str(response.get("ts")), status="sent")
+
+    def find(
+        self, message: Message, provider_id: str | None, since: datetime | None
+    ) -> list[Found] | None:
+        """A recorded ``ts`` is a message Slack posted; without one, the
+        channel's recent history is searched for the notification id this
+        sentinel puts in each message's metadata. None where Slack cannot be
+        asked (a direct message to a user id, a token without history scope)."""
+        if provider_id:
+            return [Found(provider_id, "posted", True)]
+        channel = message.recipient or self._default_channel
+        oldest = str((since - timedelta(minutes=5)).timestamp()) if since else None
+        try:
+            history = self._client.conversations_history(
+                channel=channel, oldest=oldest, include_all_metadata=True, limit=200
+            )
+        except (SlackApiError, SlackClientError, OSError):
+            return None
+        for posted in history.get("messages") or []:
+            payload = (posted.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("notification_id") == message.notification_id:
+                return [Found(str(posted.get("ts")), "posted", True)]
+        return []
+
+
+def _metadata(message: Message) -> dict[str, Any]:
+    """Carried by each posted message, so a page taken over from a dead
+    dispatcher can be found in the channel's history instead of posted twice."""
+    return {
+        "event_type": METADATA_EVENT,
+        "event_payload": {"notification_id": message.notification_id},
+    }
 
 
 def _error_code(exc: SlackApiError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import quote
 
@@ -9,12 +10,14 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from sentinel.alerting.channels._twilio import twilio_call
-from sentinel.alerting.channels.base import DeliveryResult, Message
+from sentinel.alerting.channels.base import DeliveryResult, Found, Message
 
 KeypressAction = Literal["acknowledge", "resolve", "silence_30m"]
 
 MENU_PROMPT = "Press 1 to acknowledge, 2 to resolve, 3 to silence for 30 minutes."
 _KEYPRESSES: dict[str, KeypressAction] = {"1": "acknowledge", "2": "resolve", "3": "silence_30m"}
+# Twilio's CallStatus values for a call that never rang (busy and no-answer did ring).
+NOT_PLACED = {"failed", "canceled"}
 # Everything after "answered" is what escalation needs: completed + AnsweredBy, busy, no-answer.
 STATUS_CALLBACK_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
@@ -74,3 +77,18 @@ class TwilioVoiceChannel:
                 **kwargs,  # type: ignore[arg-type]
             )
         )
+
+    def find(
+        self, message: Message, provider_id: str | None, since: datetime | None
+    ) -> list[Found]:
+        """Did Twilio place this call? By its sid when it was recorded, else
+        among recent calls to the same number (newest first; the dispatcher
+        skips calls another page already owns)."""
+        if provider_id:
+            found = self._client.calls(provider_id).fetch()
+            return [Found(str(found.sid), str(found.status), str(found.status) not in NOT_PLACED)]
+        kwargs: dict[str, object] = {"to": message.recipient, "from_": self._from, "limit": 100}
+        if since is not None:
+            kwargs["start_time_after"] = since - timedelta(minutes=5)
+        recent = self._client.calls.list(**kwargs)  # type: ignore[arg-type]
+        return [Found(str(c.sid), str(c.status), str(c.status) not in NOT_PLACED) for c in recent]

@@ -51,7 +51,13 @@ class WebhookChannel:
         self._clock = clock
 
     def send(self, message: Message) -> DeliveryResult:
-        url = message.recipient or self._url
+        # A page's recipient is a URL on the webhook channel; a failed-over SMS or
+        # call keeps its phone number as the recipient, in the payload.
+        url = (
+            message.recipient
+            if message.recipient.startswith(("http://", "https://"))
+            else self._url
+        )
         body = json.dumps(webhook_payload(message), separators=(",", ":")).encode()
         timestamp = str(int(self._clock()))
         headers = {
@@ -64,7 +70,10 @@ class WebhookChannel:
         try:
             response = self._http.post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
-            return DeliveryResult.failure(f"webhook timeout: {exc!r}", retryable=True)
+            uncertain = not isinstance(exc, httpx.ConnectTimeout)
+            return DeliveryResult.failure(
+                f"webhook timeout: {exc!r}", retryable=True, uncertain=uncertain
+            )
         except httpx.TransportError as exc:
             return DeliveryResult.failure(f"webhook unreachable: {exc!r}", retryable=True)
         status = response.status_code
