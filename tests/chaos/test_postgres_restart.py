@@ -186,7 +186,7 @@ def test_everything_reconnects_after_a_postgres_restart_and_loses_nothing(
             f"{pusher.refused}, missing {len(missing)}; pages shard1="
             f"{len(pages_for(outbox, '1'))} shard2={len(pages_for(outbox, '2'))}"
         )
-        assert statuses == {"translator": 503, "gate": 503, "postmortems": 503}
+        assert set(statuses.values()) == {503}  # every service, the sentinel too
         assert uploads.refused == 3 and uploads.ready_count() == len(uploads.accepted) == 15
         assert missing == []
         (term,) = lease.query("SELECT token FROM leases")[0]
