@@ -5,22 +5,21 @@ answers from the database, so a standby shows what the leader recorded."""
 from __future__ import annotations
 
 import contextlib
-import hmac
 import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from common.identity import IdentityStore, Role, attach, open_store, require
 from common.logs import get_logger
 from sentinel import maintenance
-from sentinel.alerting.actions import audit
 from sentinel.alerting.receiver import AmPayload, receive
 from sentinel.alerting.views import alerting_router
 from sentinel.cadence import run_on_cadence
@@ -102,7 +101,11 @@ class PushIn(BaseModel):
     t: datetime | None = Field(default=None, description="defaults to the time of arrival")
 
 
-def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
+def create_app(
+    sentinel: Sentinel, run_loop: bool = True, identity: IdentityStore | None = None
+) -> FastAPI:
+    """``identity``: the platform's store (default: the one ``VIGIL_*`` names)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         loops = _start_loop(sentinel) if run_loop else None
@@ -116,18 +119,10 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
     app = FastAPI(title="Sentinel", lifespan=lifespan)
     app.state.sentinel = sentinel
 
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        expected = sentinel.settings.api_token
-        if expected is None:
-            return
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            log.warning("http.forbidden", reason="bad token")
-            with sentinel.db.session() as s:
-                audit(
-                    s, "forbidden", "api", sentinel.clock.now(), reason="invalid or missing token"
-                )
-            raise HTTPException(403, "invalid or missing API token")
+    attach(app, identity or open_store(), "sentinel")
+    viewer = [Depends(require(Role.viewer))]
+    # Pushed samples and Alertmanager's alerts page people: a responder's doing.
+    responder = [Depends(require(Role.responder))]
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
@@ -141,7 +136,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             "channels": sentinel.channel_kinds,
         }
 
-    @app.get("/api/signals", response_model=list[SignalOut])
+    @app.get("/api/signals", response_model=list[SignalOut], dependencies=viewer)
     def signals() -> list[SignalOut]:
         series = _series_overview(sentinel)
         return [
@@ -149,7 +144,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             for spec in sentinel.catalogue.signals
         ]
 
-    @app.get("/api/signals/{name}", response_model=SignalDetail)
+    @app.get("/api/signals/{name}", response_model=SignalDetail, dependencies=viewer)
     def signal(name: str) -> SignalDetail:
         spec = _spec_or_404(sentinel, name)
         base = _signal_out(sentinel, spec, _series_overview(sentinel, name).get(name, []))
@@ -168,7 +163,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
         detector = spec.effective_detector.model_dump(mode="json", exclude_none=True)
         return SignalDetail(**base.model_dump(), detector=detector, tuning=tuning_out)
 
-    @app.get("/api/signals/{name}/history")
+    @app.get("/api/signals/{name}/history", dependencies=viewer)
     def history(
         name: str,
         series: str | None = None,
@@ -199,7 +194,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             ]
         return HTMLResponse(render_runbook_page(spec, active, f"/api/signals/{signal}"))
 
-    @app.get("/api/alerts", response_model=list[AlertOut])
+    @app.get("/api/alerts", response_model=list[AlertOut], dependencies=viewer)
     def alerts(
         state: Annotated[list[AlertState] | None, Query()] = None,
         signal: str | None = None,
@@ -216,7 +211,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
         with sentinel.db.session() as s:
             return [AlertOut.of(a) for a in s.scalars(query)]
 
-    @app.get("/api/alerts/{alert_id}", response_model=AlertDetail)
+    @app.get("/api/alerts/{alert_id}", response_model=AlertDetail, dependencies=viewer)
     def alert(alert_id: int) -> AlertDetail:
         with sentinel.db.session() as s:
             a = s.get(Alert, alert_id)
@@ -230,7 +225,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
                 ],
             )
 
-    @app.post("/api/push/{name}", status_code=202, dependencies=[Depends(require_token)])
+    @app.post("/api/push/{name}", status_code=202, dependencies=responder)
     def push(name: str, body: PushIn) -> dict[str, str]:
         spec = _spec_or_404(sentinel, name)
         if spec.source.type != "push":
@@ -243,13 +238,13 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             raise HTTPException(422, str(exc)) from exc
         return {"status": "accepted"}
 
-    @app.post("/api/alertmanager/webhook", dependencies=[Depends(require_token)])
+    @app.post("/api/alertmanager/webhook", dependencies=responder)
     def alertmanager_webhook(payload: AmPayload) -> dict[str, int]:
         """Alertmanager's webhook_config (payload version 4) points here."""
         flap = timedelta(minutes=sentinel.alerting.flap_minutes)
         return receive(sentinel.db, payload, sentinel.clock.now(), flap_window=flap)
 
-    app.include_router(alerting_router(sentinel, require_token))
+    app.include_router(alerting_router(sentinel))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

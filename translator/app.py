@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from common.identity import IdentityStore, attach, open_store
 from common.logs import current_context, get_logger
 from translator import __version__
 from translator.accounts.views import router as accounts_router
@@ -37,11 +38,13 @@ def create_app(
     services: Services,
     run_background: bool = True,
     instrument: bool = True,
+    identity: IdentityStore | None = None,
 ) -> FastAPI:
     """``run_background`` starts the worker pool and the scheduler with the app;
     ``instrument=False`` builds the app without the request middleware (metrics, logging,
     request ids)
-    (the baseline of the middleware benchmark)."""
+    (the baseline of the middleware benchmark); ``identity``: the platform's store for
+    operator routes (default: the one ``VIGIL_*`` names)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +70,7 @@ def create_app(
         dependencies=_fault_dependencies(services),
     )
     app.state.services = services
+    attach(app, identity or open_store(), "translator", whoami=False)
     for router in (health_router, accounts_router, files_router, jobs_router, payments_router):
         app.include_router(router)
 
