@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from common.identity import Principal, Role, identify
+from common.identity import Principal, Role, identify, parse_bearer
 from postmortems import lessons, markdown, reports
 from postmortems.forms import NARRATIVE_FIELDS, FieldError, LessonIn, PostmortemForm
 from postmortems.models import (
@@ -86,7 +86,10 @@ def web_router(service: Postmortems) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
     def caller(request: Request) -> Principal | None:
-        return identify(request, request.cookies.get(COOKIE))
+        """The signed-in cookie's account, or a bearer token's (scripts, tests)."""
+        header = request.headers.get("authorization")
+        token = request.cookies.get(COOKIE) or (parse_bearer(header) if header else None)
+        return identify(request, token)
 
     def authorized(request: Request) -> bool:
         """A page needs a viewer's token; a form post, a responder's."""
