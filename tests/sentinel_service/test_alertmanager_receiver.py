@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from common.identity import AccountKind, Role
 from common.yaml_config import parse_yaml_model
 from sentinel.api import create_app
 from sentinel.catalogue import Catalogue
 from sentinel.service import build_sentinel
 from sentinel.settings import SentinelSettings
+from tests.identity import account, bearer
 
 FIRING = {
     "version": "4",
@@ -38,18 +40,19 @@ FIRING = {
 @pytest.fixture
 def client(sentinel_url, database_url, clock):
     sentinel = build_sentinel(
-        SentinelSettings(
-            database_url=sentinel_url, translator_database_url=database_url, api_token="am-token"
-        ),
+        SentinelSettings(database_url=sentinel_url, translator_database_url=database_url),
         clock=clock,
         catalogue=parse_yaml_model("signals: []", Catalogue),
         migrate=False,
     )
-    yield TestClient(create_app(sentinel, run_loop=False))
+    client = TestClient(create_app(sentinel, run_loop=False))
+    # Alertmanager speaks as a service account of its own, a responder.
+    AUTH.update(bearer(account("alertmanager", Role.responder, AccountKind.service)))
+    yield client
     sentinel.close()
 
 
-AUTH = {"Authorization": "Bearer am-token"}
+AUTH: dict[str, str] = {}
 
 
 def test_firing_then_resolved(client):
@@ -94,9 +97,9 @@ def test_a_re_fire_soon_after_resolving_reopens_the_same_alert(client, clock):
     client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH)
     client.post("/api/alertmanager/webhook", json=resolved, headers=AUTH)
     clock.advance(minutes=5)
-    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH).json()[
-        "reopened"
-    ] == 1
+    assert (
+        client.post("/api/alertmanager/webhook", json=FIRING, headers=AUTH).json()["reopened"] == 1
+    )
     (alert,) = client.get("/api/alerts").json()
     detail = client.get(f"/api/alerts/{alert['id']}").json()
     assert [t["to_state"] for t in detail["transitions"]] == ["firing", "resolved", "firing"]
@@ -108,9 +111,10 @@ def test_a_re_fire_soon_after_resolving_reopens_the_same_alert(client, clock):
 
 
 def test_forged_or_malformed_calls(client):
-    assert client.post("/api/alertmanager/webhook", json=FIRING).status_code == 403
-    forged = {"Authorization": "Bearer guess"}
-    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=forged).status_code == 403
+    none = {"Authorization": ""}
+    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=none).status_code == 401
+    forged = {"Authorization": "Bearer guess-a-token-of-twenty"}
+    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=forged).status_code == 401
     old = {**FIRING, "version": "3"}
     assert client.post("/api/alertmanager/webhook", json=old, headers=AUTH).status_code == 422
     assert client.get("/api/alerts").json() == []

@@ -114,8 +114,9 @@ def test_each_fault_fires_its_own_signal_naming_the_series(
             by_signal = {a["signal"]: a for a in firing}
             instance = node.url.removeprefix("http://")
             assert by_signal["http.latency_p95_by_route"]["labels"]["route"] == "/api/jobs"
-            assert "http.latency_p95_by_route{route=/api/jobs} FIRING" in (
-                by_signal["http.latency_p95_by_route"]["summary"]
+            assert (
+                "http.latency_p95_by_route{route=/api/jobs} FIRING"
+                in (by_signal["http.latency_p95_by_route"]["summary"])
             )
             assert by_signal["logs.error_lines"]["labels"]["level"] == "ERROR"
             assert by_signal["logs.critical_lines"]["labels"]["level"] == "CRITICAL"
