@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -140,7 +141,9 @@ def platform_identity(
     """Every test's services share one identity store (a SQLite file of the test, or
     the PostgreSQL test database), whose first start makes the admin of
     ``tests.identity.ADMIN_TOKEN``; every ``TestClient`` and every process started
-    with this environment speaks as that admin unless a test says otherwise."""
+    with this environment speaks as that admin unless a test says otherwise. The
+    translator's clients are the exception: its customers send their own tokens,
+    and its tests say who they are (``ADMIN_HEADERS`` for its operator route)."""
     from fastapi.testclient import TestClient
 
     from tests.identity import ADMIN_TOKEN
@@ -151,12 +154,15 @@ def platform_identity(
     monkeypatch.setenv("VIGIL_TOKEN", ADMIN_TOKEN)
     original = TestClient.__init__
 
-    def as_admin(self: TestClient, *args: object, **kwargs: object) -> None:
+    def as_admin(self: TestClient, app: Any, *args: object, **kwargs: object) -> None:
+        if getattr(app, "title", None) == "Translator":
+            original(self, app, *args, **kwargs)  # type: ignore[arg-type]
+            return
         headers = {
             "Authorization": f"Bearer {ADMIN_TOKEN}",
             **dict(kwargs.pop("headers", None) or {}),
         }  # type: ignore[call-overload]
-        original(self, *args, headers=headers, **kwargs)  # type: ignore[arg-type]
+        original(self, app, *args, headers=headers, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(TestClient, "__init__", as_admin)
     return url
