@@ -23,8 +23,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from common.identity import open_store
 from common.logs import configure_logging
 from common.servers import serve_in_thread
+from demo.identity import demo_tokens
 from demo.node_exporter import start_node_exporter
 from demo.releases import run_releases
 from postmortems.app import create_served_app as postmortems_app
@@ -92,6 +94,8 @@ def main() -> None:
     Path("var").mkdir(exist_ok=True)
     log_file = open("var/demo.log", "a")  # noqa: SIM115 - open for the whole run
     configure_logging("INFO", stream=log_file)
+    identity = open_store(announce=True)  # the first start prints the admin's token once
+    platform = demo_tokens(identity)
     services = build_services(translator_settings)
     rng = random.Random(42)
     tokens = seed_users(services)
@@ -119,30 +123,36 @@ def main() -> None:
     )
     stop = threading.Event()
     watcher = threading.Thread(target=watch_alerts, args=(sentinel, stop), daemon=True)
-    pm_app = postmortems_app(postmortems, background=True, interval=5)
+    pm_app = postmortems_app(postmortems, background=True, interval=5, identity=identity)
     with (
-        serve_in_thread(translator_app(services), args.host, args.port) as base,
-        serve_in_thread(sentinel_app(sentinel), args.host, args.sentinel_port) as sentinel_base,
+        serve_in_thread(translator_app(services, identity=identity), args.host, args.port) as base,
+        serve_in_thread(
+            sentinel_app(sentinel, identity=identity), args.host, args.sentinel_port
+        ) as sentinel_base,
         serve_in_thread(pm_app, args.host, args.postmortems_port) as pm_base,
     ):
         releases = threading.Thread(
             target=run_releases,
-            args=(Path("var/fleet"), gate_url, sentinel_base, pm_base, stop),
+            args=(Path("var/fleet"), gate_url, sentinel_base, pm_base, stop, platform.pipeline),
             name="demo-releases",
             daemon=True,
         )
         print(banner(base, tokens))
+        auth = f"-H 'Authorization: Bearer {platform.viewer}'"
         print(f"""
 Logs (one line per event): var/demo.log
+Platform APIs want a token; this run's viewer token is in the commands below
+(vigil-admin makes accounts and tokens; VIGIL_IDENTITY_DATABASE_URL=sqlite:///var/identity.db).
 
 Sentinel at {sentinel_base}
-  signals:  curl {sentinel_base}/api/signals
-  alerts:   curl {sentinel_base}/api/alerts
-  pages:    curl {sentinel_base}/api/groups    (who was paged, by what, acknowledged?)
-  on call:  curl {sentinel_base}/api/oncall
+  signals:  curl {auth} {sentinel_base}/api/signals
+  alerts:   curl {auth} {sentinel_base}/api/alerts
+  pages:    curl {auth} {sentinel_base}/api/groups    (who was paged, by what, acknowledged?)
+  on call:  curl {auth} {sentinel_base}/api/oncall
   Without Twilio or Slack credentials pages print below and go to var/outbox.jsonl.
 
-Postmortems at {pm_base}/incidents  (incidents from critical alerts and rollbacks)
+Postmortems at {pm_base}/incidents  (incidents from critical alerts and rollbacks;
+  sign in with the viewer token above)
 Releases: release-gate history   (GATE_DATABASE_URL={gate_url})
 """)
         if args.fault_after >= 0:
@@ -162,6 +172,7 @@ Releases: release-gate history   (GATE_DATABASE_URL={gate_url})
             releases.join(60)
     sentinel.close()
     services.close()
+    identity.dispose()
     log_file.close()
 
 
