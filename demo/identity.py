@@ -14,7 +14,7 @@ from common.identity import AccountKind, IdentityError, IdentityStore, Role
 
 PIPELINE = "ci-demo-releases"
 VIEWER = "demo-viewer"
-ON_CALL = "alice"  # sentinel/alerting/examples: the primary schedule's first person
+ON_CALL = "sysadmin-1"  # a person of sentinel/alerting/examples/alerting.yaml
 
 
 @dataclass(frozen=True)
