@@ -44,6 +44,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import signal
 import statistics
 import subprocess
@@ -62,6 +63,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.pop("TWILIO_REGION", None)
 os.environ.pop("TWILIO_EDGE", None)
+# The sentinels it starts share a throwaway identity store whose first start makes an
+# admin with this run's token; the bench reads their APIs with it.
+BENCH_TOKEN = "vgl_bench-" + secrets.token_urlsafe(16)
+os.environ["VIGIL_ADMIN_TOKEN"] = BENCH_TOKEN
+os.environ["VIGIL_IDENTITY_DATABASE_URL"] = (
+    f"sqlite:///{tempfile.mkdtemp(prefix='vigil-bench-identity-')}/identity.db"
+)
 
 import httpx  # noqa: E402
 
@@ -180,7 +188,8 @@ def poll(probe: Callable[[], Any], timeout: float, what: str, proc: Proc | None 
 
 
 def get_json(url: str, **params: str) -> Any:
-    response = httpx.get(url, params=params or None, timeout=5, trust_env=False)
+    headers = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+    response = httpx.get(url, params=params or None, headers=headers, timeout=5, trust_env=False)
     response.raise_for_status()
     return response.json()
 

@@ -31,9 +31,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from common.identity import open_store
 from common.logs import configure_logging
 from common.servers import serve_in_thread
 from dashboards.console import ConsoleSettings, build_console
+from demo.identity import demo_tokens
 from demo.node_exporter import start_node_exporter
 from demo.releases import run_releases
 from demo.state import DemoBusy, ensure_ports_free, start_fresh
@@ -152,6 +154,8 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
     log_path = VAR / "demo.log"
     log_file = open(log_path, "a")  # noqa: SIM115 - open for the whole run
     configure_logging("INFO", stream=log_file)
+    identity = open_store(announce=True)  # the first start prints the admin's token once
+    platform = demo_tokens(identity)
     services = build_services(translator_settings)
     rng = random.Random(42)
     tokens = seed_users(services)
@@ -178,7 +182,7 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
         )
     )
     watcher = threading.Thread(target=watch_alerts, args=(sentinel, stop), daemon=True)
-    pm_app = postmortems_app(postmortems, background=True, interval=5)
+    pm_app = postmortems_app(postmortems, background=True, interval=5, identity=identity)
     console = build_console(
         ConsoleSettings(
             sentinel_database_url=sentinel.settings.database_url,
@@ -189,31 +193,37 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
         )
     )
     with (
-        serve_in_thread(translator_app(services), args.host, args.port) as base,
-        serve_in_thread(sentinel_app(sentinel), args.host, args.sentinel_port) as sentinel_base,
+        serve_in_thread(translator_app(services, identity=identity), args.host, args.port) as base,
+        serve_in_thread(
+            sentinel_app(sentinel, identity=identity), args.host, args.sentinel_port
+        ) as sentinel_base,
         serve_in_thread(pm_app, args.host, args.postmortems_port) as pm_base,
         serve_in_thread(console, args.host, args.console_port) as console_base,
     ):
         releases = threading.Thread(
             target=run_releases,
-            args=(VAR / "fleet", gate_url, sentinel_base, pm_base, stop),
+            args=(VAR / "fleet", gate_url, sentinel_base, pm_base, stop, platform.pipeline),
             name="demo-releases",
             daemon=True,
         )
         print(banner(base, tokens))
+        auth = f"-H 'Authorization: Bearer {platform.viewer}'"
         print(f"""
 Console at {console_base}  (what fires, who is on call, signals, releases, hosts)
 
 Logs (one line per event): {log_path}
+Platform APIs want a token; this run's viewer token is in the commands below
+(vigil-admin makes accounts and tokens; VIGIL_IDENTITY_DATABASE_URL=sqlite:///var/identity.db).
 
 Sentinel at {sentinel_base}
-  signals:  curl {sentinel_base}/api/signals
-  alerts:   curl {sentinel_base}/api/alerts
-  pages:    curl {sentinel_base}/api/groups    (who was paged, by what, acknowledged?)
-  on call:  curl {sentinel_base}/api/oncall
+  signals:  curl {auth} {sentinel_base}/api/signals
+  alerts:   curl {auth} {sentinel_base}/api/alerts
+  pages:    curl {auth} {sentinel_base}/api/groups    (who was paged, by what, acknowledged?)
+  on call:  curl {auth} {sentinel_base}/api/oncall
   Without Twilio or Slack credentials pages print below and go to var/outbox.jsonl.
 
-Postmortems at {pm_base}/incidents  (incidents from critical alerts and rollbacks)
+Postmortems at {pm_base}/incidents  (incidents from critical alerts and rollbacks;
+  sign in with the viewer token above)
 Releases: release-gate history   (GATE_DATABASE_URL={gate_url})
 """)
         if args.fault_after >= 0:
@@ -252,6 +262,7 @@ Releases: release-gate history   (GATE_DATABASE_URL={gate_url})
     print(summary.render(), flush=True)
     sentinel.close()
     services.close()
+    identity.dispose()
     log_file.close()
 
 

@@ -46,19 +46,20 @@ FLEET = {
         "1.2.0": {"faults": {"http_errors": [{"route": "/api/plans", "rate": 0.3}]}},
     },
 }
-RELEASES = (("1.1.0", "alice"), ("1.2.0", "alice"))
+RELEASES = ("1.1.0", "1.2.0")
 
 
 def release(
     fleet: LocalFleet,
     version: str,
-    author: str,
+    token: str,
     gate_database_url: str,
     sentinel_url: str | None,
     postmortems_url: str | None,
     stop: threading.Event | None = None,
 ) -> Receipt:
-    """One release on a running fleet through the gate's own orchestration. Setting
+    """One release on a running fleet through the gate's own orchestration, by the
+    pipeline account whose platform token is ``token`` (its author). Setting
     ``stop`` interrupts it at its next wait: the gate puts the canary back and records
     the release as aborted."""
     clock = SystemClock()
@@ -70,12 +71,17 @@ def release(
             parse_config(GATE_YAML, "demo gate configuration"),
             clock=clock,
             deployer_for=lambda _service: fleet,
-            guards=Guards(sentinel_url=sentinel_url, postmortems_url=postmortems_url),
-            announcer=Announcer(clock, sentinel_url=sentinel_url),
-            incidents=IncidentReporter(postmortems_url=postmortems_url),
+            guards=Guards(
+                sentinel_url=sentinel_url,
+                postmortems_url=postmortems_url,
+                sentinel_token=token,
+                postmortems_token=token,
+            ),
+            announcer=Announcer(clock, sentinel_url=sentinel_url, token=token),
+            incidents=IncidentReporter(postmortems_url=postmortems_url, token=token),
             wait=_interruptible_wait(stop or threading.Event()),
         )
-        return gate.deploy(DeployRequest("translator", version, author))
+        return gate.deploy(DeployRequest("translator", version, author_of(token)))
     finally:
         db.dispose()
 
@@ -86,6 +92,20 @@ def _interruptible_wait(stop: threading.Event) -> Callable[[float], None]:
             raise KeyboardInterrupt  # the gate's own handling of an interrupted release
 
     return wait
+
+
+def author_of(token: str) -> str:
+    """The account a platform token belongs to: who releases."""
+    from common.identity import open_store
+
+    store = open_store()
+    try:
+        caller = store.authenticate(token)
+    finally:
+        store.dispose()
+    if caller is None:
+        raise ValueError("the release pipeline's token is not a live platform token")
+    return caller.name
 
 
 @contextlib.contextmanager
@@ -118,6 +138,7 @@ def run_releases(
     sentinel_url: str | None,
     postmortems_url: str | None,
     stop: threading.Event,
+    token: str,
 ) -> None:
     """Start the fleet, run the two releases, keep the fleet until ``stop``."""
     try:
@@ -129,14 +150,14 @@ def run_releases(
     with fleet:
         print(f"\n>>> FLEET up: preprod + 1 production node behind nginx at {fleet.proxy_url}\n")
         with browsing(fleet.proxy_url) as seen:
-            for version, author in RELEASES:
+            for version in RELEASES:
                 if stop.is_set():
                     break
                 try:
                     receipt = release(
                         fleet,
                         version,
-                        author,
+                        token,
                         gate_database_url,
                         sentinel_url,
                         postmortems_url,

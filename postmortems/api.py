@@ -4,20 +4,21 @@ keep it stable) and, mounted beside it, the server-rendered web form.
 Errors answer ``{"detail": ..., "errors": [{"field", "message"}, ...]}``: 422
 for a form or request that fails validation (every failing field named), 409
 when the incident's state refuses the change (closing before it is complete),
-404 for what does not exist, 403 for a missing or wrong bearer token."""
+404 for what does not exist, 401 without a valid platform token and 403 with
+one whose role is too low (viewers read, responders change)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from common.api_docs import serve_docs_offline
 from common.bounds import DbId, Timestamp
+from common.identity import IdentityStore, Responder, Role, acting_as, attach, open_store, require
 from common.logs import get_logger
 from common.nul_guard import RefuseNulMiddleware
 from postmortems import lessons, markdown, reports
@@ -45,27 +46,23 @@ class AlertLinkIn(BaseModel):
     alert_ids: list[DbId] = Field(max_length=1000)
 
 
-def actor(x_actor: Annotated[str | None, Header()] = None) -> str:
-    """Who makes the change, for the audit trail and the timeline (``X-Actor``)."""
-    return (x_actor or "api").strip() or "api"
+def actor(caller: Responder, x_actor: Annotated[str | None, Header()] = None) -> str:
+    """Who makes the change, for the audit trail and the timeline: the caller's
+    account (a responder's or higher). ``X-Actor``, if sent, must name it."""
+    return acting_as(caller, x_actor, "X-Actor")
 
 
 # Module level: with postponed annotations FastAPI resolves these names here.
 Actor = Annotated[str, Depends(actor)]
 
 
-def token_ok(service: Postmortems, given: str | None) -> bool:
-    expected = service.settings.api_token
-    if expected is None:
-        return True
-    return hmac.compare_digest((given or "").encode(), expected.encode())
-
-
-def create_app(service: Postmortems) -> FastAPI:
+def create_app(service: Postmortems, identity: IdentityStore | None = None) -> FastAPI:
+    """``identity``: the platform's store (default: the one ``VIGIL_*`` names)."""
     app = FastAPI(title="Postmortems", docs_url=None, redoc_url=None)
     serve_docs_offline(app)
     app.add_middleware(RefuseNulMiddleware)
     app.state.service = service
+    attach(app, identity or open_store(), "postmortems")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -117,13 +114,8 @@ def _error(
 
 
 def api_router(service: Postmortems) -> APIRouter:
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not token_ok(service, given):
-            log.warning("http.forbidden", reason="bad token")
-            raise HTTPException(403, "invalid or missing API token")
-
-    write = [Depends(require_token)]
+    write = [Depends(require(Role.responder))]
+    read = [Depends(require(Role.viewer))]
     r = APIRouter(prefix="/api")
 
     @r.get("/health")
@@ -132,7 +124,7 @@ def api_router(service: Postmortems) -> APIRouter:
         body, status = postmortems_health(service, background)
         return JSONResponse(body, status_code=status)
 
-    @r.get("/incidents", response_model=list[IncidentOut])
+    @r.get("/incidents", response_model=list[IncidentOut], dependencies=read)
     def list_incidents(
         service_name: Annotated[str | None, Query(alias="service")] = None,
         open: bool = False,  # noqa: A002 - the contract's query name
@@ -156,13 +148,13 @@ def api_router(service: Postmortems) -> APIRouter:
 
     @r.post("/incidents", dependencies=write, response_model=IncidentDetail, status_code=201)
     def open_incident(data: IncidentIn, response: Response, who: Actor) -> IncidentDetail:
-        result = service.open(data, actor=who if who != "api" else data.source)
+        result = service.open(data, actor=who)
         if not result.created:
             response.status_code = 200
             response.headers["X-Incident-Attached"] = "true"
         return result.incident
 
-    @r.get("/incidents/{incident_id}", response_model=IncidentDetail)
+    @r.get("/incidents/{incident_id}", response_model=IncidentDetail, dependencies=read)
     def get_incident(incident_id: DbId) -> IncidentDetail:
         return service.detail(incident_id)
 
@@ -191,7 +183,7 @@ def api_router(service: Postmortems) -> APIRouter:
     def add_action(incident_id: DbId, data: ActionIn, who: Actor) -> ActionOut:
         return service.add_action(incident_id, data, who)
 
-    @r.get("/actions", response_model=list[ActionOut])
+    @r.get("/actions", response_model=list[ActionOut], dependencies=read)
     def list_actions(overdue: bool = False, owner: str | None = None) -> list[ActionOut]:
         return service.actions(overdue_only=overdue, owner=owner)
 
@@ -228,12 +220,12 @@ def api_router(service: Postmortems) -> APIRouter:
     def close(incident_id: DbId, who: Actor) -> IncidentDetail:
         return service.close(incident_id, who)
 
-    @r.get("/incidents/{incident_id}/markdown", response_class=PlainTextResponse)
+    @r.get("/incidents/{incident_id}/markdown", response_class=PlainTextResponse, dependencies=read)
     def export_markdown(incident_id: DbId) -> PlainTextResponse:
         text = markdown.render(service.detail(incident_id))
         return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
-    @r.get("/lessons", response_model=list[lessons.LessonOut])
+    @r.get("/lessons", response_model=list[lessons.LessonOut], dependencies=read)
     def search_lessons(
         q: str | None = None,
         kind: str | None = None,
@@ -244,7 +236,7 @@ def api_router(service: Postmortems) -> APIRouter:
             service.db, q, kind=kind, service=service_name, incident_class=incident_class
         )
 
-    @r.get("/reports", response_model=reports.Report)
+    @r.get("/reports", response_model=reports.Report, dependencies=read)
     def report(
         start: Timestamp,
         end: Timestamp,

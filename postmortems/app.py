@@ -129,10 +129,12 @@ class Background:
             self.gate_db.dispose()
 
 
-def create_served_app(service: Postmortems, *, background: bool, interval: float) -> Any:
+def create_served_app(
+    service: Postmortems, *, background: bool, interval: float, identity: Any = None
+) -> Any:
     from postmortems.api import create_app
 
-    app: FastAPI = create_app(service)
+    app: FastAPI = create_app(service, identity)
     if not background:
         return app
     worker = Background(service, interval=interval)

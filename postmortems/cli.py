@@ -98,10 +98,12 @@ def serve(host: str, port: int, watch: bool, interval: float) -> None:
     """Run the API and the web form (and, by default, the watcher and reminders)."""
     import uvicorn
 
+    from common.identity import open_store
     from postmortems.app import create_served_app
 
     service = _service()
-    app = create_served_app(service, background=watch, interval=interval)
+    identity = open_store(announce=True)
+    app = create_served_app(service, background=watch, interval=interval, identity=identity)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 

@@ -135,7 +135,6 @@ class Postmortems:
     def __post_init__(self) -> None:
         register_secrets(
             [
-                self.settings.api_token,
                 self.settings.sentinel_api_token,
                 url_password(self.settings.database_url),
                 url_password(self.settings.sentinel_database_url),

@@ -17,11 +17,9 @@ class PostmortemSettings(BaseSettings):
     # Read when set: releases and rollbacks for timelines and change-failure rate.
     gate_database_url: str | None = None
     # Reminders go through the sentinel's announcements: over HTTP when this is set
-    # (with SENTINEL_API_TOKEN's value in sentinel_api_token), else in-process.
+    # (with a responder's platform token in sentinel_api_token), else in-process.
     sentinel_url: str | None = None
     sentinel_api_token: str | None = None
-    # Bearer token for the API's write routes and the web form; unset = open.
-    api_token: str | None = None
 
     # The business-hours calendar of working-day SLA targets and P2 due dates.
     time_zone: str = "Europe/Moscow"

@@ -3,8 +3,9 @@ Every change is a plain HTML form POST answered by a redirect (303) on success
 or by the same page with each error next to its field (422/409) on refusal, so
 what a person typed is never lost.
 
-With ``POSTMORTEM_API_TOKEN`` set, pages ask for the token once (``/login``)
-and keep it in a cookie."""
+Pages ask for a platform token once (``/login``) and keep it in a cookie: a
+viewer's reads the pages, a responder's (or higher) changes incidents; changes
+are recorded under the token's account."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from common.bounds import MAX_DB_ID, DbId
+from common.identity import Principal, Role, identify, parse_bearer
 from common.logs import get_logger
 from postmortems import lessons, markdown, reports
 from postmortems.forms import NARRATIVE_FIELDS, FieldError, LessonIn, PostmortemForm
@@ -86,16 +88,30 @@ def _errors_of(exc: ValidationError) -> list[FieldError]:
 def web_router(service: Postmortems) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
+    def caller(request: Request) -> Principal | None:
+        """The signed-in cookie's account, or a bearer token's (scripts, tests)."""
+        header = request.headers.get("authorization")
+        token = request.cookies.get(COOKIE) or (parse_bearer(header) if header else None)
+        return identify(request, token)
+
     def authorized(request: Request) -> bool:
-        from postmortems.api import token_ok
+        """A page needs a viewer's token; a form post, a responder's."""
+        found = caller(request)
+        needed = Role.viewer if request.method == "GET" else Role.responder
+        return found is not None and found.may(needed)
 
-        return service.settings.api_token is None or token_ok(service, request.cookies.get(COOKIE))
-
-    def login_redirect(request: Request) -> RedirectResponse:
+    def login_redirect(request: Request) -> Response:
+        found = request.state.identity_principal
+        if found is not None:  # signed in, but the role does not allow it
+            return PlainTextResponse(
+                f"{found.name} is a {found.role.value}: changing incidents needs a responder",
+                status_code=403,
+            )
         return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
 
     def actor(request: Request) -> str:
-        return request.cookies.get("postmortem_actor") or "web"
+        found = request.state.identity_principal
+        return found.name if found is not None else "web"
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("errors", {})
@@ -160,18 +176,14 @@ def web_router(service: Postmortems) -> APIRouter:
     @r.post("/login")
     async def login(request: Request) -> Response:
         data = await request.form()
-        from postmortems.api import token_ok
-
         target = str(data.get("next") or "/incidents")
         if not target.startswith("/") or target.startswith("//"):  # no open redirect
             target = "/incidents"
-        if not token_ok(service, str(data.get("token") or "")):
+        token = str(data.get("token") or "").strip()
+        if identify(request, token) is None:
             return page(request, "login.html", 403, next=target, errors={"token": "wrong token"})
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, str(data.get("token")), httponly=True, samesite="strict")
-        name = str(data.get("name") or "").strip()
-        if name:
-            response.set_cookie("postmortem_actor", name, samesite="strict")
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return response
 
     @r.get("/incidents", response_class=HTMLResponse)

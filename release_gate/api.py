@@ -2,26 +2,34 @@
 CLI. ``POST /api/releases`` admits the release at once (a refusal answers 409
 with the receipt naming the lock's holder and until when), then runs the
 canary in the background (202, poll ``GET /api/releases/{id}``) or, with
-``?wait=true``, answers the final receipt. With ``GATE_API_TOKEN`` set every
-route but the health check wants it as a bearer token."""
+``?wait=true``, answers the final receipt. Every route but the health check
+wants a platform token: a viewer's to read, a release manager's to deploy or
+freeze. A release's author is the caller's account, never a name in the body."""
 
 from __future__ import annotations
 
-import hmac
 import threading
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 
 from common.api_docs import serve_docs_offline
 from common.bounds import MAX_FREEZE, AwareTimestamp, DbId, minutes
+from common.identity import (
+    IdentityStore,
+    ReleaseManager,
+    Role,
+    acting_as,
+    attach,
+    open_store,
+    require,
+)
 from common.logs import get_logger
 from common.nul_guard import RefuseNulMiddleware
-from common.secrets import register_secrets
 from release_gate.freezes import (
     FreezeError,
     FreezeInfo,
@@ -47,7 +55,8 @@ log = get_logger("release_gate.http")
 class ReleaseIn(BaseModel):
     service: str = Field(min_length=1)
     version: str = Field(min_length=1)
-    author: str = Field(min_length=1)
+    # The caller's account is the author; if given, it must name the caller.
+    author: str | None = Field(default=None, min_length=1)
     override_reason: str | None = Field(default=None, min_length=1)
 
 
@@ -56,7 +65,7 @@ FreezeMinutes = minutes(MAX_FREEZE.total_seconds() / 60)
 
 class FreezeIn(BaseModel):
     reason: str = Field(min_length=1)
-    created_by: str = Field(min_length=1)
+    created_by: str | None = Field(default=None, min_length=1)  # the caller, if given
     service: str | None = None
     minutes: FreezeMinutes | None = None
     expires_at: AwareTimestamp | None = None
@@ -69,35 +78,28 @@ class FreezeIn(BaseModel):
 
 
 class LiftIn(BaseModel):
-    lifted_by: str = Field(min_length=1)
+    lifted_by: str | None = Field(default=None, min_length=1)  # the caller, if given
 
 
-def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
+def create_app(gate: ReleaseGate, identity: IdentityStore | None = None) -> FastAPI:
+    """``identity``: the platform's store (default: the one ``VIGIL_*`` names)."""
     app = FastAPI(title="Release gate", docs_url=None, redoc_url=None)
     serve_docs_offline(app)
-    register_secrets([api_token])
     app.add_middleware(RefuseNulMiddleware)
     app.state.gate = gate
     app.state.runs = []  # background releases, joinable by tests and at shutdown
-
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        if api_token is None:
-            return
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), api_token.encode()):
-            log.warning("http.forbidden", reason="bad token")
-            raise HTTPException(403, "invalid or missing API token")
-
-    guarded = [Depends(require_token)]
+    attach(app, identity or open_store(), "release_gate")
+    guarded = [Depends(require(Role.viewer))]
 
     @app.get("/api/health")
     def health() -> JSONResponse:
         body, status = gate_health(gate)
         return JSONResponse(body, status_code=status)
 
-    @app.post("/api/releases", dependencies=guarded, response_model=Receipt)
-    def post_release(body: ReleaseIn, wait: bool = False) -> Any:
-        request = DeployRequest(body.service, body.version, body.author, body.override_reason)
+    @app.post("/api/releases", response_model=Receipt)
+    def post_release(body: ReleaseIn, caller: ReleaseManager, wait: bool = False) -> Any:
+        author = acting_as(caller, body.author, "author")
+        request = DeployRequest(body.service, body.version, author, body.override_reason)
         try:
             release_id, admitted = gate.admit(request)
         except GateError as exc:
@@ -142,8 +144,8 @@ def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
                 return active_freezes(session, None, gate.clock.now())
             return list_freezes(session)
 
-    @app.post("/api/freezes", dependencies=guarded, status_code=201, response_model=FreezeInfo)
-    def post_freeze(body: FreezeIn) -> FreezeInfo:
+    @app.post("/api/freezes", status_code=201, response_model=FreezeInfo)
+    def post_freeze(body: FreezeIn, caller: ReleaseManager) -> FreezeInfo:
         now = gate.clock.now()
         expires = body.expires_at or now + timedelta(minutes=body.minutes or 0)
         if body.expires_at is not None and expires - now > MAX_FREEZE:
@@ -162,18 +164,21 @@ def create_app(gate: ReleaseGate, api_token: str | None = None) -> FastAPI:
                     session,
                     service=body.service,
                     reason=body.reason,
-                    created_by=body.created_by,
+                    created_by=acting_as(caller, body.created_by, "created_by"),
                     expires_at=expires,
                     now=now,
                 )
         except FreezeError as exc:
             raise HTTPException(422, str(exc)) from exc
 
-    @app.post("/api/freezes/{freeze_id}/lift", dependencies=guarded, response_model=FreezeInfo)
-    def post_lift(freeze_id: DbId, body: LiftIn) -> FreezeInfo:
+    @app.post("/api/freezes/{freeze_id}/lift", response_model=FreezeInfo)
+    def post_lift(
+        freeze_id: DbId, caller: ReleaseManager, body: LiftIn | None = None
+    ) -> FreezeInfo:
+        by = acting_as(caller, body.lifted_by if body else None, "lifted_by")
         try:
             with gate.db.session() as session:
-                return lift_freeze(session, freeze_id, body.lifted_by, gate.clock.now())
+                return lift_freeze(session, freeze_id, by, gate.clock.now())
         except FreezeError as exc:
             raise HTTPException(404, str(exc)) from exc
 

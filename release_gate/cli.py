@@ -66,7 +66,6 @@ def _settings():  # type: ignore[no-untyped-def]
     settings = GateSettings()
     register_secrets(
         [
-            settings.api_token,
             settings.sentinel_token,
             settings.postmortems_token,
             url_password(settings.database_url),
@@ -98,6 +97,44 @@ def _database(settings):  # type: ignore[no-untyped-def]
     return db
 
 
+def _releaser(claimed: str | None) -> str:
+    """The account of VIGIL_TOKEN, if it may deploy; else exit 4 saying why."""
+    import os
+
+    from common.identity import Role, open_store
+
+    token = os.environ.get("VIGIL_TOKEN", "").strip()
+    if not token:
+        click.echo(
+            "release-gate deploy: set VIGIL_TOKEN to a release manager's platform token "
+            "(vigil-admin token create ACCOUNT)",
+            err=True,
+        )
+        sys.exit(4)
+    try:
+        caller = open_store().authenticate(token)
+    except Exception as exc:  # noqa: BLE001 - e.g. the store's database is down: exit 4
+        click.echo(f"release-gate deploy: identity store: {exc}", err=True)
+        sys.exit(4)
+    if caller is None:
+        click.echo("release-gate deploy: VIGIL_TOKEN is not a live platform token", err=True)
+        sys.exit(4)
+    if not caller.may(Role.release_manager):
+        click.echo(
+            f"release-gate deploy: {caller.name} is a {caller.role.value}; "
+            "deploying needs release_manager",
+            err=True,
+        )
+        sys.exit(4)
+    if claimed is not None and claimed != caller.name:
+        click.echo(
+            f"release-gate deploy: --author {claimed} is not VIGIL_TOKEN's account ({caller.name})",
+            err=True,
+        )
+        sys.exit(4)
+    return caller.name
+
+
 def _emit_receipt(receipt, receipt_file: str | None) -> None:  # type: ignore[no-untyped-def]
     text = receipt.model_dump_json(indent=2)
     if receipt_file:
@@ -114,7 +151,11 @@ def _emit_receipt(receipt, receipt_file: str | None) -> None:  # type: ignore[no
 @main.command()
 @click.option("--service", required=True, help="A service of the gate's configuration.")
 @click.option("--version", "version", required=True, help="The version to release.")
-@click.option("--author", required=True, help="Who releases (the lock's holder).")
+@click.option(
+    "--author",
+    default=None,
+    help="Optional check: the account VIGIL_TOKEN belongs to (who releases is that account).",
+)
 @click.option(
     "--override",
     "override_reason",
@@ -132,18 +173,25 @@ def _emit_receipt(receipt, receipt_file: str | None) -> None:  # type: ignore[no
 def deploy(
     service: str,
     version: str,
-    author: str,
+    author: str | None,
     override_reason: str | None,
     receipt_file: str | None,
 ) -> None:
     """Release VERSION of SERVICE through the canary. Exit 0 promoted, 1 rolled
     back, 2 refused (nothing deployed), 3 inconclusive (old version left), 4
-    infrastructure error."""
+    infrastructure error or no release manager's token.
+
+    Who releases (the lock's holder, exempt from its own cooldown) is the account
+    of the platform token in VIGIL_TOKEN: CI deploys with a service account named
+    after its pipeline (``vigil-admin account create ci-translator --service
+    --role release_manager``)."""
     import signal
 
     from release_gate.service import DeployRequest, GateError
 
-    gate = _gate(_settings())
+    settings = _settings()
+    author = _releaser(author)
+    gate = _gate(settings)
 
     def _interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -348,11 +396,12 @@ def serve(host: str, port: int) -> None:
     """The same over HTTP: POST /api/releases, GET /api/releases, locks, freezes."""
     import uvicorn
 
+    from common.identity import open_store
     from release_gate.api import create_app
 
     settings = _settings()
     uvicorn.run(
-        create_app(_gate(settings), api_token=settings.api_token),
+        create_app(_gate(settings), identity=open_store(announce=True)),
         host=host,
         port=port,
         log_config=None,

@@ -18,15 +18,14 @@ class GateSettings(BaseSettings):
     # Deployers keep what they need between calls here (e.g. the promoted version).
     state_dir: Path = Path("var/release_gate")
 
-    # Peers over HTTP. Unset: the check is skipped and the receipt says so.
+    # Peers over HTTP. Unset: the check is skipped and the receipt says so. The tokens
+    # are platform tokens (vigil-admin): a release manager's opens incidents and announces.
     sentinel_url: str | None = None
     sentinel_token: str | None = None
     postmortems_url: str | None = None
     postmortems_token: str | None = None
     peer_timeout_seconds: float = 5.0
 
-    # Bearer token for `release-gate serve`; unset leaves the API open on a trusted network.
-    api_token: str | None = None
     # A running gate stamps its releases in flight every heartbeat_seconds (the
     # database's clock); one whose stamp is stale_after_seconds old is abandoned.
     heartbeat_seconds: float = 5.0

@@ -5,13 +5,12 @@ answers from the database, so a standby shows what the leader recorded."""
 from __future__ import annotations
 
 import contextlib
-import hmac
 import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -22,10 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from common.api_docs import serve_docs_offline
 from common.bounds import DbId, Timestamp
+from common.identity import IdentityStore, Role, attach, open_store, require
 from common.logs import get_logger
 from common.nul_guard import RefuseNulMiddleware
 from sentinel import maintenance
-from sentinel.alerting.actions import audit
 from sentinel.alerting.receiver import AmPayload, receive
 from sentinel.alerting.views import alerting_router
 from sentinel.cadence import run_on_cadence
@@ -122,7 +121,11 @@ class PushIn(BaseModel):
     t: Timestamp | None = Field(default=None, description="defaults to the time of arrival")
 
 
-def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
+def create_app(
+    sentinel: Sentinel, run_loop: bool = True, identity: IdentityStore | None = None
+) -> FastAPI:
+    """``identity``: the platform's store (default: the one ``VIGIL_*`` names)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         loops = _start_loop(sentinel) if run_loop else None
@@ -140,18 +143,10 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
     app.state.sentinel = sentinel
     app.state.loops_started_at = None
 
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        expected = sentinel.settings.api_token
-        if expected is None:
-            return
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            log.warning("http.forbidden", reason="bad token")
-            with sentinel.db.session() as s:
-                audit(
-                    s, "forbidden", "api", sentinel.clock.now(), reason="invalid or missing token"
-                )
-            raise HTTPException(403, "invalid or missing API token")
+    attach(app, identity or open_store(), "sentinel")
+    viewer = [Depends(require(Role.viewer))]
+    # Pushed samples and Alertmanager's alerts page people: a responder's doing.
+    responder = [Depends(require(Role.responder))]
 
     @app.get("/api/health")
     def health() -> JSONResponse:
@@ -173,7 +168,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             log.warning("sentinel.degraded", reasons="; ".join(found.reasons))
         return JSONResponse(jsonable_encoder(body), status_code=503 if found.reasons else 200)
 
-    @app.get("/api/signals", response_model=list[SignalOut])
+    @app.get("/api/signals", response_model=list[SignalOut], dependencies=viewer)
     def signals() -> list[SignalOut]:
         series = _series_overview(sentinel)
         return [
@@ -181,7 +176,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             for spec in sentinel.catalogue.signals
         ]
 
-    @app.get("/api/signals/{name}", response_model=SignalDetail)
+    @app.get("/api/signals/{name}", response_model=SignalDetail, dependencies=viewer)
     def signal(name: str) -> SignalDetail:
         spec = _spec_or_404(sentinel, name)
         base = _signal_out(sentinel, spec, _series_overview(sentinel, name).get(name, []))
@@ -202,7 +197,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
         grace = GraceOut(**health.describe_grace(name, sentinel.clock.now())) if health else None
         return SignalDetail(**base.model_dump(), detector=detector, tuning=tuning_out, grace=grace)
 
-    @app.get("/api/signals/{name}/history")
+    @app.get("/api/signals/{name}/history", dependencies=viewer)
     def history(
         name: str,
         series: str | None = None,
@@ -233,7 +228,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             ]
         return HTMLResponse(render_runbook_page(spec, active, f"/api/signals/{signal}"))
 
-    @app.get("/api/alerts", response_model=list[AlertOut])
+    @app.get("/api/alerts", response_model=list[AlertOut], dependencies=viewer)
     def alerts(
         state: Annotated[list[AlertState] | None, Query()] = None,
         signal: str | None = None,
@@ -250,7 +245,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
         with sentinel.db.session() as s:
             return [AlertOut.of(a) for a in s.scalars(query)]
 
-    @app.get("/api/alerts/{alert_id}", response_model=AlertDetail)
+    @app.get("/api/alerts/{alert_id}", response_model=AlertDetail, dependencies=viewer)
     def alert(alert_id: DbId) -> AlertDetail:
         with sentinel.db.session() as s:
             a = s.get(Alert, alert_id)
@@ -264,7 +259,7 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
                 ],
             )
 
-    @app.post("/api/push/{name}", status_code=202, dependencies=[Depends(require_token)])
+    @app.post("/api/push/{name}", status_code=202, dependencies=responder)
     def push(name: str, body: PushIn) -> dict[str, str]:
         spec = _spec_or_404(sentinel, name)
         if spec.source.type != "push":
@@ -283,13 +278,13 @@ def create_app(sentinel: Sentinel, run_loop: bool = True) -> FastAPI:
             ) from exc
         return {"status": "accepted"}
 
-    @app.post("/api/alertmanager/webhook", dependencies=[Depends(require_token)])
+    @app.post("/api/alertmanager/webhook", dependencies=responder)
     def alertmanager_webhook(payload: AmPayload) -> dict[str, int]:
         """Alertmanager's webhook_config (payload version 4) points here."""
         flap = timedelta(minutes=sentinel.alerting.flap_minutes)
         return receive(sentinel.db, payload, sentinel.clock.now(), flap_window=flap)
 
-    app.include_router(alerting_router(sentinel, require_token))
+    app.include_router(alerting_router(sentinel))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -39,9 +39,11 @@ def serve(host: str, port: int) -> None:
     """Run the API and, while this replica holds the lease, the evaluation loop."""
     import uvicorn
 
+    from common.identity import open_store
     from sentinel.api import create_app
 
-    uvicorn.run(create_app(_sentinel()), host=host, port=port, log_config=None, access_log=False)
+    app = create_app(_sentinel(), identity=open_store(announce=True))
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
 @main.command()

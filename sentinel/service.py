@@ -211,7 +211,6 @@ def build_sentinel(
     settings = settings or SentinelSettings()
     register_secrets(
         [
-            settings.api_token,
             settings.twilio_auth_token,
             settings.slack_bot_token,
             settings.slack_signing_secret,

@@ -43,9 +43,6 @@ class SentinelSettings(BaseSettings):
     # Signals that can read the past and have no samples are filled this far back when a
     # replica takes the lead (in the background; 0 turns it off).
     backfill_days: float = 14
-    # Bearer token for write endpoints (push, actions, silences, announcements);
-    # unset leaves them open on a trusted network.
-    api_token: str | None = None
     log_level: str = "INFO"
 
     # Alerting: routes, schedules, escalation (sentinel/alerting/examples/alerting.yaml).

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -28,6 +29,7 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/
 KEEP_TABLES = {"subscription_plans"}  # seed rows written by migrations
 # Each component's Database class; a component's tables appear once it has one.
 COMPONENT_DATABASES = (
+    "common.identity.db",
     "translator.db",
     "sentinel.db",
     "release_gate.db",
@@ -130,6 +132,40 @@ def database_url(postgres_database: str | None, tmp_path: Path) -> Iterator[str]
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
     yield postgres_database
+
+
+@pytest.fixture(autouse=True)
+def platform_identity(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, postgres_database: str | None
+) -> str:
+    """Every test's services share one identity store (a SQLite file of the test, or
+    the PostgreSQL test database), whose first start makes the admin of
+    ``tests.identity.ADMIN_TOKEN``; every ``TestClient`` and every process started
+    with this environment speaks as that admin unless a test says otherwise. The
+    translator's clients are the exception: its customers send their own tokens,
+    and its tests say who they are (``ADMIN_HEADERS`` for its operator route)."""
+    from fastapi.testclient import TestClient
+
+    from tests.identity import ADMIN_TOKEN
+
+    url = postgres_database or f"sqlite:///{tmp_path / 'identity.db'}"
+    monkeypatch.setenv("VIGIL_IDENTITY_DATABASE_URL", url)
+    monkeypatch.setenv("VIGIL_ADMIN_TOKEN", ADMIN_TOKEN)
+    monkeypatch.setenv("VIGIL_TOKEN", ADMIN_TOKEN)
+    original = TestClient.__init__
+
+    def as_admin(self: TestClient, app: Any, *args: object, **kwargs: object) -> None:
+        if getattr(app, "title", None) == "Translator":
+            original(self, app, *args, **kwargs)  # type: ignore[arg-type]
+            return
+        headers = {
+            "Authorization": f"Bearer {ADMIN_TOKEN}",
+            **dict(kwargs.pop("headers", None) or {}),
+        }  # type: ignore[call-overload]
+        original(self, app, *args, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TestClient, "__init__", as_admin)
+    return url
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import docx
 import pytest
 from sqlalchemy import func, select
 
+from common.identity import Role
 from tests.helpers import add_user, docx_bytes
+from tests.identity import ADMIN_HEADERS, account, bearer
 from translator.files.models import File
 from translator.jobs.models import TranslationJob, TranslationQueue
 
@@ -166,12 +168,20 @@ def test_auth_is_required_and_checked(api, svc):
     assert api.get("/api/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert api.get("/api/jobs", headers={"Authorization": "Basic abc"}).status_code == 401
     _, user = add_user(svc, "u@example.com")
+    # Creating users is an operator's action: a customer's token is no platform token.
     r = api.post("/api/users", headers=user, json={"email": "x@example.com"})
-    assert r.status_code == 403
+    assert r.status_code == 401
+    viewer = bearer(account("vic", Role.viewer))
+    assert (
+        api.post("/api/users", headers=viewer, json={"email": "x@example.com"}).status_code == 403
+    )
 
 
-def test_admin_creates_users_whose_token_works(api, svc):
-    _, admin = add_user(svc, "root@example.com", admin=True)
+def test_a_platform_admin_creates_users_whose_token_works(api, svc):
+    _, customer_admin = add_user(svc, "root@example.com", admin=True)
+    refused = api.post("/api/users", headers=customer_admin, json={"email": "x@example.com"})
+    assert refused.status_code == 401
+    admin = ADMIN_HEADERS
     r = api.post("/api/users", headers=admin, json={"email": "New@Example.com"})
     assert r.status_code == 201
     token = r.json()["api_token"]

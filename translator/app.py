@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.api_docs import serve_docs_offline
+from common.identity import IdentityStore, attach, open_store
 from common.logs import current_context, get_logger
 from common.nul_guard import RefuseNulMiddleware
 from translator import __version__
@@ -39,11 +40,13 @@ def create_app(
     services: Services,
     run_background: bool = True,
     instrument: bool = True,
+    identity: IdentityStore | None = None,
 ) -> FastAPI:
     """``run_background`` starts the worker pool and the scheduler with the app;
     ``instrument=False`` builds the app without the request middleware (metrics, logging,
     request ids)
-    (the baseline of the middleware benchmark)."""
+    (the baseline of the middleware benchmark); ``identity``: the platform's store for
+    operator routes (default: the one ``VIGIL_*`` names)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +75,7 @@ def create_app(
     )
     serve_docs_offline(app)
     app.state.services = services
+    attach(app, identity or open_store(), "translator", whoami=False)
     for router in (health_router, accounts_router, files_router, jobs_router, payments_router):
         app.include_router(router)
 

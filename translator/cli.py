@@ -46,12 +46,13 @@ def serve(host: str, port: int, worker_threads: int | None) -> None:
     """Run the API with its workers and scheduler (database migrated first)."""
     import uvicorn
 
+    from common.identity import open_store
     from translator.app import create_app
 
     services = _services()
     if worker_threads is not None:
         services.workers.size = worker_threads
-    app = create_app(services)
+    app = create_app(services, identity=open_store(announce=True))
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 

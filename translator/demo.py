@@ -239,12 +239,14 @@ def wait(duration: float) -> None:
 
 
 def run_demo(services: Services, host: str, port: int, duration: float, history_days: int) -> None:
+    from common.identity import open_store
     from translator.app import create_app
 
     rng = random.Random(42)
     tokens = seed_users(services)
     seed_history(services, history_days, rng)
-    with serve_in_thread(create_app(services), host, port) as base:
+    app = create_app(services, identity=open_store(announce=True))  # first start: the admin
+    with serve_in_thread(app, host, port) as base:
         print(banner(base, tokens) + "\nTraffic every second. Ctrl-C stops.\n", flush=True)
         with traffic(base, tokens, rng):
             wait(duration)

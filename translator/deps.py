@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the process's services and the calling user."""
+"""FastAPI dependencies: the process's services and the calling user.
+
+Users' tokens are the translator's customers'. Operator actions (creating
+users) take a platform token instead (``common.identity``), the same one the
+other services take."""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from translator.accounts.models import User, UserRole
+from common.identity import Admin
+from translator.accounts.models import User
 from translator.accounts.service import authenticate
-from translator.errors import Forbidden, Unauthorized
+from translator.errors import Unauthorized
 from translator.services import Services
 
 
@@ -44,12 +49,6 @@ def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     return user
 
 
-def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
-    if user.role != UserRole.admin:
-        raise Forbidden("this needs an admin token")
-    return user
-
-
 UserDep = Annotated[User, Depends(current_user)]
 OptionalUserDep = Annotated[User | None, Depends(optional_user)]
-AdminDep = Annotated[User, Depends(admin_user)]
+AdminDep = Admin  # a platform admin's token, not a customer's

@@ -2,13 +2,13 @@
 them, silences, who is on call, announcements, and the signed inbound
 callbacks of Twilio (keypad, delivery receipts) and Slack (buttons).
 
-Anything forged (a bad Twilio or Slack signature, a stale Slack timestamp, a
-wrong API token) gets 403 and an audit record, and changes nothing."""
+Anything forged (a bad Twilio or Slack signature, a stale Slack timestamp) gets
+403 and an audit record, and changes nothing. API callers present a platform
+token (``common.identity``): viewers read, responders act, as themselves."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 
 from common.bounds import MAX_SILENCE, DbId, Timestamp, minutes, span_error
+from common.identity import Responder, Role, acting_as, require
 from common.logs import get_logger
 from sentinel.alerting import actions, replays
 from sentinel.alerting.announcements import Announcement, UnknownRecipient, announce
@@ -104,7 +105,8 @@ SilenceMinutes = minutes(MAX_SILENCE.total_seconds() / 60)
 
 
 class ActionIn(BaseModel):
-    by: str = Field(min_length=1, max_length=128)
+    # The caller's identity; if given, it must name the caller.
+    by: str | None = Field(default=None, min_length=1, max_length=128)
     minutes: SilenceMinutes = Field(default=30, description="how long a silence lasts")
 
 
@@ -113,7 +115,7 @@ class SilenceIn(BaseModel):
     starts_at: Timestamp | None = None
     ends_at: Timestamp | None = None
     duration_minutes: SilenceMinutes | None = None
-    created_by: str = Field(min_length=1, max_length=128)
+    created_by: str | None = Field(default=None, min_length=1, max_length=128)
     comment: str = Field(max_length=4000)
 
     @field_validator("ends_at")
@@ -136,9 +138,9 @@ class SilenceOut(BaseModel):
     comment: str
 
 
-def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> APIRouter:
+def alerting_router(sentinel: Sentinel) -> APIRouter:
     router = APIRouter()
-    guarded = [Depends(require_token)]
+    viewer = [Depends(require(Role.viewer))]
 
     def now() -> datetime:
         return sentinel.clock.now()
@@ -167,7 +169,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
 
     # --- groups and actions ---------------------------------------------------
 
-    @router.get("/api/groups", response_model=list[GroupOut])
+    @router.get("/api/groups", response_model=list[GroupOut], dependencies=viewer)
     def groups(
         state: Annotated[list[GroupState] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -178,7 +180,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
         with sentinel.db.session() as s:
             return [_group_out(g) for g in s.scalars(query)]
 
-    @router.get("/api/groups/{group_id}", response_model=GroupDetail)
+    @router.get("/api/groups/{group_id}", response_model=GroupDetail, dependencies=viewer)
     def group(group_id: DbId) -> GroupDetail:
         with sentinel.db.session() as s:
             g = s.get(AlertGroup, group_id)
@@ -186,26 +188,34 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
                 raise HTTPException(404, f"no alert group {group_id}")
             return _group_detail(s, g)
 
-    @router.post("/api/groups/{group_id}/{action}", response_model=GroupOut, dependencies=guarded)
+    @router.post("/api/groups/{group_id}/{action}", response_model=GroupOut)
     def group_action(
-        group_id: DbId, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
+        group_id: DbId,
+        action: Literal["acknowledge", "resolve", "silence"],
+        body: ActionIn,
+        caller: Responder,
     ) -> GroupOut:
-        return run_action(action, group_id, body.by, "api", body.minutes)
+        by = acting_as(caller, body.by, "by")
+        return run_action(action, group_id, by, "api", body.minutes)
 
-    @router.post("/api/alerts/{alert_id}/{action}", response_model=GroupOut, dependencies=guarded)
+    @router.post("/api/alerts/{alert_id}/{action}", response_model=GroupOut)
     def alert_action(
-        alert_id: DbId, action: Literal["acknowledge", "resolve", "silence"], body: ActionIn
+        alert_id: DbId,
+        action: Literal["acknowledge", "resolve", "silence"],
+        body: ActionIn,
+        caller: Responder,
     ) -> GroupOut:
+        by = acting_as(caller, body.by, "by")
         with sentinel.db.session() as s:
             try:
                 group_id = actions.group_of_alert(s, alert_id)
             except actions.ActionError as exc:
                 raise HTTPException(exc.status, str(exc)) from exc
-        return run_action(action, group_id, body.by, "api", body.minutes)
+        return run_action(action, group_id, by, "api", body.minutes)
 
     # --- silences --------------------------------------------------------------
 
-    @router.get("/api/silences", response_model=list[SilenceOut])
+    @router.get("/api/silences", response_model=list[SilenceOut], dependencies=viewer)
     def silences(active: bool = True) -> list[SilenceOut]:
         query = select(SilenceRow).order_by(SilenceRow.id.desc()).limit(500)
         if active:
@@ -213,8 +223,9 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
         with sentinel.db.session() as s:
             return [SilenceOut.model_validate(r, from_attributes=True) for r in s.scalars(query)]
 
-    @router.post("/api/silences", response_model=SilenceOut, status_code=201, dependencies=guarded)
-    def add_silence(body: SilenceIn) -> SilenceOut:
+    @router.post("/api/silences", response_model=SilenceOut, status_code=201)
+    def add_silence(body: SilenceIn, caller: Responder) -> SilenceOut:
+        by = acting_as(caller, body.created_by, "created_by")
         start = body.starts_at or now()
         end = body.ends_at or (
             start + timedelta(minutes=body.duration_minutes) if body.duration_minutes else None
@@ -229,15 +240,14 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
             )
         try:
             with sentinel.db.session() as s:
-                row = actions.add_silence(
-                    s, body.matchers, start, end, body.created_by, body.comment, now()
-                )
+                row = actions.add_silence(s, body.matchers, start, end, by, body.comment, now())
                 return SilenceOut.model_validate(row, from_attributes=True)
         except actions.ActionError as exc:
             raise HTTPException(exc.status, str(exc)) from exc
 
-    @router.delete("/api/silences/{silence_id}", response_model=SilenceOut, dependencies=guarded)
-    def expire_silence(silence_id: DbId, by: str = "api") -> SilenceOut:
+    @router.delete("/api/silences/{silence_id}", response_model=SilenceOut)
+    def expire_silence(silence_id: DbId, caller: Responder, by: str | None = None) -> SilenceOut:
+        by = acting_as(caller, by, "by")
         try:
             with sentinel.db.session() as s:
                 row = actions.expire_silence(s, silence_id, by, "api", now())
@@ -247,7 +257,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
 
     # --- on call ---------------------------------------------------------------
 
-    @router.get("/api/oncall")
+    @router.get("/api/oncall", dependencies=viewer)
     def on_call(at: Timestamp | None = None) -> list[dict[str, Any]]:
         when = at or now()
         out = []
@@ -264,7 +274,7 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
             )
         return out
 
-    @router.get("/api/oncall/{name}.ics", response_class=PlainTextResponse)
+    @router.get("/api/oncall/{name}.ics", response_class=PlainTextResponse, dependencies=viewer)
     def on_call_ical(name: str, days: Annotated[int, Query(ge=1, le=366)] = 28) -> Response:
         if name not in sentinel.alerting.schedules:
             raise HTTPException(404, f"no schedule {name!r}")
@@ -274,7 +284,9 @@ def alerting_router(sentinel: Sentinel, require_token: Callable[..., None]) -> A
 
     # --- announcements ---------------------------------------------------------
 
-    @router.post("/api/announcements", status_code=202, dependencies=guarded)
+    @router.post(
+        "/api/announcements", status_code=202, dependencies=[Depends(require(Role.responder))]
+    )
     def announcements(body: Announcement) -> dict[str, int]:
         try:
             made = announce(sentinel.db, body, now(), sentinel.alerting)

@@ -178,9 +178,7 @@ def test_the_sms_is_one_short_line_with_the_facts_and_the_runbook_link(wallet_fa
     body = sms.param("Body") or ""
     assert sms.param("To") == "+15550000001"
     assert "\n" not in body
-    assert body == (
-        "[P1] payments.failed_ratio{method=wallet} 0.5, expected <= 0.2 " + RUNBOOK_URL
-    )
+    assert body == ("[P1] payments.failed_ratio{method=wallet} 0.5, expected <= 0.2 " + RUNBOOK_URL)
     assert RUNBOOK_LINE not in body and "Runbook:" not in body
     count = septets(body)
     assert count is not None and count <= SMS_GOAL  # one GSM-7 segment
@@ -371,12 +369,27 @@ def test_a_big_group_keeps_slack_within_one_block_and_the_runbook_link():
     )  # fmt: skip
     alerts = [
         Alert(
-            id=i, fingerprint=f"fp{i}", signal="http.error_ratio_by_route",
-            series=f'route="/api/{"x" * 150}{i}"', labels={}, severity="P1",
-            source="sentinel", state=AlertState.firing, summary="", value=0.3,
-            runbook="Find the request ids.\n" * 200, started_at=opened, updated_at=opened,
-            evidence={"value": 0.3, "upper": 0.05, "unit": "ratio", "reason": "above 5%",
-                      "samples": [0.01] * 10, "detector": {"kind": "ratio"}},
+            id=i,
+            fingerprint=f"fp{i}",
+            signal="http.error_ratio_by_route",
+            series=f'route="/api/{"x" * 150}{i}"',
+            labels={},
+            severity="P1",
+            source="sentinel",
+            state=AlertState.firing,
+            summary="",
+            value=0.3,
+            runbook="Find the request ids.\n" * 200,
+            started_at=opened,
+            updated_at=opened,
+            evidence={
+                "value": 0.3,
+                "upper": 0.05,
+                "unit": "ratio",
+                "reason": "above 5%",
+                "samples": [0.01] * 10,
+                "detector": {"kind": "ratio"},
+            },
         )  # fmt: skip
         for i in range(40)
     ]

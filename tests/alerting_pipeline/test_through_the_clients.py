@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from common.clock import FakeClock
+from common.identity import AccountKind, Role, open_store
 from common.yaml_config import parse_yaml_model
 from sentinel.alerting.channels.signatures import TWILIO_SIGNATURE_HEADER, sign_slack, sign_twilio
 from sentinel.alerting.models import AuditEvent, GroupState
@@ -27,6 +28,7 @@ from tests.alerting_pipeline.conftest import CONFIG, set_state
 from tests.fakes.providers import provider_settings
 from tests.fakes.slack_server import FakeSlackServer, SlackReply
 from tests.fakes.twilio_server import FakeTwilioServer
+from tests.identity import account, bearer
 
 PUBLIC = "https://sentinel.example.com"
 SIGNING_SECRET = "slack-signing-secret"
@@ -114,7 +116,6 @@ def live(sentinel_url, database_url, tmp_path, monkeypatch) -> Iterator[Live]:
             translator_database_url=database_url,
             alerting=config,
             public_url=PUBLIC,
-            api_token="ops-token",
             outbox_file=tmp_path / "outbox.jsonl",
             **provider_settings(twilio, slack),
             slack_signing_secret=SIGNING_SECRET,
@@ -240,18 +241,22 @@ def test_actions_over_the_api_need_the_token(live):
     live.step(30)
     group_id = live.group()["id"]
     body = {"by": "alice"}
-    assert live.http.post(f"/api/groups/{group_id}/acknowledge", json=body).status_code == 403
-    ok = live.http.post(
-        f"/api/groups/{group_id}/acknowledge",
-        json=body,
-        headers={"Authorization": "Bearer ops-token"},
-    )
+    ack = f"/api/groups/{group_id}/acknowledge"
+    assert live.http.post(ack, json=body, headers={"Authorization": ""}).status_code == 401
+    viewer = bearer(account("vic", Role.viewer))
+    assert live.http.post(ack, json=body, headers=viewer).status_code == 403
+    assert live.http.post(ack, json=body).status_code == 403  # the admin is not alice
+    ok = live.http.post(ack, json=body, headers=bearer(account("alice", Role.responder)))
     assert ok.status_code == 200 and ok.json()["state"] == GroupState.acknowledged
-    assert live.audits("forbidden")
+    assert ok.json()["acked_by"] == "alice"
+    store = open_store()
+    trail = [(r.actor, r.status) for r in reversed(store.audit_trail(actor=None))]
+    store.dispose()
+    assert trail == [(None, 401), ("vic", 403), ("admin", 403), ("alice", 200)]
 
 
 def test_release_announcements_are_one_slack_message_edited_in_place(live):
-    auth = {"Authorization": "Bearer ops-token"}
+    auth = bearer(account("ops-bot", Role.responder, AccountKind.service))
     for state in ("started", "canary", "promoted"):
         answer = live.http.post(
             "/api/announcements",
@@ -312,7 +317,7 @@ def test_an_alert_from_alertmanager_pages_through_the_same_schedules(live):
             }
         ],
     }
-    auth = {"Authorization": "Bearer ops-token"}
+    auth = bearer(account("ops-bot", Role.responder, AccountKind.service))
     assert (
         live.http.post("/api/alertmanager/webhook", json=payload, headers=auth).status_code == 200
     )

@@ -48,6 +48,7 @@ from sentinel.sources.base import BackfillUnsupported
 from tests.conftest import POSTGRES_URL
 from tests.daemons import Daemon, free_port
 from tests.fakes.twilio_server import FakeTwilioServer
+from tests.identity import ADMIN_HEADERS, ADMIN_TOKEN
 from translator.accounts.models import User
 from translator.demo import seed_history, seed_users
 from translator.services import build_services
@@ -318,13 +319,13 @@ def _start(name: str, module: str, port: int, env: dict[str, str], workdir: Path
 def _clean_environment() -> dict[str, str]:
     """This environment without settings that would redirect either process or
     the Twilio client (a developer's own TRANSLATOR_*, SENTINEL_*, TWILIO_EDGE)."""
-    prefixes = ("TRANSLATOR_", "SENTINEL_", "TWILIO_")
+    prefixes = ("TRANSLATOR_", "SENTINEL_", "TWILIO_", "VIGIL_")
     return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
 def _get_json(url: str) -> Any:
     try:
-        answer = httpx.get(url, timeout=5, trust_env=False)
+        answer = httpx.get(url, headers=ADMIN_HEADERS, timeout=5, trust_env=False)
     except httpx.HTTPError:
         return None
     return answer.json() if answer.status_code == 200 else None
@@ -480,7 +481,14 @@ def run_stack(template: Template, workdir: Path) -> Iterator[Stack]:
             "TRANSLATOR_LOG_FILE": str(event_log),
             "TRANSLATOR_FAULTS_FILE": str(faults_file),
         }
+        # Both processes share one identity store whose first start makes the test admin.
+        identity_env = {
+            "VIGIL_IDENTITY_DATABASE_URL": f"sqlite:///{workdir / 'identity.db'}",
+            "VIGIL_ADMIN_TOKEN": ADMIN_TOKEN,
+        }
+        translator_env.update(identity_env)
         sentinel_env = {
+            **identity_env,
             "SENTINEL_DATABASE_URL": sentinel_url,
             "SENTINEL_TRANSLATOR_DATABASE_URL": translator_url,
             "SENTINEL_CATALOGUE": str(template.catalogue),

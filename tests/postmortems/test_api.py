@@ -10,10 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.clock import FakeClock
+from common.identity import AccountKind, Role
 from common.servers import serve_in_thread
 from postmortems.api import create_app
 from postmortems.service import Postmortems
 from tests.daemons import free_port
+from tests.identity import ADMIN_TOKEN, account, bearer
 from tests.postmortems.conftest import COMPLETE
 
 BAD_RELEASE = {
@@ -58,7 +60,7 @@ def test_the_release_gate_reporter_opens_an_incident(pm: Postmortems, clock: Fak
 
     port = free_port()
     with serve_in_thread(create_app(pm), "127.0.0.1", port) as url:
-        reporter = IncidentReporter(postmortems_url=url)
+        reporter = IncidentReporter(postmortems_url=url, token=ADMIN_TOKEN)
         outcome = reporter.bad_release(
             release_id=42,
             service="translator",
@@ -82,7 +84,7 @@ def test_an_open_incident_freezes_the_gate_until_resolved(pm: Postmortems) -> No
 
     iid = pm.open(incident_in()).incident.id
     with serve_in_thread(create_app(pm), "127.0.0.1", free_port()) as url:
-        guards = Guards(sentinel_url=None, postmortems_url=url)
+        guards = Guards(sentinel_url=None, postmortems_url=url, postmortems_token=ADMIN_TOKEN)
         frozen = guards.check("translator")
         assert [i["id"] for i in frozen.incidents] == [iid] and not frozen.unreachable
         assert guards.check("payments").incidents == []
@@ -171,17 +173,27 @@ def test_unknown_incidents_are_404(client: TestClient) -> None:
     assert client.post("/api/incidents/999/close").status_code == 404
 
 
-def test_writes_need_the_token_when_set(pm: Postmortems) -> None:
-    pm.settings.api_token = "s3cret"
+def test_reads_and_writes_need_a_platform_token(pm: Postmortems) -> None:
+    viewer = bearer(account("vic", Role.viewer))
+    gate = bearer(account("release-gate", Role.release_manager, AccountKind.service))
     with TestClient(create_app(pm)) as c:
-        assert c.post("/api/incidents", json=BAD_RELEASE).status_code == 403
-        wrong = {"Authorization": "Bearer nope"}
-        assert c.post("/api/incidents", json=BAD_RELEASE, headers=wrong).status_code == 403
-        good = {"Authorization": "Bearer s3cret", "X-Actor": "gate"}
-        assert c.post("/api/incidents", json=BAD_RELEASE, headers=good).status_code == 201
-        assert c.get("/api/incidents").status_code == 200  # reading stays open
+        del c.headers["Authorization"]
+        assert c.get("/api/health").status_code == 200
+        assert c.post("/api/incidents", json=BAD_RELEASE).status_code == 401
+        wrong = {"Authorization": "Bearer nope-not-a-token-here"}
+        assert c.post("/api/incidents", json=BAD_RELEASE, headers=wrong).status_code == 401
+        assert c.get("/api/incidents").status_code == 401  # reads are guarded like the pages
+        assert c.get("/api/incidents", headers=viewer).status_code == 200
+        assert c.post("/api/incidents", json=BAD_RELEASE, headers=viewer).status_code == 403
+        spoof = {**gate, "X-Actor": "alice"}
+        assert c.post("/api/incidents", json=BAD_RELEASE, headers=spoof).status_code == 403
+        created = c.post("/api/incidents", json=BAD_RELEASE, headers={**gate, "X-Actor": ""})
+        assert created.status_code == 201
+        assert c.get("/api/incidents", headers=viewer).json()[0]["id"] == created.json()["id"]
         page = c.get("/incidents", follow_redirects=False)
         assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    opened = [e.text for e in pm.detail(created.json()["id"]).timeline if e.kind == "status"]
+    assert opened[0].endswith("by release-gate")
 
 
 def test_actions_and_timeline_routes(client: TestClient, clock: FakeClock) -> None:

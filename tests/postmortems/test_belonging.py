@@ -105,9 +105,7 @@ def test_the_same_page_series_or_signal_joins_an_alert_incident() -> None:
     incident = alert_incident(held)
     page = belongs(alert("queue.lag", group_id=5), incident, "translator")
     assert page.joins and page.strength == 3 and "alert group 5" in page.reason
-    again = belongs(
-        alert(series='route="/api/jobs"', route="/api/jobs"), incident, "translator"
-    )
+    again = belongs(alert(series='route="/api/jobs"', route="/api/jobs"), incident, "translator")
     assert again.joins and again.strength == 2 and "firing again" in again.reason
     spread = belongs(alert(series='route="/api/files"'), incident, "translator")
     assert spread.joins and spread.strength == 1
@@ -130,9 +128,7 @@ def test_judge_routes_match_sentinel_route_labels() -> None:
 
 def test_the_routes_a_release_broke_come_from_signatures_and_canary_errors() -> None:
     verdict = {
-        "evidence": {
-            "signatures": {"findings": [{"route": "POST /api/files", "status": "500"}]}
-        }
+        "evidence": {"signatures": {"findings": [{"route": "POST /api/files", "status": "500"}]}}
     }
     samples = {
         "canary": [

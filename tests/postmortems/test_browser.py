@@ -15,6 +15,7 @@ from common.servers import serve_in_thread
 from postmortems.api import create_app
 from postmortems.service import Postmortems
 from tests.daemons import free_port
+from tests.identity import ADMIN_TOKEN
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -55,8 +56,10 @@ def test_an_incident_lead_files_the_postmortem_and_closes(
     page: Page = browser_page  # type: ignore[assignment]
     port = free_port()
     with serve_in_thread(create_app(pm), "127.0.0.1", port) as url:
-        # Open the incident.
+        # Sign in with a platform token (the pages ask for one), then open the incident.
         page.goto(f"{url}/incidents")
+        page.fill("#token", ADMIN_TOKEN)
+        page.get_by_role("button", name="Sign in").click()
         page.get_by_role("link", name="Open an incident").first.click()
         page.fill("#title", "Wallet payments declined")
         page.select_option("#severity", "P1")

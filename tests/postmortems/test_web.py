@@ -9,8 +9,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from common.identity import Role
 from postmortems.api import create_app
 from postmortems.service import Postmortems
+from tests.identity import ANONYMOUS, account
 
 
 @pytest.fixture
@@ -131,19 +133,25 @@ def test_status_timeline_export_and_other_pages(web: TestClient, pm: Postmortems
         assert web.get(path).status_code == 200, path
 
 
-def test_pages_ask_for_the_token_when_one_is_set(pm: Postmortems) -> None:
-    pm.settings.api_token = "s3cret"
-    with TestClient(create_app(pm)) as web:
+def test_pages_ask_for_a_token_and_record_its_account(pm: Postmortems) -> None:
+    carol = account("carol", Role.responder)
+    vic = account("vic", Role.viewer)
+    with TestClient(create_app(pm), headers=ANONYMOUS) as web:
+        del web.headers["Authorization"]
         first = web.get("/incidents/new", follow_redirects=False)
         assert first.status_code == 303 and first.headers["location"].startswith("/login")
+        assert web.get("/incidents", follow_redirects=False).status_code == 303  # reads too
         assert web.post("/incidents/new", data={}, follow_redirects=False).status_code == 303
         wrong = web.post("/login", data={"token": "nope", "next": "/incidents/new"})
         assert wrong.status_code == 403
+        # A viewer reads the pages but changes nothing.
+        web.post("/login", data={"token": vic, "next": "/incidents"}, follow_redirects=False)
+        assert web.get("/incidents").status_code == 200
+        refused = web.post("/incidents/new", data={"title": "x"}, follow_redirects=False)
+        assert refused.status_code == 403 and "vic is a viewer" in refused.text
         good = web.post(
-            "/login",
-            data={"token": "s3cret", "name": "carol", "next": "/incidents/new"},
-            follow_redirects=False,
+            "/login", data={"token": carol, "next": "/incidents/new"}, follow_redirects=False
         )
         assert good.status_code == 303 and good.headers["location"] == "/incidents/new"
         iid = _open(web)
-    assert pm.detail(iid).lead == "carol"  # the name given at sign-in
+    assert pm.detail(iid).lead == "carol"  # the signed-in account, not a typed name

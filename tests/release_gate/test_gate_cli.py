@@ -85,8 +85,6 @@ def test_a_frozen_service_refuses_a_deploy_with_exit_2_and_a_receipt(
         "translator",
         "--version",
         "2.0.0",
-        "--author",
-        "alice",
         "--receipt",
         str(receipt_file),
     )
@@ -109,7 +107,7 @@ def test_a_frozen_service_refuses_a_deploy_with_exit_2_and_a_receipt(
 
 
 def test_a_deploy_of_an_unknown_service_is_exit_4(env: dict[str, str]) -> None:
-    result = _run(env, "deploy", "--service", "payments", "--version", "1", "--author", "a")
+    result = _run(env, "deploy", "--service", "payments", "--version", "1")
     assert result.exit_code == 4
     assert "unknown service 'payments' (configured: translator)" in result.stderr
 
@@ -126,8 +124,6 @@ def test_a_bad_configuration_is_exit_4_naming_file_and_line(
         "translator",
         "--version",
         "1",
-        "--author",
-        "a",
     )
     assert result.exit_code == 4
     assert f"{bad}:4: services.translator.deployer" in result.stderr

@@ -124,7 +124,7 @@ def _kill_mid_canary(
     """Start a deploy, wait until its canary is being judged, signal it (and,
     unless ``reap`` is False, collect its exit status, so it is no zombie)."""
     proc = subprocess.Popen(
-        [GATE, "deploy", "--service", "translator", "--version", "2.0.0", "--author", "alice"],
+        [GATE, "deploy", "--service", "translator", "--version", "2.0.0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -203,7 +203,7 @@ def test_the_next_deploy_finds_the_killed_release_and_rolls_it_back_first(
 
     quick = _env(gate_db_url, _config(tmp_path, metrics_url, 0.5, "quick.yaml"), tmp_path)
     done = subprocess.run(
-        [GATE, "deploy", "--service", "translator", "--version", "2.0.1", "--author", "alice"],
+        [GATE, "deploy", "--service", "translator", "--version", "2.0.1"],
         env=quick,
         capture_output=True,
         text=True,

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from common.identity import AccountKind, Role, open_store
 from common.yaml_config import parse_yaml_model
 from sentinel.alerting.receiver import ZERO_TIME, AmPayload
 from sentinel.api import create_app
@@ -25,9 +26,10 @@ from sentinel.catalogue import Catalogue
 from sentinel.service import build_sentinel
 from sentinel.settings import SentinelSettings
 from tests.alertmanager_server import alertmanager_server, require_alertmanager
+from tests.identity import ADMIN_HEADERS
 from tests.sources.conftest import listening_socket
 
-TOKEN = "am-real-token"
+TOKEN = "vgl_alertmanager-real-token"  # the alertmanager service account's
 WEBHOOK = "/api/alertmanager/webhook"
 
 
@@ -102,13 +104,15 @@ def capturing_proxy(upstream: str) -> Iterator[CapturingProxy]:
 def serve_sentinel(sentinel_url: str, database_url: str, clock: Any) -> Iterator[str]:
     """The sentinel's API (no evaluation loop) on a loopback port."""
     sentinel = build_sentinel(
-        SentinelSettings(
-            database_url=sentinel_url, translator_database_url=database_url, api_token=TOKEN
-        ),
+        SentinelSettings(database_url=sentinel_url, translator_database_url=database_url),
         clock=clock,
         catalogue=parse_yaml_model("signals: []", Catalogue),
         migrate=False,
     )
+    store = open_store()
+    store.create_account("alertmanager", Role.responder, AccountKind.service)
+    store.issue_token("alertmanager", "webhook_config", TOKEN)
+    store.dispose()
     sock = listening_socket()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -183,7 +187,9 @@ def test_alerts_from_a_real_alertmanager(
     ):
 
         def alerts() -> dict[str, dict[str, Any]]:
-            listed = httpx.get(f"{sentinel}/api/alerts", timeout=5, trust_env=False).json()
+            listed = httpx.get(
+                f"{sentinel}/api/alerts", headers=ADMIN_HEADERS, timeout=5, trust_env=False
+            ).json()
             return {
                 a["labels"].get("instance") or a["labels"].get("queue"): a
                 for a in listed
@@ -220,7 +226,10 @@ def test_alerts_from_a_real_alertmanager(
         after = alerts()
         assert after["db-2"]["state"] == "firing"
         detail = httpx.get(
-            f"{sentinel}/api/alerts/{after['db-1']['id']}", timeout=5, trust_env=False
+            f"{sentinel}/api/alerts/{after['db-1']['id']}",
+            headers=ADMIN_HEADERS,
+            timeout=5,
+            trust_env=False,
         ).json()
         assert datetime.fromisoformat(detail["resolved_at"]).replace(tzinfo=UTC) == ended
         assert [t["to_state"] for t in detail["transitions"]] == ["firing", "resolved"]
@@ -292,5 +301,10 @@ def test_a_wrong_token_is_refused_and_records_nothing(
             ]
         )
         am.wait_for(lambda: proxy.requests, what="Alertmanager to call the webhook")
-        assert {r.status for r in proxy.requests} == {403}
-        assert httpx.get(f"{sentinel}/api/alerts", timeout=5, trust_env=False).json() == []
+        assert {r.status for r in proxy.requests} == {401}
+        assert (
+            httpx.get(
+                f"{sentinel}/api/alerts", headers=ADMIN_HEADERS, timeout=5, trust_env=False
+            ).json()
+            == []
+        )

@@ -6,11 +6,13 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from common.identity import AccountKind, Role
 from common.yaml_config import parse_yaml_model
 from sentinel.api import create_app
 from sentinel.catalogue import Catalogue
 from sentinel.service import build_sentinel
 from sentinel.settings import SentinelSettings
+from tests.identity import account, bearer
 
 FIRING = {
     "version": "4",
@@ -39,18 +41,19 @@ FIRING = {
 @pytest.fixture
 def client(sentinel_url, database_url, clock):
     sentinel = build_sentinel(
-        SentinelSettings(
-            database_url=sentinel_url, translator_database_url=database_url, api_token="am-token"
-        ),
+        SentinelSettings(database_url=sentinel_url, translator_database_url=database_url),
         clock=clock,
         catalogue=parse_yaml_model("signals: []", Catalogue),
         migrate=False,
     )
-    yield TestClient(create_app(sentinel, run_loop=False))
+    client = TestClient(create_app(sentinel, run_loop=False))
+    # Alertmanager speaks as a service account of its own, a responder.
+    AUTH.update(bearer(account("alertmanager", Role.responder, AccountKind.service)))
+    yield client
     sentinel.close()
 
 
-AUTH = {"Authorization": "Bearer am-token"}
+AUTH: dict[str, str] = {}
 
 
 def test_firing_then_resolved(client):
@@ -109,9 +112,10 @@ def test_a_re_fire_soon_after_resolving_reopens_the_same_alert(client, clock):
 
 
 def test_forged_or_malformed_calls(client):
-    assert client.post("/api/alertmanager/webhook", json=FIRING).status_code == 403
-    forged = {"Authorization": "Bearer guess"}
-    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=forged).status_code == 403
+    none = {"Authorization": ""}
+    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=none).status_code == 401
+    forged = {"Authorization": "Bearer guess-a-token-of-twenty"}
+    assert client.post("/api/alertmanager/webhook", json=FIRING, headers=forged).status_code == 401
     old = {**FIRING, "version": "3"}
     assert client.post("/api/alertmanager/webhook", json=old, headers=AUTH).status_code == 422
     assert client.get("/api/alerts").json() == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from common.identity import AccountKind, Role
 from common.yaml_config import parse_yaml_model
 from sentinel.api import create_app
 from sentinel.catalogue import Catalogue
@@ -13,6 +14,7 @@ from sentinel.models import AlertState
 from sentinel.service import LEADER_LEASE, build_sentinel
 from sentinel.settings import SentinelSettings
 from tests.helpers import add_user
+from tests.identity import account, bearer
 from tests.sentinel_service.test_lease import expire
 
 CATALOGUE = """
@@ -153,14 +155,17 @@ def test_push_validation(sentinel):
     assert client.post("/api/push/batch.heartbeat", json={"value": "x"}).status_code == 422
 
 
-def test_push_needs_the_token_when_one_is_set(sentinel):
-    sentinel.settings.api_token = "s3cret"
+def test_push_needs_a_responders_bearer_token(sentinel):
+    token = account("pusher", Role.responder, AccountKind.service)
     client = TestClient(create_app(sentinel, run_loop=False))
-    assert client.post("/api/push/batch.heartbeat", json={"value": 1}).status_code == 403
-    ok = client.post(
-        "/api/push/batch.heartbeat", json={"value": 1}, headers={"Authorization": "Bearer s3cret"}
-    )
-    assert ok.status_code == 202
+    del client.headers["Authorization"]
+    push = "/api/push/batch.heartbeat"
+    assert client.post(push, json={"value": 1}).status_code == 401
+    # The token alone, without "Bearer ", is refused: no guessing at the scheme.
+    assert client.post(push, json={"value": 1}, headers={"Authorization": token}).status_code == 401
+    viewer = bearer(account("vic", Role.viewer))
+    assert client.post(push, json={"value": 1}, headers=viewer).status_code == 403
+    assert client.post(push, json={"value": 1}, headers=bearer(token)).status_code == 202
 
 
 def test_only_the_leader_evaluates_and_a_standby_takes_over(

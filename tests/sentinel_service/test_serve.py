@@ -11,6 +11,7 @@ import time
 
 import httpx
 
+from tests.identity import ADMIN_HEADERS, ADMIN_TOKEN
 from tests.sources.conftest import closed_port
 
 CATALOGUE = """
@@ -73,7 +74,7 @@ def test_serve_evaluates_a_live_translator(translator_node, sentinel_url, databa
                 node.get("/api/jobs")
 
             def both_have_values():
-                signals = httpx.get(f"{base}/api/signals").json()
+                signals = httpx.get(f"{base}/api/signals", headers=ADMIN_HEADERS).json()
                 values = {s["name"]: [x["last_value"] for x in s["series"]] for s in signals}
                 ok = values["payments.attempts"] == [0] and any(
                     v is not None and v > 0 for v in values["http.requests"]
@@ -81,10 +82,12 @@ def test_serve_evaluates_a_live_translator(translator_node, sentinel_url, databa
                 return values if ok else None
 
             _wait(both_have_values)
-            assert httpx.get(f"{base}/api/alerts").status_code == 200
+            assert httpx.get(f"{base}/api/alerts").status_code == 401
+            assert httpx.get(f"{base}/api/alerts", headers=ADMIN_HEADERS).status_code == 200
             assert "sentinel_leader 1.0" in httpx.get(f"{base}/metrics").text
         finally:
             proc.send_signal(signal.SIGTERM)
             output, _ = proc.communicate(timeout=30)
     assert proc.returncode in (0, -signal.SIGTERM), output
     assert "sentinel.leadership_taken" in output
+    assert ADMIN_TOKEN not in output  # the admin's token came from the environment: not echoed
