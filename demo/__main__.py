@@ -190,7 +190,8 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
             gate_database_url=gate_url,
             postmortems_database_url=postmortems.settings.database_url,
             postmortems_url=f"http://{args.host}:{args.postmortems_port}",
-        )
+        ),
+        identity=identity,
     )
     with (
         serve_in_thread(translator_app(services, identity=identity), args.host, args.port) as base,

@@ -9,8 +9,9 @@ from dashboards.console.settings import ConsoleSettings
 __all__ = ["ConsoleSettings", "ReleaseReader", "SentinelReader", "build_console", "create_console"]
 
 
-def build_console(settings: ConsoleSettings | None = None):  # type: ignore[no-untyped-def]
-    """The console app over the databases and files the settings name."""
+def build_console(settings: ConsoleSettings | None = None, identity=None):  # type: ignore[no-untyped-def]
+    """The console app over the databases and files the settings name; its logins are
+    the platform's (`identity`, default: the store VIGIL_* names)."""
     from sentinel.alerting.config import load_alerting_config
     from sentinel.catalogue.loader import load_catalogue
     from sentinel.db import Database
@@ -39,6 +40,12 @@ def build_console(settings: ConsoleSettings | None = None):  # type: ignore[no-u
             PostmortemsDatabase(settings.postmortems_database_url),
         )
         incidents = lambda: pm.list(open_only=True, limit=20)  # noqa: E731
+    from common.identity import open_store
+
     return create_console(
-        reader, gate=gate, incidents=incidents, postmortems_url=settings.postmortems_url
+        reader,
+        identity or open_store(announce=True),
+        gate=gate,
+        incidents=incidents,
+        postmortems_url=settings.postmortems_url,
     )

@@ -8,15 +8,18 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from common.identity import IdentityStore, Principal, Role, attach, identify
+from dashboards.console.actions import SentinelActions
+from dashboards.console.auth import COOKIE, NotSignedIn, needs, safe_target
 from dashboards.console.charts import sparkline, uplot_columns
 from dashboards.console.readers import SPARK_HOURS, SentinelReader
 from dashboards.console.releases import ReleaseReader, canary_chart
@@ -74,21 +77,55 @@ def _templates() -> Jinja2Templates:
 
 def create_console(
     reader: SentinelReader,
+    identity: IdentityStore,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     gate: ReleaseReader | None = None,
     incidents: Callable[[], list[IncidentOut]] | None = None,
     postmortems_url: str | None = None,
 ) -> FastAPI:
     """The console over the sentinel's records; the gate's releases and postmortems'
-    open incidents are shown when their readers are given."""
+    open incidents are shown when their readers are given. Every page wants a viewer's
+    platform token (`identity`), acting on a page a responder's."""
     app = FastAPI(title="Vigil console", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    attach(app, identity, "console", whoami=False)
     templates = _templates()
+    actions = SentinelActions(reader.db)
+    viewer = Depends(needs(Role.viewer))
+    responder = Depends(needs(Role.responder))
 
-    def page(request: Request, name: str, **context: Any) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {"now": clock(), **context})
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(_: Request, exc: NotSignedIn) -> Response:
+        return exc.response
 
-    @app.get("/", response_class=HTMLResponse)
+    def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        user = getattr(request.state, "identity_principal", None)
+        return templates.TemplateResponse(
+            request, name, {"now": clock(), "user": user, **context}, status_code=status
+        )
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
+        return page(request, "login.html", next=safe_target(next))
+
+    @app.post("/login")
+    def login(
+        request: Request, token: str = Form(""), next: str = Form("/")  # noqa: A002
+    ) -> Response:
+        target = safe_target(next)
+        if identify(request, token.strip()) is None:
+            return page(request, "login.html", 403, next=target, error="That token is not valid.")
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
+        return response
+
+    @app.post("/logout")
+    def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/", response_class=HTMLResponse, dependencies=[viewer])
     def home(request: Request) -> HTMLResponse:
         now = clock()
         return page(
@@ -104,7 +141,7 @@ def create_console(
             postmortems_url=postmortems_url,
         )
 
-    @app.get("/signals/{name}", response_class=HTMLResponse)
+    @app.get("/signals/{name}", response_class=HTMLResponse, dependencies=[viewer])
     def signal(
         request: Request, name: str, hours: int = Query(6, ge=1, le=24 * 35)
     ) -> HTMLResponse:
@@ -146,7 +183,7 @@ def create_console(
             tunings=[(t, _spec_text(t.spec)) for t in reader.tunings_of(name)],
         )
 
-    @app.get("/oncall", response_class=HTMLResponse)
+    @app.get("/oncall", response_class=HTMLResponse, dependencies=[viewer])
     def oncall(request: Request, days: int = Query(14, ge=1, le=92)) -> HTMLResponse:
         now = clock()
         return page(
@@ -159,7 +196,7 @@ def create_console(
             windows=reader.maintenance_windows(),
         )
 
-    @app.get("/hosts", response_class=HTMLResponse)
+    @app.get("/hosts", response_class=HTMLResponse, dependencies=[viewer])
     def hosts(request: Request) -> HTMLResponse:
         """CPU, memory and disk of every node (seed 004's resource thresholds), from the
         host signals of the catalogue, grouped by the host they were read from."""
@@ -172,7 +209,7 @@ def create_console(
                 by_host.setdefault(host, []).append((view.spec, series))
         return page(request, "hosts.html", hosts=sorted(by_host.items()), spark_hours=SPARK_HOURS)
 
-    @app.get("/releases", response_class=HTMLResponse)
+    @app.get("/releases", response_class=HTMLResponse, dependencies=[viewer])
     def releases(request: Request) -> HTMLResponse:
         return page(
             request,
@@ -181,7 +218,7 @@ def create_console(
             in_flight=IN_FLIGHT_STATES,
         )
 
-    @app.get("/releases/{release_id}", response_class=HTMLResponse)
+    @app.get("/releases/{release_id}", response_class=HTMLResponse, dependencies=[viewer])
     def release(request: Request, release_id: int = PathParam(ge=1, le=2**63 - 1)) -> HTMLResponse:
         receipt = gate.receipt(release_id) if gate is not None else None
         if receipt is None:
@@ -193,18 +230,42 @@ def create_console(
                 chart["marks"] = [[chart["decided_at"], f"judge: {receipt.decision}"]]
         return page(request, "release.html", r=receipt, chart=chart)
 
-    @app.get("/alerts", response_class=HTMLResponse)
+    @app.get("/alerts", response_class=HTMLResponse, dependencies=[viewer])
     def alerts(request: Request) -> HTMLResponse:
         return page(request, "alerts.html", alerts=reader.recent_alerts(200))
 
-    @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
+    @app.get("/alerts/{alert_id}", response_class=HTMLResponse, dependencies=[viewer])
     def alert(request: Request, alert_id: int = PathParam(ge=1, le=2**63 - 1)) -> HTMLResponse:
         found = reader.alert(alert_id)
         if found is None:
             raise HTTPException(404, f"no alert {alert_id}")
         group = reader.group(found.group_id) if found.group_id is not None else None
         deliveries = reader.deliveries(group.id) if group is not None else []
-        return page(request, "alert.html", alert=found, group=group, deliveries=deliveries)
+        return page(
+            request,
+            "alert.html",
+            alert=found,
+            group=group,
+            deliveries=deliveries,
+            done=request.query_params.get("done"),
+        )
+
+    @app.post("/alerts/{alert_id}/{action}")
+    def act(
+        alert_id: int = PathParam(ge=1, le=2**63 - 1),
+        action: Literal["acknowledge", "resolve", "silence"] = PathParam(),
+        minutes: float = Form(30, gt=0, le=7 * 24 * 60),
+        caller: Principal = responder,
+    ) -> Response:
+        """Act on the page of an alert as the signed-in responder: the sentinel's own
+        action, recorded and audited under their account, "via console"."""
+        try:
+            actions.act_on_alert(alert_id, action, caller.name, clock(), minutes)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return RedirectResponse(f"/alerts/{alert_id}?done={action}", status_code=303)
 
     return app
 

@@ -15,8 +15,9 @@ from sentinel.catalogue import Catalogue
 from sentinel.models import DeliveryAttempt
 from sentinel.service import build_sentinel
 from tests.alerting_pipeline.test_through_the_clients import live  # noqa: F401 - fixture
+from tests.identity import ADMIN_HEADERS
 
-TOKEN = {"Authorization": "Bearer ops-token"}
+TOKEN = ADMIN_HEADERS
 
 
 def _active_silences(live) -> list[dict]:  # noqa: F811
@@ -110,7 +111,7 @@ def test_a_replayed_slack_press_inside_the_window_is_refused(live):  # noqa: F81
     assert first.status_code == 200 and first.json()["state"] == "acknowledged"
     # Bob's colleague resolves it; a replay of bob's ack must not pull it back.
     resolved = live.http.post(
-        f"/api/groups/{group_id}/resolve", json={"by": "alice"}, headers=TOKEN
+        f"/api/groups/{group_id}/resolve", json={"by": "admin"}, headers=TOKEN
     )
     assert resolved.status_code == 200
     live.clock.advance(seconds=60)

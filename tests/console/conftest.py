@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from common.identity import open_store
 from dashboards.console import ReleaseReader, SentinelReader, create_console
 from release_gate.db import Database as GateDatabase
 from release_gate.models import Release, ReleaseStatus
@@ -222,5 +223,40 @@ def gate_reader(postgres_database: str | None, database_url: str, tmp_path: Path
 @pytest.fixture
 def seeded(console_reader):
     reader, alert_id = console_reader
-    with TestClient(create_console(reader, clock=lambda: NOW)) as client:
+    with TestClient(create_console(reader, open_store(), clock=lambda: NOW)) as client:
         yield client, alert_id
+
+
+def add_open_page(db: Database) -> int:
+    """A P1 on `jobs.failed` whose page nobody has acknowledged yet; its alert's id."""
+    with db.session() as s:
+        group = AlertGroup(
+            key="jobs-failed",
+            route="business",
+            policy="page-by-phone",
+            labels={"signal": "jobs.failed", "service": "translator"},
+            severity="P1",
+            state=GroupState.open,
+            opened_at=NOW - timedelta(minutes=3),
+            updated_at=NOW - timedelta(minutes=3),
+        )
+        s.add(group)
+        s.flush()
+        alert = Alert(
+            fingerprint="j" * 16,
+            signal="jobs.failed",
+            series="",
+            labels={},
+            severity="P1",
+            state=AlertState.firing,
+            summary="[P1] jobs.failed FIRING: 12 failed jobs in 30 min, expected ≤ 3",
+            value=12.0,
+            evidence={"reason": "12 above 3"},
+            started_at=NOW - timedelta(minutes=4),
+            firing_at=NOW - timedelta(minutes=3),
+            updated_at=NOW - timedelta(minutes=3),
+            group_id=group.id,
+        )
+        s.add(alert)
+        s.flush()
+        return alert.id

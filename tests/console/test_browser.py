@@ -12,10 +12,12 @@ from urllib.parse import urlparse
 
 import pytest
 
+from common.identity import Role, open_store
 from common.servers import serve_in_thread
 from dashboards.console import create_console
-from tests.console.conftest import NOW
+from tests.console.conftest import NOW, add_open_page
 from tests.daemons import free_port
+from tests.identity import account
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -53,8 +55,10 @@ def test_every_page_loads_offline_without_errors(
     console_reader, gate_reader, chromium, size: str
 ) -> None:
     reader, alert_id = console_reader
+    open_alert = add_open_page(reader.db)
     rolled_back = next(r.id for r in gate_reader.recent() if r.version == "1.4.0")
     width, height = SIZES[size]
+    # a browser sends no bearer header: it signs in like a person
     context = chromium.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(20_000)
@@ -70,9 +74,20 @@ def test_every_page_loads_offline_without_errors(
 
     page.on("request", request)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    app = create_console(reader, clock=lambda: NOW, gate=gate_reader)
+    app = create_console(reader, open_store(), clock=lambda: NOW, gate=gate_reader)
     try:
         with serve_in_thread(app, "127.0.0.1", free_port()) as url:
+            # one login: the first page asks for a token, then every page opens
+            page.goto(url + "/")
+            assert "/login" in page.url
+            page.fill("#token", account("sysadmin-1", Role.responder))
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(url + "/")
+            # the on-call person acknowledges a page from its alert's page
+            page.goto(f"{url}/alerts/{open_alert}")
+            page.locator("#acknowledge").click()
+            page.get_by_text("acknowledged by sysadmin-1").wait_for()
+            page.screenshot(path=str(SHOTS / f"acknowledged-{size}.png"), full_page=True)
             for name, path in (
                 ("home", "/"),
                 ("signal", "/signals/payments.failed_ratio"),

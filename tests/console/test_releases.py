@@ -9,6 +9,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from common.identity import open_store
 from dashboards.console import create_console
 from tests.console.conftest import NOW
 
@@ -16,7 +17,7 @@ from tests.console.conftest import NOW
 @pytest.fixture
 def client(console_reader, gate_reader):
     reader, _ = console_reader
-    with TestClient(create_console(reader, clock=lambda: NOW, gate=gate_reader)) as c:
+    with TestClient(create_console(reader, open_store(), clock=lambda: NOW, gate=gate_reader)) as c:
         yield c
 
 

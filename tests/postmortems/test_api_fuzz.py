@@ -11,6 +11,7 @@ from postmortems.db import Database
 from postmortems.service import Postmortems
 from postmortems.settings import PostmortemSettings
 from tests.api_fuzz import EXAMPLES, fuzz_app
+from tests.identity import ADMIN_HEADERS
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +20,7 @@ def test_postmortems_api_never_answers_a_server_error(
     pm_url: str, sentinel_url: str, clock: FakeClock, replayer
 ):
     settings = PostmortemSettings(
-        database_url=pm_url, sentinel_database_url=sentinel_url, api_token="pm-token"
+        database_url=pm_url, sentinel_database_url=sentinel_url
     )
     service = Postmortems(
         settings=settings,
@@ -29,7 +30,7 @@ def test_postmortems_api_never_answers_a_server_error(
         drafter=lambda *_args: [],
     )
     try:
-        headers = {"Authorization": "Bearer pm-token", "X-Actor": "fuzz"}
+        headers = ADMIN_HEADERS
         stats = fuzz_app(create_app(service), headers, max_examples=EXAMPLES)
         print(stats.line("postmortems"))
         assert stats.operations >= 15 and stats.cases > 150

@@ -14,16 +14,17 @@ from common.clock import FakeClock
 from release_gate.api import create_app
 from release_gate.db import Database
 from release_gate.freezes import FreezeError, create_freeze
+from tests.identity import ADMIN_HEADERS
 from tests.release_gate.gate_helpers import forced_judge, make_rig
 
-TOKEN = {"Authorization": "Bearer s3cret"}
-FREEZE = {"reason": "quarter close", "created_by": "alice"}
+TOKEN = ADMIN_HEADERS
+FREEZE = {"reason": "quarter close", "created_by": "admin"}
 
 
 @pytest.fixture
 def api(gate_db: Database, clock: FakeClock) -> Iterator[TestClient]:
     rig = make_rig(gate_db, clock, judge_fn=forced_judge("promote"))
-    with TestClient(create_app(rig.gate, api_token="s3cret"), raise_server_exceptions=False) as c:
+    with TestClient(create_app(rig.gate), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -53,7 +54,7 @@ def test_change_failure_rate_over_1e30_days_and_huge_ids_are_refused(api: TestCl
         "days"
     }
     assert _fields(api.get(f"/api/releases/{2**63}", headers=TOKEN)) == {"release_id"}
-    lift = api.post(f"/api/freezes/{2**63}/lift", json={"lifted_by": "a"}, headers=TOKEN)
+    lift = api.post(f"/api/freezes/{2**63}/lift", json={"lifted_by": "admin"}, headers=TOKEN)
     assert _fields(lift) == {"freeze_id"}
 
 

@@ -38,7 +38,6 @@ def sentinel_app(sentinel_url: str, database_url: str, tmp_path: Path) -> Iterat
         translator_database_url=database_url,
         alerting=config,
         public_url="https://sentinel.example.com",
-        api_token="ops-token",
         outbox_file=tmp_path / "outbox.jsonl",
     )
     sentinel = build_sentinel(

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.identity import ADMIN_HEADERS
 from tests.sentinel_service.api_app import sentinel_app  # noqa: F401 - fixture
 
-TOKEN = {"Authorization": "Bearer ops-token"}
-SILENCE = {"matchers": ['service="translator"'], "created_by": "alice", "comment": "migration"}
+TOKEN = ADMIN_HEADERS
+SILENCE = {"matchers": ['service="translator"'], "created_by": "admin", "comment": "migration"}
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_silence_durations_are_bounded_to_weeks(api: TestClient):
 
 def test_action_minutes_and_ids_beyond_range_are_refused(api: TestClient):
     minutes = api.post(
-        "/api/groups/1/silence", json={"by": "alice", "minutes": 1e16}, headers=TOKEN
+        "/api/groups/1/silence", json={"by": "admin", "minutes": 1e16}, headers=TOKEN
     )
     assert _fields(minutes) == {"minutes"}
     assert _fields(api.get(f"/api/groups/{2**63}")) == {"group_id"}
