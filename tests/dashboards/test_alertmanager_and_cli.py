@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from dashboards.alertmanager import alertmanager_config
 from dashboards.cli import main
 from tests.alertmanager_server import alertmanager_server, require_alertmanager, require_amtool
+from tests.identity import ADMIN_HEADERS
 from tests.sentinel_service.test_alertmanager_real import TOKEN, serve_sentinel
 
 
@@ -73,7 +74,9 @@ def test_a_real_alertmanager_delivers_to_the_sentinel_with_the_generated_receive
             am.post_alerts([alert])
 
             def recorded() -> list[dict[str, Any]]:
-                listed = httpx.get(f"{sentinel}/api/alerts", timeout=5, trust_env=False).json()
+                listed = httpx.get(
+                    f"{sentinel}/api/alerts", headers=ADMIN_HEADERS, timeout=5, trust_env=False
+                ).json()
                 return [a for a in listed if a["source"] == "alertmanager"]
 
             (found,) = am.wait_for(recorded, what="the sentinel to record the alert")
