@@ -26,6 +26,7 @@ from sentinel.alerting.outbox import enqueue
 from sentinel.db import Database
 from sentinel.models import DeliveryAttempt, Notification, NotificationStatus
 from tests.fakes.twilio_server import FakeTwilioServer, TwilioReply
+from tests.identity import ADMIN_HEADERS
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_journey]
 
@@ -319,7 +320,9 @@ def test_a_p1_through_a_long_twilio_outage_reaches_a_person_when_twilio_returns(
                 }
             ],
         }
-        assert httpx.post(f"{base}/api/alertmanager/webhook", json=payload, timeout=5).is_success
+        assert httpx.post(
+            f"{base}/api/alertmanager/webhook", json=payload, headers=ADMIN_HEADERS, timeout=5
+        ).is_success
         outage_started = time.monotonic()
         _wait(
             lambda: httpx.get(f"{base}/api/health", timeout=5).status_code == 503,

@@ -23,6 +23,7 @@ import pytest
 from common.db_clock import database_now
 from release_gate.db import Database
 from release_gate.models import Release, ReleaseStatus
+from tests.identity import ADMIN
 
 GATE = str(Path(sys.executable).parent / "release-gate")
 METRICS = (
@@ -265,7 +266,7 @@ def test_a_gate_killed_and_left_as_a_zombie_is_recovered_by_the_next_deploy(
 
         quick = _env(gate_db_url, _config(tmp_path, metrics_url, 0.5, "quick.yaml"), tmp_path)
         done = subprocess.run(
-            [GATE, "deploy", "--service", "translator", "--version", "2.0.1", "--author", "alice"],
+            [GATE, "deploy", "--service", "translator", "--version", "2.0.1", "--author", ADMIN],
             env=quick,
             capture_output=True,
             text=True,

@@ -22,6 +22,7 @@ import yaml
 from sentinel.settings import DEFAULT_CATALOGUE
 from tests.fakes.providers import FROM_NUMBER
 from tests.fakes.twilio_server import FakeTwilioServer
+from tests.identity import ADMIN_HEADERS
 from tests.sentinel_service.test_source_alerts import make_readable, missing_database
 from tests.sources.conftest import closed_port
 
@@ -94,7 +95,9 @@ def test_serve_with_an_unreadable_database_rings_once_naming_it(
             # Every SQL signal alerting on no data is NO_DATA by now (3 s), muted by the
             # source alert; keep watching long enough for any of them to have paged.
             def no_data_signals() -> set[str]:
-                alerts = httpx.get(f"{base}/api/alerts", params={"state": "no_data"}).json()
+                alerts = httpx.get(
+                    f"{base}/api/alerts", headers=ADMIN_HEADERS, params={"state": "no_data"}
+                ).json()
                 return {a["signal"] for a in alerts}
 
             wait_for(
@@ -114,7 +117,7 @@ def test_serve_with_an_unreadable_database_rings_once_naming_it(
             spoken = " ".join(words.replace('"', "").replace("_", " ").split())
             assert spoken in twiml
             [source_alert] = httpx.get(
-                f"{base}/api/alerts", params={"signal": "source.down"}
+                f"{base}/api/alerts", headers=ADMIN_HEADERS, params={"signal": "source.down"}
             ).json()
             assert source_alert["state"] == "firing"
             assert words in source_alert["summary"]
@@ -122,9 +125,11 @@ def test_serve_with_an_unreadable_database_rings_once_naming_it(
             make_readable(translator_url)
             wait_for(
                 lambda: (
-                    httpx.get(f"{base}/api/alerts", params={"signal": "source.down"}).json()[0][
-                        "state"
-                    ]
+                    httpx.get(
+                        f"{base}/api/alerts",
+                        headers=ADMIN_HEADERS,
+                        params={"signal": "source.down"},
+                    ).json()[0]["state"]
                     == "resolved"
                 ),
                 what="the source alert resolved",
