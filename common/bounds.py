@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from annotated_types import Ge, Gt, Le
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 # Every table's id is an INTEGER: 32 bits on PostgreSQL (SQLite would take 64).
 MAX_DB_ID = 2**31 - 1
@@ -24,11 +24,16 @@ MAX_SILENCE = timedelta(weeks=4)  # longer than that is a maintenance window or 
 MAX_FREEZE = timedelta(days=90)  # a freeze past a quarter is a policy, not a freeze
 
 
+# The years an instant or a day may be written with: what the schemas declare.
+YEARS_PATTERN = r"^(19[7-9][0-9]|20[0-9][0-9])-"
+
+
 def _sane_instant(value: datetime) -> datetime:
-    """Naive instants are read as UTC (what every component stores)."""
+    """Naive instants are read as UTC (what every component stores). The year is
+    judged as written (1970-01-01T00:00+05:00 is in), as the schemas say."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    if not EARLIEST <= value < LATEST:
+    if not EARLIEST.year <= value.year < LATEST.year:
         raise ValueError(
             f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (got {value.isoformat()})"
         )
@@ -51,12 +56,17 @@ def _sane_day(value: date) -> date:
 
 # A row id in a path, query or body: positive and within the id column's range.
 DbId = Annotated[int, Ge(1), Le(MAX_DB_ID)]
+_INSTANT_SCHEMA = WithJsonSchema(
+    {"type": "string", "format": "date-time", "pattern": YEARS_PATTERN}
+)
+_DAY_SCHEMA = WithJsonSchema({"type": "string", "format": "date", "pattern": YEARS_PATTERN})
+
 # An instant in a request: timezone-aware UTC afterwards, between 1970 and 2100.
-Timestamp = Annotated[datetime, AfterValidator(_sane_instant)]
+Timestamp = Annotated[datetime, AfterValidator(_sane_instant), _INSTANT_SCHEMA]
 # The same where a naive instant is refused rather than read as UTC.
-AwareTimestamp = Annotated[datetime, AfterValidator(_aware_sane_instant)]
+AwareTimestamp = Annotated[datetime, AfterValidator(_aware_sane_instant), _INSTANT_SCHEMA]
 # A calendar day in a request (a due date), between 1970 and 2100.
-Day = Annotated[date, AfterValidator(_sane_day)]
+Day = Annotated[date, AfterValidator(_sane_day), _DAY_SCHEMA]
 
 
 def minutes(max_minutes: float) -> type[float]:

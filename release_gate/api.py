@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 
 from common.api_docs import serve_docs_offline
 from common.bounds import MAX_FREEZE, AwareTimestamp, DbId, minutes
+from common.http_errors import answer_invalid_requests, declare_errors, errors
 from common.identity import (
     IdentityStore,
     ReleaseManager,
@@ -52,19 +53,46 @@ from release_gate.service import DeployRequest, GateError, ReleaseGate
 log = get_logger("release_gate.http")
 
 
+# Some text that is not only blanks: the gate refuses a blank name or reason.
+NOT_BLANK = r"\S"
+
+
 class ReleaseIn(BaseModel):
     service: str = Field(min_length=1)
-    version: str = Field(min_length=1)
+    version: str = Field(min_length=1, pattern=NOT_BLANK)
     # The caller's account is the author; if given, it must name the caller.
-    author: str | None = Field(default=None, min_length=1)
-    override_reason: str | None = Field(default=None, min_length=1)
+    author: str | None = Field(default=None, min_length=1, pattern=NOT_BLANK)
+    override_reason: str | None = Field(default=None, min_length=1, pattern=NOT_BLANK)
+
+
+def release_in_for(services: list[str]) -> type[ReleaseIn]:
+    """``ReleaseIn`` whose ``service`` is one of the configured ones, so the
+    schema names what may be released (and an unknown one is a 422 naming it)."""
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "ReleaseIn", __base__=ReleaseIn, service=(Literal[tuple(sorted(services))], ...)
+    )
+
+
+def _receipt_answer(description: str, **extra: Any) -> dict[str, Any]:
+    return {"model": Receipt, "description": description, **extra}
+
+
+RELEASE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "with ?wait=true: the final receipt"},
+    202: _receipt_answer(
+        "admitted: the canary runs; poll the Location",
+        headers={"Location": {"description": "the release", "schema": {"type": "string"}}},
+    ),
+    409: _receipt_answer("refused: the receipt names the lock's holder or the freeze"),
+    503: _receipt_answer("refused: the gate's infrastructure is unavailable"),
+}
 
 
 FreezeMinutes = minutes(MAX_FREEZE.total_seconds() / 60)
 
 
 class FreezeIn(BaseModel):
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, pattern=NOT_BLANK)
     created_by: str | None = Field(default=None, min_length=1)  # the caller, if given
     service: str | None = None
     minutes: FreezeMinutes | None = None
@@ -91,12 +119,11 @@ def create_app(gate: ReleaseGate, identity: IdentityStore | None = None) -> Fast
     attach(app, identity or open_store(), "release_gate")
     guarded = [Depends(require(Role.viewer))]
 
-    @app.get("/api/health")
+    @app.get("/api/health", responses={503: {"description": "degraded, with the reasons"}})
     def health() -> JSONResponse:
         body, status = gate_health(gate)
         return JSONResponse(body, status_code=status)
 
-    @app.post("/api/releases", response_model=Receipt)
     def post_release(body: ReleaseIn, caller: ReleaseManager, wait: bool = False) -> Any:
         author = acting_as(caller, body.author, "author")
         request = DeployRequest(body.service, body.version, author, body.override_reason)
@@ -119,13 +146,23 @@ def create_app(gate: ReleaseGate, identity: IdentityStore | None = None) -> Fast
             headers={"Location": f"/api/releases/{release_id}"},
         )
 
+    # The body names a configured service: its model is this gate's (annotations
+    # are strings here, so the class goes in by hand before FastAPI reads them).
+    post_release.__annotations__["body"] = release_in_for(list(gate.config.services))
+    app.post("/api/releases", response_model=Receipt, responses=RELEASE_ANSWERS)(post_release)
+
     @app.get("/api/releases", dependencies=guarded, response_model=list[ReleaseSummary])
     def get_releases(
         service: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
     ) -> list[ReleaseSummary]:
         return recent_releases(gate.db, limit=limit, service=service)
 
-    @app.get("/api/releases/{release_id}", dependencies=guarded, response_model=Receipt)
+    @app.get(
+        "/api/releases/{release_id}",
+        dependencies=guarded,
+        response_model=Receipt,
+        responses=errors(404),
+    )
     def get_release(release_id: DbId) -> Receipt:
         try:
             return gate.receipt(release_id)
@@ -171,7 +208,7 @@ def create_app(gate: ReleaseGate, identity: IdentityStore | None = None) -> Fast
         except FreezeError as exc:
             raise HTTPException(422, str(exc)) from exc
 
-    @app.post("/api/freezes/{freeze_id}/lift", response_model=FreezeInfo)
+    @app.post("/api/freezes/{freeze_id}/lift", response_model=FreezeInfo, responses=errors(404))
     def post_lift(
         freeze_id: DbId, caller: ReleaseManager, body: LiftIn | None = None
     ) -> FreezeInfo:
@@ -189,4 +226,6 @@ def create_app(gate: ReleaseGate, identity: IdentityStore | None = None) -> Fast
         end = gate.clock.now() + timedelta(seconds=1)
         return change_failure_rate(gate.db, end - timedelta(days=days), end, service)
 
+    answer_invalid_requests(app)
+    declare_errors(app)
     return app

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from common.api_docs import serve_docs_offline
 from common.bounds import DbId, Timestamp
+from common.http_errors import answer_invalid_requests, declare_errors, errors
 from common.identity import IdentityStore, Role, attach, open_store, require
 from common.logs import get_logger
 from common.nul_guard import RefuseNulMiddleware
@@ -117,7 +118,7 @@ class SignalDetail(SignalOut):
 class PushIn(BaseModel):
     value: float
     labels: dict[str, str] = {}
-    volume: float | None = None
+    volume: float | None = Field(default=None, ge=0)
     t: Timestamp | None = Field(default=None, description="defaults to the time of arrival")
 
 
@@ -148,7 +149,7 @@ def create_app(
     # Pushed samples and Alertmanager's alerts page people: a responder's doing.
     responder = [Depends(require(Role.responder))]
 
-    @app.get("/api/health")
+    @app.get("/api/health", responses={503: {"description": "degraded, with the reasons"}})
     def health() -> JSONResponse:
         """200 ``healthy``, or 503 ``degraded`` with a reason per failing check:
         the database, the evaluation loop, the dispatcher and its channels."""
@@ -176,7 +177,12 @@ def create_app(
             for spec in sentinel.catalogue.signals
         ]
 
-    @app.get("/api/signals/{name}", response_model=SignalDetail, dependencies=viewer)
+    @app.get(
+        "/api/signals/{name}",
+        response_model=SignalDetail,
+        dependencies=viewer,
+        responses=errors(404),
+    )
     def signal(name: str) -> SignalDetail:
         spec = _spec_or_404(sentinel, name)
         base = _signal_out(sentinel, spec, _series_overview(sentinel, name).get(name, []))
@@ -197,7 +203,7 @@ def create_app(
         grace = GraceOut(**health.describe_grace(name, sentinel.clock.now())) if health else None
         return SignalDetail(**base.model_dump(), detector=detector, tuning=tuning_out, grace=grace)
 
-    @app.get("/api/signals/{name}/history", dependencies=viewer)
+    @app.get("/api/signals/{name}/history", dependencies=viewer, responses=errors(404))
     def history(
         name: str,
         series: str | None = None,
@@ -211,7 +217,7 @@ def create_app(
             for r in rows[-5000:]
         ]
 
-    @app.get(RUNBOOK_PATH, response_class=HTMLResponse)
+    @app.get(RUNBOOK_PATH, response_class=HTMLResponse, responses=errors(404))
     def runbook(signal: str) -> HTMLResponse:
         """The page an SMS links to: public like the rest of the read API, and
         small enough for a phone on a poor connection."""
@@ -245,7 +251,12 @@ def create_app(
         with sentinel.db.session() as s:
             return [AlertOut.of(a) for a in s.scalars(query)]
 
-    @app.get("/api/alerts/{alert_id}", response_model=AlertDetail, dependencies=viewer)
+    @app.get(
+        "/api/alerts/{alert_id}",
+        response_model=AlertDetail,
+        dependencies=viewer,
+        responses=errors(404),
+    )
     def alert(alert_id: DbId) -> AlertDetail:
         with sentinel.db.session() as s:
             a = s.get(Alert, alert_id)
@@ -259,7 +270,12 @@ def create_app(
                 ],
             )
 
-    @app.post("/api/push/{name}", status_code=202, dependencies=responder)
+    @app.post(
+        "/api/push/{name}",
+        status_code=202,
+        dependencies=responder,
+        responses=errors(404, 409, 503),
+    )
     def push(name: str, body: PushIn) -> dict[str, str]:
         spec = _spec_or_404(sentinel, name)
         if spec.source.type != "push":
@@ -285,6 +301,8 @@ def create_app(
         return receive(sentinel.db, payload, sentinel.clock.now(), flap_window=flap)
 
     app.include_router(alerting_router(sentinel))
+    answer_invalid_requests(app)
+    declare_errors(app)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

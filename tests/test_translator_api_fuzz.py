@@ -19,3 +19,4 @@ def test_translator_api_never_answers_a_server_error(svc):
     print(stats.line("translator"))
     assert stats.operations >= 10 and stats.cases > 100
     assert stats.server_errors == [], "\n".join(stats.server_errors)
+    assert stats.failures == [], "\n".join(stats.failures)

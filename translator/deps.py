@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from common.http_errors import answers
 from common.identity import Admin
 from translator.accounts.models import User
 from translator.accounts.service import authenticate
@@ -33,6 +34,7 @@ def _token(authorization: str | None) -> str | None:
     return token.strip()
 
 
+@answers(401)
 def optional_user(
     services: ServicesDep, authorization: Annotated[str | None, Header()] = None
 ) -> User | None:

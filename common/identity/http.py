@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.http_errors import answers
 from common.identity.models import Role
 from common.identity.store import IdentityStore, Principal
 from common.logs import get_logger
@@ -87,7 +88,7 @@ def require(role: Role) -> Callable[..., Principal]:
         return principal
 
     dependency.__name__ = f"require_{role.value}"
-    return dependency
+    return answers(401, 403)(dependency)
 
 
 Viewer = Annotated[Principal, Depends(require(Role.viewer))]

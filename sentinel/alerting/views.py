@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 
 from common.bounds import MAX_SILENCE, DbId, Timestamp, minutes, span_error
+from common.http_errors import errors
 from common.identity import Responder, Role, acting_as, require
 from common.logs import get_logger
 from sentinel.alerting import actions, replays
@@ -180,7 +181,12 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
         with sentinel.db.session() as s:
             return [_group_out(g) for g in s.scalars(query)]
 
-    @router.get("/api/groups/{group_id}", response_model=GroupDetail, dependencies=viewer)
+    @router.get(
+        "/api/groups/{group_id}",
+        response_model=GroupDetail,
+        dependencies=viewer,
+        responses=errors(404),
+    )
     def group(group_id: DbId) -> GroupDetail:
         with sentinel.db.session() as s:
             g = s.get(AlertGroup, group_id)
@@ -188,7 +194,9 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
                 raise HTTPException(404, f"no alert group {group_id}")
             return _group_detail(s, g)
 
-    @router.post("/api/groups/{group_id}/{action}", response_model=GroupOut)
+    @router.post(
+        "/api/groups/{group_id}/{action}", response_model=GroupOut, responses=errors(404, 409)
+    )
     def group_action(
         group_id: DbId,
         action: Literal["acknowledge", "resolve", "silence"],
@@ -198,7 +206,9 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
         by = acting_as(caller, body.by, "by")
         return run_action(action, group_id, by, "api", body.minutes)
 
-    @router.post("/api/alerts/{alert_id}/{action}", response_model=GroupOut)
+    @router.post(
+        "/api/alerts/{alert_id}/{action}", response_model=GroupOut, responses=errors(404, 409)
+    )
     def alert_action(
         alert_id: DbId,
         action: Literal["acknowledge", "resolve", "silence"],
@@ -245,7 +255,7 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
         except actions.ActionError as exc:
             raise HTTPException(exc.status, str(exc)) from exc
 
-    @router.delete("/api/silences/{silence_id}", response_model=SilenceOut)
+    @router.delete("/api/silences/{silence_id}", response_model=SilenceOut, responses=errors(404))
     def expire_silence(silence_id: DbId, caller: Responder, by: str | None = None) -> SilenceOut:
         by = acting_as(caller, by, "by")
         try:
@@ -274,7 +284,13 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
             )
         return out
 
-    @router.get("/api/oncall/{name}.ics", response_class=PlainTextResponse, dependencies=viewer)
+    @router.get(
+        "/api/oncall/{name}.ics",
+        response_class=Response,
+        dependencies=viewer,
+        responses={200: {"content": {"text/calendar": {}}, "description": "iCalendar"}}
+        | errors(404),
+    )
     def on_call_ical(name: str, days: Annotated[int, Query(ge=1, le=366)] = 28) -> Response:
         if name not in sentinel.alerting.schedules:
             raise HTTPException(404, f"no schedule {name!r}")
@@ -314,7 +330,11 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
         if not replays.first_arrival(sentinel.db, via, key, now(), keep_until):
             raise refuse("replayed_callback", via, request, "this callback was already received")
 
-    @router.post("/api/twilio/voice/{key:path}/keypress")
+    @router.post(
+        "/api/twilio/voice/{key:path}/keypress",
+        response_class=Response,
+        responses={200: {"content": {"application/xml": {}}, "description": "TwiML"}} | errors(403),
+    )
     async def keypress(key: str, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         seen = twilio_form(request, form)
@@ -333,7 +353,7 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
         run_action(chosen, group_id, person or "phone", "phone")
         return _twiml(words)
 
-    @router.post("/api/twilio/status")
+    @router.post("/api/twilio/status", status_code=204, responses=errors(403))
     async def twilio_status(request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         once("twilio", request, twilio_form(request, form), now() + replays.RECEIPT_LIFETIME)
@@ -351,7 +371,7 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
         sentinel.dispatcher.wake()  # a failed page may have queued its fallback
         return Response(status_code=204)
 
-    @router.post("/api/slack/interactions")
+    @router.post("/api/slack/interactions", responses=errors(400, 403))
     async def slack_interactions(request: Request) -> dict[str, Any]:
         body = await request.body()
         secret = sentinel.settings.slack_signing_secret

@@ -19,9 +19,7 @@ pytestmark = pytest.mark.slow
 def test_postmortems_api_never_answers_a_server_error(
     pm_url: str, sentinel_url: str, clock: FakeClock, replayer
 ):
-    settings = PostmortemSettings(
-        database_url=pm_url, sentinel_database_url=sentinel_url
-    )
+    settings = PostmortemSettings(database_url=pm_url, sentinel_database_url=sentinel_url)
     service = Postmortems(
         settings=settings,
         db=Database(settings.database_url),
@@ -35,5 +33,6 @@ def test_postmortems_api_never_answers_a_server_error(
         print(stats.line("postmortems"))
         assert stats.operations >= 15 and stats.cases > 150
         assert stats.server_errors == [], "\n".join(stats.server_errors)
+        assert stats.failures == [], "\n".join(stats.failures)
     finally:
         service.db.dispose()
