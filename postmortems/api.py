@@ -3,7 +3,8 @@ keep it stable) and, mounted beside it, the server-rendered web form.
 
 Errors answer ``{"detail": ..., "errors": [{"field", "message"}, ...]}``: 422
 for a form or request that fails validation (every failing field named), 409
-when the incident's state refuses the change (closing before it is complete),
+when the incident's or the action's state refuses the change (closing before
+it is complete, replaying an action linked to no signal),
 404 for what does not exist, 401 without a valid platform token and 403 with
 one whose role is too low (viewers read, responders change)."""
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from common.api_docs import serve_docs_offline
 from common.bounds import DbId, Timestamp
+from common.http_errors import declare_errors, errors, invalid_request_handler
 from common.identity import IdentityStore, Responder, Role, acting_as, attach, open_store, require
 from common.logs import get_logger
 from common.nul_guard import RefuseNulMiddleware
@@ -46,6 +48,14 @@ class AlertLinkIn(BaseModel):
     alert_ids: list[DbId] = Field(max_length=1000)
 
 
+# The incident was open already: the request attached to it (nothing new opened).
+ATTACHED: dict[str, Any] = {
+    "model": IncidentDetail,
+    "description": "attached to the open incident of the same service",
+    "headers": {"X-Incident-Attached": {"description": "true", "schema": {"type": "string"}}},
+}
+
+
 def actor(caller: Responder, x_actor: Annotated[str | None, Header()] = None) -> str:
     """Who makes the change, for the audit trail and the timeline: the caller's
     account (a responder's or higher). ``X-Actor``, if sent, must name it."""
@@ -64,13 +74,7 @@ def create_app(service: Postmortems, identity: IdentityStore | None = None) -> F
     app.state.service = service
     attach(app, identity or open_store(), "postmortems")
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            FieldError(field=_field_name(e.get("loc", ())), message=e.get("msg", "invalid"))
-            for e in exc.errors()
-        ]
-        return _error(422, "invalid request", errors)
+    app.add_exception_handler(RequestValidationError, invalid_request_handler())
 
     @app.exception_handler(FormInvalid)
     async def _form_invalid(_request: Request, exc: FormInvalid) -> JSONResponse:
@@ -96,12 +100,8 @@ def create_app(service: Postmortems, identity: IdentityStore | None = None) -> F
     from postmortems.views import web_router
 
     app.include_router(web_router(service))
+    declare_errors(app)
     return app
-
-
-def _field_name(loc: Any) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
 
 
 def _error(
@@ -118,7 +118,7 @@ def api_router(service: Postmortems) -> APIRouter:
     read = [Depends(require(Role.viewer))]
     r = APIRouter(prefix="/api")
 
-    @r.get("/health")
+    @r.get("/health", responses={503: {"description": "degraded, with the reasons"}})
     def health(request: Request) -> JSONResponse:
         background = getattr(request.app.state, "background", None)
         body, status = postmortems_health(service, background)
@@ -146,7 +146,13 @@ def api_router(service: Postmortems) -> APIRouter:
             limit=limit,
         )
 
-    @r.post("/incidents", dependencies=write, response_model=IncidentDetail, status_code=201)
+    @r.post(
+        "/incidents",
+        dependencies=write,
+        response_model=IncidentDetail,
+        status_code=201,
+        responses={200: ATTACHED},
+    )
     def open_incident(data: IncidentIn, response: Response, who: Actor) -> IncidentDetail:
         result = service.open(data, actor=who)
         if not result.created:
@@ -154,21 +160,39 @@ def api_router(service: Postmortems) -> APIRouter:
             response.headers["X-Incident-Attached"] = "true"
         return result.incident
 
-    @r.get("/incidents/{incident_id}", response_model=IncidentDetail, dependencies=read)
+    @r.get(
+        "/incidents/{incident_id}",
+        response_model=IncidentDetail,
+        dependencies=read,
+        responses=errors(404),
+    )
     def get_incident(incident_id: DbId) -> IncidentDetail:
         return service.detail(incident_id)
 
-    @r.patch("/incidents/{incident_id}", dependencies=write, response_model=IncidentDetail)
+    @r.patch(
+        "/incidents/{incident_id}",
+        dependencies=write,
+        response_model=IncidentDetail,
+        responses=errors(404, 409),
+    )
     def patch_incident(incident_id: DbId, patch: IncidentPatch, who: Actor) -> IncidentDetail:
         return service.update(incident_id, patch, who)
 
     @r.post(
-        "/incidents/{incident_id}/transition", dependencies=write, response_model=IncidentDetail
+        "/incidents/{incident_id}/transition",
+        dependencies=write,
+        response_model=IncidentDetail,
+        responses=errors(404, 409),
     )
     def transition(incident_id: DbId, change: TransitionIn, who: Actor) -> IncidentDetail:
         return service.transition(incident_id, change, who)
 
-    @r.put("/incidents/{incident_id}/postmortem", dependencies=write, response_model=IncidentDetail)
+    @r.put(
+        "/incidents/{incident_id}/postmortem",
+        dependencies=write,
+        response_model=IncidentDetail,
+        responses=errors(404, 409),
+    )
     def put_postmortem(
         incident_id: DbId, form: PostmortemForm, who: Actor, draft: bool = False
     ) -> IncidentDetail:
@@ -179,6 +203,7 @@ def api_router(service: Postmortems) -> APIRouter:
         dependencies=write,
         response_model=ActionOut,
         status_code=201,
+        responses=errors(404),
     )
     def add_action(incident_id: DbId, data: ActionIn, who: Actor) -> ActionOut:
         return service.add_action(incident_id, data, who)
@@ -187,11 +212,21 @@ def api_router(service: Postmortems) -> APIRouter:
     def list_actions(overdue: bool = False, owner: str | None = None) -> list[ActionOut]:
         return service.actions(overdue_only=overdue, owner=owner)
 
-    @r.patch("/actions/{action_id}", dependencies=write, response_model=ActionOut)
+    @r.patch(
+        "/actions/{action_id}",
+        dependencies=write,
+        response_model=ActionOut,
+        responses=errors(404, 409),
+    )
     def patch_action(action_id: DbId, patch: ActionPatch, who: Actor) -> ActionOut:
         return service.update_action(action_id, patch, who)
 
-    @r.post("/actions/{action_id}/replay", dependencies=write, response_model=ActionOut)
+    @r.post(
+        "/actions/{action_id}/replay",
+        dependencies=write,
+        response_model=ActionOut,
+        responses=errors(404, 409),
+    )
     def replay_action(action_id: DbId, who: Actor) -> ActionOut:
         return service.replay_action(action_id, who)
 
@@ -200,6 +235,7 @@ def api_router(service: Postmortems) -> APIRouter:
         dependencies=write,
         response_model=TimelineOut,
         status_code=201,
+        responses=errors(404),
     )
     def add_timeline(incident_id: DbId, data: TimelineIn, who: Actor) -> TimelineOut:
         return service.add_timeline_entry(incident_id, data, who)
@@ -208,19 +244,36 @@ def api_router(service: Postmortems) -> APIRouter:
         "/incidents/{incident_id}/timeline/draft",
         dependencies=write,
         response_model=IncidentDetail,
+        responses=errors(404),
     )
     def draft_timeline(incident_id: DbId, who: Actor) -> IncidentDetail:
         return service.draft_timeline(incident_id, who)
 
-    @r.post("/incidents/{incident_id}/alerts", dependencies=write, response_model=IncidentDetail)
+    @r.post(
+        "/incidents/{incident_id}/alerts",
+        dependencies=write,
+        response_model=IncidentDetail,
+        responses=errors(404),
+    )
     def link_alerts(incident_id: DbId, data: AlertLinkIn, who: Actor) -> IncidentDetail:
         return service.link_alerts(incident_id, data.alert_ids, who)
 
-    @r.post("/incidents/{incident_id}/close", dependencies=write, response_model=IncidentDetail)
+    @r.post(
+        "/incidents/{incident_id}/close",
+        dependencies=write,
+        response_model=IncidentDetail,
+        responses=errors(404, 409),
+    )
     def close(incident_id: DbId, who: Actor) -> IncidentDetail:
         return service.close(incident_id, who)
 
-    @r.get("/incidents/{incident_id}/markdown", response_class=PlainTextResponse, dependencies=read)
+    @r.get(
+        "/incidents/{incident_id}/markdown",
+        response_class=Response,
+        dependencies=read,
+        responses={200: {"description": "Markdown", "content": {"text/markdown": {}}}}
+        | errors(404),
+    )
     def export_markdown(incident_id: DbId) -> PlainTextResponse:
         text = markdown.render(service.detail(incident_id))
         return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from postmortems.app import Background
     from postmortems.service import Postmortems
 
+
 def stale_after(interval: float) -> float:
     """Seconds without a whole pass before the watcher counts as stuck: three
     missed passes, and never under half a minute (a pass may be slow)."""

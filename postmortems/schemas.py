@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from common.bounds import AwareTimestamp, Day, DbId
 from postmortems.forms import FieldError
@@ -99,16 +100,35 @@ class IncidentIn(BaseModel):
         return self
 
 
+# A field that may be left out but not cleared: null is refused (``_not_null``),
+# so the schema offers no null for it.
+Unclearable = SkipJsonSchema[None]
+
+
+# Unicode's white space (what the schema's regular expressions call \s), which
+# a person's new title is trimmed of: 3 to 79 characters are left.
+WHITE_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+_TRIMMED_TITLE = (
+    f"^[{WHITE_SPACE}]*[^{WHITE_SPACE}][\\s\\S]{{1,{MAX_TITLE_CHARS - 2}}}"
+    f"[^{WHITE_SPACE}][{WHITE_SPACE}]*$"
+)
+
+
 class IncidentPatch(BaseModel):
-    title: str | None = None  # a person's title: kept from then on, however the incident grows
-    severity: Severity | None = None
-    service: str | None = Field(default=None, min_length=1, max_length=128)
-    incident_class: IncidentClass | None = None
+    # A person's title: kept from then on, however the incident grows.
+    title: str | Unclearable = Field(default=None, json_schema_extra={"pattern": _TRIMMED_TITLE})
+    severity: Severity | Unclearable = None
+    service: str | Unclearable = Field(default=None, min_length=1, max_length=128)
+    incident_class: IncidentClass | Unclearable = None
     class_reason: str | None = Field(default=None, max_length=4000)
     on_call: str | None = Field(default=None, max_length=128)
     lead: str | None = Field(default=None, max_length=128)
-    started_at: AwareTimestamp | None = None
-    detected_at: AwareTimestamp | None = None
+    started_at: AwareTimestamp | Unclearable = None
+    detected_at: AwareTimestamp | Unclearable = None
     release_id: str | None = Field(default=None, max_length=64)
     rolled_back_at: AwareTimestamp | None = None
 
@@ -120,7 +140,7 @@ class IncidentPatch(BaseModel):
     @classmethod
     def _title(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = value.strip()
+            value = value.strip(WHITE_SPACE)
             if len(value) < 3:
                 raise ValueError("must have at least 3 characters")
             return _title_fits(value)
@@ -152,10 +172,10 @@ class ActionIn(BaseModel):
 
 
 class ActionPatch(BaseModel):
-    title: str | None = Field(default=None, min_length=3, max_length=1000)
-    owner: str | None = Field(default=None, min_length=1, max_length=128)
-    due_date: Day | None = None
-    status: ActionStatus | None = None
+    title: str | Unclearable = Field(default=None, min_length=3, max_length=1000)
+    owner: str | Unclearable = Field(default=None, min_length=1, max_length=128)
+    due_date: Day | Unclearable = None
+    status: ActionStatus | Unclearable = None
     category: ActionCategory | None = None
     signal: str | None = Field(default=None, max_length=128)
     series: str | None = Field(default=None, max_length=255)

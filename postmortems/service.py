@@ -348,8 +348,7 @@ class Postmortems:
                 incident,
                 now,
                 "link",
-                f"{what} did not join open incident #{other.id} ({other.title}): "
-                f"{verdict.reason}",
+                f"{what} did not join open incident #{other.id} ({other.title}): {verdict.reason}",
             )
             self._note(
                 s,
@@ -794,7 +793,8 @@ class Postmortems:
                 raise NotFound(f"action item {action_id} not found")
             values = patch.model_dump(exclude_unset=True)
             if values.get("signal") and action.kind != ActionKind.detective:
-                raise Invalid(
+                # The action's kind, not the request, refuses it.
+                raise Conflict(
                     "only detective actions have a signal",
                     [
                         FieldError(
@@ -827,7 +827,8 @@ class Postmortems:
             if action is None:
                 raise NotFound(f"action item {action_id} not found")
             if not action.signal:
-                raise Invalid(
+                # A well-formed request the action's state refuses: 409, like a close.
+                raise Conflict(
                     "no signal",
                     [
                         FieldError(

@@ -76,10 +76,11 @@ def fuzz_app(
     max_examples: int = 25,
     skip: tuple[str, ...] = (),
     excluded_checks: dict[str, str] | None = None,
+    headers_for: dict[str, dict[str, str]] | None = None,
 ) -> FuzzStats:
     """Up to ``max_examples`` cases per operation and generation mode; ``skip`` lists
-    "METHOD /path" operations left out; ``excluded_checks`` maps a check's name to
-    why it does not apply to this app."""
+    "METHOD /path" operations left out; ``excluded_checks``: see ``checks_for``;
+    ``headers_for``: other headers for some operations ("METHOD /path")."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     # Every API refuses NUL characters in any text (common.nul_guard), a rule
     # the schemas do not spell out string by string: valid cases carry none.
@@ -95,7 +96,8 @@ def fuzz_app(
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             # Nothing to make invalid in an operation without parameters.
             with contextlib.suppress(Unsatisfiable):
-                _fuzz_operation(operation, label, mode, headers, max_examples, checks, stats)
+                sent = (headers_for or {}).get(label, headers)
+                _fuzz_operation(operation, label, mode, sent, max_examples, checks, stats)
     return stats
 
 

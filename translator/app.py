@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.api_docs import serve_docs_offline
+from common.http_errors import declare_errors, invalid_request_handler
 from common.identity import IdentityStore, attach, open_store
 from common.logs import current_context, get_logger
 from common.nul_guard import RefuseNulMiddleware
@@ -84,6 +85,8 @@ def create_app(
         return Response(services.metrics.render(), media_type=CONTENT_TYPE)
 
     _install_error_handlers(app)
+    # Any route may find the database gone: 503 (see database_unavailable).
+    declare_errors(app, everywhere=(503,))
     app.add_middleware(RefuseNulMiddleware)
     if instrument:
         app.add_middleware(RequestMiddleware, metrics=services.metrics)  # type: ignore[arg-type]
@@ -156,13 +159,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+    # Field names keep their place ("query.limit"), as the translator always wrote them.
+    app.add_exception_handler(RequestValidationError, invalid_request_handler(strip=("body",)))
 
     @app.exception_handler(OperationalError)
     async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:

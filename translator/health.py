@@ -15,7 +15,7 @@ from translator.metrics import queue_snapshot
 router = APIRouter(tags=["health"])
 
 
-@router.get("/api/health")
+@router.get("/api/health", responses={503: {"description": "degraded, with the failing checks"}})
 def health(services: ServicesDep) -> JSONResponse:
     checks: dict[str, dict] = {}
     healthy = True

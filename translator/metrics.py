@@ -134,7 +134,8 @@ class BuildInfoCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         # Lets a scraper tell a restarted node (counters from zero) from a busy one.
         yield GaugeMetricFamily(
-            "translator_process_start_time_seconds", "When this process started (unix time).",
+            "translator_process_start_time_seconds",
+            "When this process started (unix time).",
             value=self.started,
         )
         g = GaugeMetricFamily(

@@ -1,5 +1,6 @@
-"""Schemathesis against the postmortems API with a valid token: no generated
-request may answer a server error."""
+"""Schemathesis against the postmortems API with a valid token and every check:
+no server error, and every answer (status, headers, body) one the schema
+declares, invalid input refused and valid input accepted."""
 
 from __future__ import annotations
 
@@ -15,8 +16,14 @@ from tests.identity import ADMIN_HEADERS
 
 pytestmark = pytest.mark.slow
 
+_ALERT_IDS = "alert ids must name the sentinel's alerts: rows of another service's database"
+NOT_APPLICABLE = {
+    "positive_data_acceptance POST /api/incidents": _ALERT_IDS,
+    "positive_data_acceptance POST /api/incidents/{incident_id}/alerts": _ALERT_IDS,
+}
 
-def test_postmortems_api_never_answers_a_server_error(
+
+def test_postmortems_api_answers_what_its_schema_declares(
     pm_url: str, sentinel_url: str, clock: FakeClock, replayer
 ):
     settings = PostmortemSettings(database_url=pm_url, sentinel_database_url=sentinel_url)
@@ -29,7 +36,9 @@ def test_postmortems_api_never_answers_a_server_error(
     )
     try:
         headers = ADMIN_HEADERS
-        stats = fuzz_app(create_app(service), headers, max_examples=EXAMPLES)
+        stats = fuzz_app(
+            create_app(service), headers, max_examples=EXAMPLES, excluded_checks=NOT_APPLICABLE
+        )
         print(stats.line("postmortems"))
         assert stats.operations >= 15 and stats.cases > 150
         assert stats.server_errors == [], "\n".join(stats.server_errors)

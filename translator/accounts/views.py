@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from common.http_errors import errors
 from translator.accounts.models import SubscriptionPlan, UserRole
 from translator.accounts.service import active_subscription, create_user
 from translator.deps import AdminDep, ServicesDep, UserDep
@@ -40,8 +41,9 @@ class MeOut(BaseModel):
 
 
 class NewUser(BaseModel):
-    email: str
-    name: str = ""
+    # What create_user checks, and what the users table holds.
+    email: str = Field(max_length=255, pattern="@")
+    name: str = Field(default="", max_length=255)
     role: UserRole = UserRole.user
 
 
@@ -78,7 +80,7 @@ def me(user: UserDep, services: ServicesDep) -> MeOut:
     )
 
 
-@router.post("/users", response_model=CreatedUser, status_code=201)
+@router.post("/users", response_model=CreatedUser, status_code=201, responses=errors(409))
 def add_user(body: NewUser, _admin: AdminDep, services: ServicesDep) -> CreatedUser:
     with services.db.session() as s:
         user, token = create_user(s, body.email, services.clock.now(), body.name, body.role)

@@ -62,7 +62,8 @@ def check_files(
                 missing.append(MissingFile(file_id, path, which))
     newest = now - grace
     orphaned = [
-        Path(key) for key, modified_at in stored.items()
+        Path(key)
+        for key, modified_at in stored.items()
         # younger: being written, or its row is not committed yet
         if key not in known and modified_at <= newest
     ]

@@ -94,7 +94,7 @@ def _chunks_of(content: Content, size: int) -> Iterator[bytes]:
     if isinstance(content, bytes | bytearray | memoryview):
         view = memoryview(content)
         for start in range(0, len(view), size):
-            yield bytes(view[start:start + size])
+            yield bytes(view[start : start + size])
         return
     buffer = bytearray()
     for piece in content:
@@ -216,15 +216,17 @@ class DatabaseStorage:
         with self.db.engine.begin() as conn:
             conn.execute(delete(chunks).where(chunks.c.key == name))
             conn.execute(delete(files).where(files.c.key == name))
-            conn.execute(insert(files).values(key=name, size_bytes=0, chunks=0,
-                                              created_at=datetime.now(UTC)))
+            conn.execute(
+                insert(files).values(key=name, size_bytes=0, chunks=0, created_at=datetime.now(UTC))
+            )
             size = count = 0
             for chunk in _chunks_of(content, self.chunk_bytes):
                 conn.execute(insert(chunks).values(key=name, seq=count, data=chunk))
                 size += len(chunk)
                 count += 1
-            conn.execute(update(files).where(files.c.key == name)
-                         .values(size_bytes=size, chunks=count))
+            conn.execute(
+                update(files).where(files.c.key == name).values(size_bytes=size, chunks=count)
+            )
 
     def read(self, key: Key) -> bytes:
         return b"".join(self.iter_chunks(key))
@@ -252,29 +254,33 @@ class DatabaseStorage:
             # and costs more to decode than the query (bench/file_storage.py).
             raw = conn.connection.dbapi_connection
             with raw.cursor(binary=True) as cur:  # type: ignore[union-attr]
-                cur.execute("SELECT data FROM file_chunks WHERE key = %s AND seq = %s",
-                            (name, seq))
+                cur.execute("SELECT data FROM file_chunks WHERE key = %s AND seq = %s", (name, seq))
                 row = cur.fetchone()
             return None if row is None else row[0]
         chunks = self._chunks
-        return conn.scalar(select(chunks.c.data).where(chunks.c.key == name,
-                                                       chunks.c.seq == seq))
+        return conn.scalar(select(chunks.c.data).where(chunks.c.key == name, chunks.c.seq == seq))
 
     def exists(self, key: Key) -> bool:
         if not str(key).startswith(DATABASE_PREFIX):
             return False
         with self.db.engine.connect() as conn:
-            return conn.scalar(
-                select(func.count()).select_from(self._files)
-                .where(self._files.c.key == str(key))) > 0
+            return (
+                conn.scalar(
+                    select(func.count())
+                    .select_from(self._files)
+                    .where(self._files.c.key == str(key))
+                )
+                > 0
+            )
 
     def delete(self, key: Key | None) -> bool:
         if not key or not str(key).startswith(DATABASE_PREFIX):
             return False
         with self.db.engine.begin() as conn:
             conn.execute(delete(self._chunks).where(self._chunks.c.key == str(key)))
-            return conn.execute(delete(self._files).where(self._files.c.key == str(key))
-                                ).rowcount > 0
+            return (
+                conn.execute(delete(self._files).where(self._files.c.key == str(key))).rowcount > 0
+            )
 
     def inventory(self) -> Iterator[StoredObject]:
         with self.db.engine.connect() as conn:
@@ -289,8 +295,9 @@ class DatabaseStorage:
         return "in the database"
 
 
-def build_storage(kind: str, root: Path, db: Database,
-                  chunk_bytes: int = CHUNK_BYTES) -> FileStorage:
+def build_storage(
+    kind: str, root: Path, db: Database, chunk_bytes: int = CHUNK_BYTES
+) -> FileStorage:
     """The backend ``TRANSLATOR_FILE_STORAGE`` names."""
     if kind == "disk":
         return LocalDiskStorage(root, chunk_bytes)
@@ -298,7 +305,9 @@ def build_storage(kind: str, root: Path, db: Database,
         if is_sqlite(db.engine):
             # SQLite is one host's file, and its single writer would make a document's
             # write wait for the upload's own transaction: local disk is the way there.
-            raise ValueError("TRANSLATOR_FILE_STORAGE=database needs a PostgreSQL "
-                             "TRANSLATOR_DATABASE_URL; on SQLite use 'disk'")
+            raise ValueError(
+                "TRANSLATOR_FILE_STORAGE=database needs a PostgreSQL "
+                "TRANSLATOR_DATABASE_URL; on SQLite use 'disk'"
+            )
         return DatabaseStorage(db, chunk_bytes)
     raise ValueError(f"unknown file storage {kind!r}: use 'disk' or 'database'")

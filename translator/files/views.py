@@ -9,6 +9,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from common.bounds import DbId
+from common.http_errors import errors
 from common.logs import get_logger
 from translator.accounts.service import plan_for_user
 from translator.deps import OptionalUserDep, ServicesDep, UserDep
@@ -17,7 +18,7 @@ from translator.files.formats import FORMATS
 from translator.files.models import File, FileStatus
 from translator.files.multipart import ReadUpload, read_multipart
 from translator.files.service import MB, check_upload, store_file
-from translator.jobs.service import create_job, retry_file, validate_lang
+from translator.jobs.service import LANG_CODES, create_job, retry_file, validate_lang
 
 log = get_logger(__name__)
 router = APIRouter(prefix="/api/files", tags=["files"])
@@ -70,8 +71,16 @@ _UPLOAD_BODY = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
-                        "target_lang": {"type": "string", "default": "ru"},
-                        "source_lang": {"type": "string", "default": "auto"},
+                        "target_lang": {
+                            "type": "string",
+                            "default": "ru",
+                            "enum": sorted(LANG_CODES - {"auto"}),
+                        },
+                        "source_lang": {
+                            "type": "string",
+                            "default": "auto",
+                            "enum": sorted(LANG_CODES),
+                        },
                         "provider": {"type": "string"},
                     },
                 }
@@ -91,7 +100,13 @@ def _upload_limit(services: ServicesDep, user_id: int | None) -> tuple[int, str]
     return HARD_UPLOAD_LIMIT, f"uploads are limited to {HARD_UPLOAD_LIMIT // MB} MB"
 
 
-@router.post("", response_model=UploadOut, status_code=201, openapi_extra=_UPLOAD_BODY)
+@router.post(
+    "",
+    response_model=UploadOut,
+    status_code=201,
+    openapi_extra=_UPLOAD_BODY,
+    responses=errors(400, 409, 413, 415),
+)
 async def upload(request: Request, services: ServicesDep, user: OptionalUserDep) -> UploadOut:
     """Upload a .txt, .md or .docx file (multipart ``file``, ``target_lang``,
     ``source_lang``, ``provider``) and queue its translation. Without a token the
@@ -135,12 +150,22 @@ def _accept(services: ServicesDep, user_id: int | None, form: ReadUpload) -> Upl
     return out
 
 
-@router.get("/{file_id}", response_model=FileOut)
+@router.get("/{file_id}", response_model=FileOut, responses=errors(404))
 def get_file(file_id: DbId, user: UserDep, services: ServicesDep) -> FileOut:
     return FileOut.of(_owned_file(services, file_id, user.id))
 
 
-@router.get("/{file_id}/download")
+@router.get(
+    "/{file_id}/download",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the translated document, as an attachment",
+            "content": {f.media_type: {} for f in FORMATS.values()},
+        }
+    }
+    | errors(404, 409),
+)
 def download(file_id: DbId, user: UserDep, services: ServicesDep) -> Response:
     file = _owned_file(services, file_id, user.id)
     if file.status != FileStatus.ready or not file.translated_path:
@@ -159,7 +184,7 @@ def download(file_id: DbId, user: UserDep, services: ServicesDep) -> Response:
     )
 
 
-@router.post("/{file_id}/retry", status_code=202)
+@router.post("/{file_id}/retry", status_code=202, responses=errors(404, 409))
 def retry(file_id: DbId, user: UserDep, services: ServicesDep) -> dict:
     _owned_file(services, file_id, user.id)
     with services.db.session() as s:

@@ -138,9 +138,7 @@ class JobProcessor:
             if file_id is None:
                 log.warning("job.claim_lost", job_id=claim.job_id, worker=claim.worker_id)
                 return self._finish(claim, started, "lost")
-            log.info(
-                "job.completed", job_id=claim.job_id, worker=claim.worker_id, file_id=file_id
-            )
+            log.info("job.completed", job_id=claim.job_id, worker=claim.worker_id, file_id=file_id)
             return self._finish(claim, started, "completed")
         except Exception as exc:
             error = describe_failure(exc)
@@ -161,8 +159,9 @@ class JobProcessor:
         return outcome
 
     def _series_of(self, outcome: str) -> tuple[Histogram, Counter]:
-        series = self.metrics.job_duration.labels(outcome), self.metrics.jobs_finished.labels(
-            outcome
+        series = (
+            self.metrics.job_duration.labels(outcome),
+            self.metrics.jobs_finished.labels(outcome),
         )
         self._outcome_series[outcome] = series
         return series

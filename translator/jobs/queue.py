@@ -67,9 +67,7 @@ def claim(session: Session, worker_id: str, now: datetime) -> Claim | None:
     return None if claimed is None else claimed[0]
 
 
-def claim_with_work(
-    session: Session, worker_id: str, now: datetime
-) -> tuple[Claim, Work] | None:
+def claim_with_work(session: Session, worker_id: str, now: datetime) -> tuple[Claim, Work] | None:
     connection = session.connection()
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:

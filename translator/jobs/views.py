@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from common.bounds import DbId
+from common.http_errors import errors
 from translator.deps import ServicesDep, UserDep
 from translator.jobs.models import TranslationJob
 from translator.jobs.service import get_job, has_jobs, list_jobs
@@ -71,7 +72,7 @@ def my_jobs(
     return jobs
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobOut, responses=errors(404))
 def one_job(job_id: DbId, user: UserDep, services: ServicesDep) -> JobOut:
     with services.db.session() as s:
         return JobOut.of(get_job(s, job_id, user.id))

@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from common.http_errors import errors
 from translator.deps import ServicesDep, UserDep
-from translator.payments.models import Payment, PaymentStatus
+from translator.payments.models import Payment, PaymentMethod, PaymentStatus
 from translator.payments.service import checkout
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
 
 class CheckoutIn(BaseModel):
     plan: str = Field(examples=["basic"])
-    method: str = Field(examples=["card", "wallet"])
+    method: PaymentMethod = Field(examples=["card", "wallet"])
     token: str = Field(default="", examples=["tok_visa", "wallet_ok"])
     promo_code: str | None = None
 
@@ -53,7 +54,7 @@ class PaymentOut(BaseModel):
     "/checkout",
     response_model=PaymentOut,
     status_code=201,
-    responses={402: {"model": PaymentOut, "description": "payment declined"}},
+    responses={402: {"model": PaymentOut, "description": "payment declined"}} | errors(400, 404),
 )
 def pay(body: CheckoutIn, user: UserDep, services: ServicesDep):  # type: ignore[no-untyped-def]
     with services.db.session() as s:

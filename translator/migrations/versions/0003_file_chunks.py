@@ -33,7 +33,9 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["key"], ["stored_files.key"], name=op.f("fk_file_chunks_key_stored_files"),
+            ["key"],
+            ["stored_files.key"],
+            name=op.f("fk_file_chunks_key_stored_files"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("key", "seq", name=op.f("pk_file_chunks")),
