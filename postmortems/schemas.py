@@ -7,7 +7,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic.json_schema import SkipJsonSchema
 
 from common.bounds import AwareTimestamp, Day, DbId
 from postmortems.forms import FieldError
@@ -100,9 +99,17 @@ class IncidentIn(BaseModel):
         return self
 
 
-# A field that may be left out but not cleared: null is refused (``_not_null``),
-# so the schema offers no null for it.
-Unclearable = SkipJsonSchema[None]
+def _unclearable(schema: dict[str, Any]) -> None:
+    """The schema of a field that may be left out but not cleared (``_not_null``
+    refuses null): its type without the null."""
+    options = schema.pop("anyOf", None)
+    if options:
+        schema.update(next(o for o in options if o.get("type") != "null"))
+
+
+def _unclearable_title(schema: dict[str, Any]) -> None:
+    _unclearable(schema)
+    schema["pattern"] = _TRIMMED_TITLE
 
 
 # Unicode's white space (what the schema's regular expressions call \s), which
@@ -120,15 +127,17 @@ _TRIMMED_TITLE = (
 
 class IncidentPatch(BaseModel):
     # A person's title: kept from then on, however the incident grows.
-    title: str | Unclearable = Field(default=None, json_schema_extra={"pattern": _TRIMMED_TITLE})
-    severity: Severity | Unclearable = None
-    service: str | Unclearable = Field(default=None, min_length=1, max_length=128)
-    incident_class: IncidentClass | Unclearable = None
+    title: str | None = Field(default=None, json_schema_extra=_unclearable_title)
+    severity: Severity | None = Field(default=None, json_schema_extra=_unclearable)
+    service: str | None = Field(
+        default=None, min_length=1, max_length=128, json_schema_extra=_unclearable
+    )
+    incident_class: IncidentClass | None = Field(default=None, json_schema_extra=_unclearable)
     class_reason: str | None = Field(default=None, max_length=4000)
     on_call: str | None = Field(default=None, max_length=128)
     lead: str | None = Field(default=None, max_length=128)
-    started_at: AwareTimestamp | Unclearable = None
-    detected_at: AwareTimestamp | Unclearable = None
+    started_at: AwareTimestamp | None = Field(default=None, json_schema_extra=_unclearable)
+    detected_at: AwareTimestamp | None = Field(default=None, json_schema_extra=_unclearable)
     release_id: str | None = Field(default=None, max_length=64)
     rolled_back_at: AwareTimestamp | None = None
 
@@ -172,10 +181,14 @@ class ActionIn(BaseModel):
 
 
 class ActionPatch(BaseModel):
-    title: str | Unclearable = Field(default=None, min_length=3, max_length=1000)
-    owner: str | Unclearable = Field(default=None, min_length=1, max_length=128)
-    due_date: Day | Unclearable = None
-    status: ActionStatus | Unclearable = None
+    title: str | None = Field(
+        default=None, min_length=3, max_length=1000, json_schema_extra=_unclearable
+    )
+    owner: str | None = Field(
+        default=None, min_length=1, max_length=128, json_schema_extra=_unclearable
+    )
+    due_date: Day | None = Field(default=None, json_schema_extra=_unclearable)
+    status: ActionStatus | None = Field(default=None, json_schema_extra=_unclearable)
     category: ActionCategory | None = None
     signal: str | None = Field(default=None, max_length=128)
     series: str | None = Field(default=None, max_length=255)

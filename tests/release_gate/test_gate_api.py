@@ -121,9 +121,23 @@ def test_a_release_runs_in_the_background_and_is_polled(api: TestClient) -> None
 def test_bad_requests_are_422(api: TestClient) -> None:
     unknown = _release(api, {}, service="payments")
     assert unknown.status_code == 422
-    assert "unknown service 'payments'" in unknown.json()["detail"]
+    [problem] = unknown.json()["errors"]
+    assert problem["field"] == "service" and "'translator'" in problem["message"]
     empty = _release(api, {}, version="")
     assert empty.status_code == 422
+    blank = _release(api, {}, version="   ")
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "version"
+
+
+def test_the_schema_names_the_services_that_may_be_released(api: TestClient) -> None:
+    """What the gate refuses, its schema says: a client (or a fuzzer) reading it
+    sends only configured services and versions that are not blank."""
+    document = api.get("/openapi.json").json()
+    body = document["paths"]["/api/releases"]["post"]["requestBody"]["content"]
+    ref = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    fields = document["components"]["schemas"][ref]["properties"]
+    assert sorted(fields["service"]["enum"]) == ["billing", "translator"]
+    assert fields["version"]["pattern"] == r"\S"
 
 
 def test_freezes_over_http(api: TestClient, tokens: dict[str, dict[str, str]]) -> None:
