@@ -190,7 +190,15 @@ def test_a_platform_admin_creates_users_whose_token_works(api, svc):
     dup = api.post("/api/users", headers=admin, json={"email": "new@example.com"})
     assert dup.status_code == 409
     bad = api.post("/api/users", headers=admin, json={"email": "not-an-email"})
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "email"
+    # Past what the users table holds: refused naming the field, never a database error.
+    long_email = "x" * 250 + "@example.com"
+    too_long = api.post("/api/users", headers=admin, json={"email": long_email})
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "email"
+    long_name = api.post(
+        "/api/users", headers=admin, json={"email": "n@example.com"} | {"name": "n" * 256}
+    )
+    assert long_name.status_code == 422 and long_name.json()["errors"][0]["field"] == "name"
 
 
 def test_anonymous_upload_is_temporary(api, svc):

@@ -3,6 +3,7 @@ failing field, the 409 that names what blocks closing, bearer tokens."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -223,3 +224,43 @@ def test_actions_and_timeline_routes(client: TestClient, clock: FakeClock) -> No
     assert entry.status_code == 201
     timeline = client.get(f"/api/incidents/{iid}").json()["timeline"]
     assert timeline[0]["text"] == "Release 42 out"
+
+
+def test_what_an_actions_state_refuses_is_a_409_not_a_422(client: TestClient) -> None:
+    """A well-formed request refused because of the action as it stands (no
+    signal to replay; a signal on an action that is not detective) is a conflict:
+    the request itself was valid, as its schema says."""
+    iid = client.post("/api/incidents", json=BAD_RELEASE).json()["id"]
+    action = client.post(
+        f"/api/incidents/{iid}/actions",
+        json={"title": "Fix the formatter", "kind": "corrective", "owner": "bob"}
+        | {"due_date": "2026-01-01"},
+    ).json()
+    replay = client.post(f"/api/actions/{action['id']}/replay")
+    assert replay.status_code == 409
+    assert replay.json()["errors"] == [
+        {"field": "signal", "message": "link the action to a sentinel signal first"}
+    ]
+    linked = client.patch(f"/api/actions/{action['id']}", json={"signal": "orders.placed"})
+    assert linked.status_code == 409 and linked.json()["errors"][0]["field"] == "signal"
+
+
+def test_a_field_that_cannot_be_cleared_offers_no_null(client: TestClient) -> None:
+    """The schema of a patch promises what the service takes: a required field
+    may be left out, not set to null (which is refused)."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for model, field in (("ActionPatch", "title"), ("IncidentPatch", "started_at")):
+        declared = schemas[model]["properties"][field]
+        assert "anyOf" not in declared and declared["type"] == "string", (model, declared)
+    iid = client.post("/api/incidents", json=BAD_RELEASE).json()["id"]
+    assert client.patch(f"/api/incidents/{iid}", json={"started_at": None}).status_code == 422
+    title = schemas["IncidentPatch"]["properties"]["title"]["pattern"]
+    for blank_padded in ("  ab  ", "\u3000x\u3000"):  # too short once trimmed
+        assert (
+            client.patch(f"/api/incidents/{iid}", json={"title": blank_padded}).status_code == 422
+        )
+        assert re.search(title, blank_padded) is None
+    assert (
+        client.patch(f"/api/incidents/{iid}", json={"title": " Checkout down "}).status_code == 200
+    )
+    assert re.search(title, " Checkout down ") is not None
