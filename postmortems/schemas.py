@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.bounds import AwareTimestamp, Day, DbId
 from postmortems.forms import FieldError
@@ -164,6 +164,17 @@ class TransitionIn(BaseModel):
 
 
 class ActionIn(BaseModel):
+    # The schema says what _signal_for_detective refuses: a signal (a non-empty
+    # one) goes only with a detective action.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"kind": {"const": ActionKind.detective.value}}},
+                {"properties": {"signal": {"anyOf": [{"type": "null"}, {"maxLength": 0}]}}},
+            ]
+        }
+    )
+
     title: str = Field(min_length=3, max_length=1000)
     kind: ActionKind
     owner: str = Field(min_length=1, max_length=128)
