@@ -9,11 +9,12 @@ longest one that makes sense for its use (``minutes(max_minutes=...)``)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from annotated_types import Ge, Gt, Le
-from pydantic import AfterValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 # Every table's id is an INTEGER: 32 bits on PostgreSQL (SQLite would take 64).
 MAX_DB_ID = 2**31 - 1
@@ -26,6 +27,20 @@ MAX_FREEZE = timedelta(days=90)  # a freeze past a quarter is a policy, not a fr
 
 # The years an instant or a day may be written with: what the schemas declare.
 YEARS_PATTERN = r"^(19[7-9][0-9]|20[0-9][0-9])-"
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _not_a_number(value: object) -> object:
+    """An instant is written as ISO 8601, as the schemas say: a number (which
+    pydantic would read as Unix time, in seconds or milliseconds by its size) is
+    refused rather than guessed at."""
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and _NUMBER.fullmatch(value.strip())
+    ):
+        raise ValueError("give an ISO 8601 time (e.g. 2026-01-05T12:00:00Z), not a number")
+    return value
 
 
 def _sane_instant(value: datetime) -> datetime:
@@ -62,9 +77,13 @@ _INSTANT_SCHEMA = WithJsonSchema(
 _DAY_SCHEMA = WithJsonSchema({"type": "string", "format": "date", "pattern": YEARS_PATTERN})
 
 # An instant in a request: timezone-aware UTC afterwards, between 1970 and 2100.
-Timestamp = Annotated[datetime, AfterValidator(_sane_instant), _INSTANT_SCHEMA]
+Timestamp = Annotated[
+    datetime, BeforeValidator(_not_a_number), AfterValidator(_sane_instant), _INSTANT_SCHEMA
+]
 # The same where a naive instant is refused rather than read as UTC.
-AwareTimestamp = Annotated[datetime, AfterValidator(_aware_sane_instant), _INSTANT_SCHEMA]
+AwareTimestamp = Annotated[
+    datetime, BeforeValidator(_not_a_number), AfterValidator(_aware_sane_instant), _INSTANT_SCHEMA
+]
 # A calendar day in a request (a due date), between 1970 and 2100.
 Day = Annotated[date, AfterValidator(_sane_day), _DAY_SCHEMA]
 

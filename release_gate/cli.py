@@ -135,6 +135,14 @@ def _releaser(claimed: str | None) -> str:
     return caller.name
 
 
+def _actor(claimed: str | None) -> str:
+    """Who freezes or lifts a freeze: a release manager, as over HTTP."""
+    from common.identity import Role
+    from common.identity.actor import cli_actor
+
+    return cli_actor(claimed, Role.release_manager)
+
+
 def _emit_receipt(receipt, receipt_file: str | None) -> None:  # type: ignore[no-untyped-def]
     text = receipt.model_dump_json(indent=2)
     if receipt_file:
@@ -288,7 +296,9 @@ def history(service: str | None, days: float, as_json: bool) -> None:
 
 @main.command()
 @click.option("--reason", required=True)
-@click.option("--by", "created_by", required=True, help="Who freezes.")
+@click.option(
+    "--by", "created_by", default=None, help="Who freezes; default: VIGIL_TOKEN's account."
+)
 @click.option("--service", default=None, help="Default: every service.")
 @click.option(
     "--minutes",
@@ -298,7 +308,11 @@ def history(service: str | None, days: float, as_json: bool) -> None:
 )
 @click.option("--until", "until", default=None, help="ISO time the freeze ends (UTC if no zone).")
 def freeze(
-    reason: str, created_by: str, service: str | None, minutes: float | None, until: str | None
+    reason: str,
+    created_by: str | None,
+    service: str | None,
+    minutes: float | None,
+    until: str | None,
 ) -> None:
     """Forbid releases until an expiry, with a reason."""
     from datetime import UTC, datetime, timedelta
@@ -317,6 +331,7 @@ def freeze(
         )
     except (ValueError, OverflowError) as exc:
         raise click.UsageError(f"--until: {exc}") from exc
+    created_by = _actor(created_by)
     db = _database(_settings())
     try:
         with db.session() as session:
@@ -336,13 +351,16 @@ def freeze(
 
 @main.command()
 @click.argument("freeze_id", type=int)
-@click.option("--by", "lifted_by", required=True, help="Who lifts it.")
-def unfreeze(freeze_id: int, lifted_by: str) -> None:
+@click.option(
+    "--by", "lifted_by", default=None, help="Who lifts it; default: VIGIL_TOKEN's account."
+)
+def unfreeze(freeze_id: int, lifted_by: str | None) -> None:
     """Lift a freeze before it expires."""
     from datetime import UTC, datetime
 
     from release_gate.freezes import FreezeError, lift_freeze
 
+    lifted_by = _actor(lifted_by)
     db = _database(_settings())
     try:
         with db.session() as session:

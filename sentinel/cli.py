@@ -250,23 +250,29 @@ def tunings_list(show_all: bool) -> None:
     sentinel.close()
 
 
+BY_HELP = "Who decided; default: the account of VIGIL_TOKEN (which it must name), else 'cli'."
+
+
 @tunings_group.command("accept")
 @click.argument("tuning_id", type=int)
-@click.option("--by", default="cli", help="Who decided (recorded).")
-def tunings_accept(tuning_id: int, by: str) -> None:
+@click.option("--by", default=None, help=BY_HELP)
+def tunings_accept(tuning_id: int, by: str | None) -> None:
     _decide(tuning_id, True, by)
 
 
 @tunings_group.command("reject")
 @click.argument("tuning_id", type=int)
-@click.option("--by", default="cli", help="Who decided (recorded).")
-def tunings_reject(tuning_id: int, by: str) -> None:
+@click.option("--by", default=None, help=BY_HELP)
+def tunings_reject(tuning_id: int, by: str | None) -> None:
     _decide(tuning_id, False, by)
 
 
-def _decide(tuning_id: int, accept: bool, by: str) -> None:
+def _decide(tuning_id: int, accept: bool, by: str | None) -> None:
+    from common.identity import Role
+    from common.identity.actor import cli_actor
     from sentinel import tunings
 
+    by = cli_actor(by, Role.responder, fallback="cli")
     sentinel = _sentinel()
     try:
         row = tunings.decide(sentinel.db, tuning_id, accept, by, sentinel.clock.now())

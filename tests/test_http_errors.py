@@ -96,6 +96,9 @@ def test_instants_are_bounded_by_the_year_as_written():
         assert status("2099-12-31T23:00:00-05:00") == 201
         assert status("1969-12-31T23:00:00-05:00") == 422
         assert status("2100-01-01T00:00:00Z") == 422
+        # A number is no ISO 8601 time, whatever Unix time it could be read as.
+        assert status(0) == 422
+        assert client.get("/pages/home").status_code == 200
         pattern = client.get("/openapi.json").json()["components"]["schemas"]["Note"]
     at = next(o for o in pattern["properties"]["at"]["anyOf"] if o.get("type") == "string")
     assert at["format"] == "date-time" and at["pattern"].startswith("^(19[7-9]")

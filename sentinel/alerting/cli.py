@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from common.bounds import EARLIEST, LATEST, MAX_SILENCE
+from common.identity import Role
+from common.identity.actor import cli_actor
 from common.yaml_config import ConfigError
 from sentinel.settings import SentinelSettings
 
@@ -63,11 +65,14 @@ def _config():  # type: ignore[no-untyped-def]
         raise click.ClickException(str(exc)) from exc
 
 
-def _act(action: str, group_id: int | None, alert_id: int | None, by: str, minutes: float) -> None:
+def _act(
+    action: str, group_id: int | None, alert_id: int | None, by: str | None, minutes: float
+) -> None:
     from sentinel.alerting import actions
 
     if (group_id is None) == (alert_id is None):
         raise click.UsageError("give a GROUP_ID or --alert ID")
+    by = cli_actor(by, Role.responder)
     db = _db()
     try:
         with db.session() as s:
@@ -141,9 +146,11 @@ def groups(state: str | None) -> None:
 
 
 def _target_options(command):  # type: ignore[no-untyped-def]
-    command = click.option("--by", required=True, help="Who (recorded in the audit trail).")(
-        command
-    )
+    command = click.option(
+        "--by",
+        default=None,
+        help="Who acts; default: the account of VIGIL_TOKEN (which it must name).",
+    )(command)
     command = click.option("--alert", "alert_id", type=int, help="Act on this alert's group.")(
         command
     )
@@ -152,14 +159,14 @@ def _target_options(command):  # type: ignore[no-untyped-def]
 
 @click.command("ack")
 @_target_options
-def acknowledge(group_id: int | None, alert_id: int | None, by: str) -> None:
+def acknowledge(group_id: int | None, alert_id: int | None, by: str | None) -> None:
     """Acknowledge a group: escalation stops."""
     _act("acknowledge", group_id, alert_id, by, 0)
 
 
 @click.command()
 @_target_options
-def resolve(group_id: int | None, alert_id: int | None, by: str) -> None:
+def resolve(group_id: int | None, alert_id: int | None, by: str | None) -> None:
     """Resolve a group: whoever was paged is told."""
     _act("resolve", group_id, alert_id, by, 0)
 
@@ -174,14 +181,16 @@ def silence() -> None:
 @click.option("--for", "duration", default=None, help="How long: 30m, 2h, 1d.")
 @click.option("--until", default=None, help="Or until this ISO time.")
 @click.option("--start", default=None, help="ISO time it starts (default: now).")
-@click.option("--by", required=True)
+@click.option(
+    "--by", default=None, help="Who acts; default: the account of VIGIL_TOKEN (which it must name)."
+)
 @click.option("--comment", required=True, help="Why: shown with every muted alert.")
 def silence_add(
     matchers: tuple[str, ...],
     duration: str | None,
     until: str | None,
     start: str | None,
-    by: str,
+    by: str | None,
     comment: str,
 ) -> None:
     from sentinel.alerting import actions
@@ -190,6 +199,7 @@ def silence_add(
     if (duration is None) == (until is None):
         raise click.UsageError("give --for or --until")
     ends = begins + _duration(duration) if duration else _when(until)
+    by = cli_actor(by, Role.responder)
     db = _db()
     try:
         with db.session() as s:
@@ -224,10 +234,13 @@ def silence_list() -> None:
 
 @silence.command("expire")
 @click.argument("silence_id", type=int)
-@click.option("--by", required=True)
-def silence_expire(silence_id: int, by: str) -> None:
+@click.option(
+    "--by", default=None, help="Who acts; default: the account of VIGIL_TOKEN (which it must name)."
+)
+def silence_expire(silence_id: int, by: str | None) -> None:
     from sentinel.alerting import actions
 
+    by = cli_actor(by, Role.responder)
     db = _db()
     try:
         with db.session() as s:

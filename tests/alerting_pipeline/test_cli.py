@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
+from common.identity import Role
 from sentinel.cli import main
+from tests.identity import account
 
 
 def _run(monkeypatch, url, *args):  # type: ignore[no-untyped-def]
@@ -18,12 +20,32 @@ def test_acknowledge_from_the_terminal_stops_the_page(rig, monkeypatch, sentinel
     rig.clock.advance(seconds=30)
     rig.run()
     (group,) = rig.groups()
-    out = _run(monkeypatch, sentinel_url, "ack", str(group.id), "--by", "alice")
+    # The one who acts is the account of VIGIL_TOKEN, not a name typed in.
+    monkeypatch.setenv("VIGIL_TOKEN", account("alice", Role.responder))
+    spoof = _run(monkeypatch, sentinel_url, "ack", str(group.id), "--by", "bob")
+    assert spoof.exit_code == 1 and "--by bob is not VIGIL_TOKEN's account (alice)" in spoof.output
+    out = _run(monkeypatch, sentinel_url, "ack", str(group.id))
     assert out.exit_code == 0 and "acknowledged (by alice)" in out.output
     listed = _run(monkeypatch, sentinel_url, "groups")
     assert "acknowledged" in listed.output and "by alice" in listed.output
-    missing = _run(monkeypatch, sentinel_url, "ack", "999", "--by", "alice")
+    missing = _run(monkeypatch, sentinel_url, "ack", "999")
     assert missing.exit_code == 1 and "no alert group 999" in missing.output
+
+
+def test_a_terminal_action_wants_a_responder_or_a_name(rig, monkeypatch, sentinel_url):
+    rig.fire("payments.failed", service="translator")
+    rig.clock.advance(seconds=30)
+    rig.run()
+    (group,) = rig.groups()
+    monkeypatch.setenv("VIGIL_TOKEN", account("vic", Role.viewer))
+    viewer = _run(monkeypatch, sentinel_url, "resolve", str(group.id))
+    assert viewer.exit_code == 1 and "vic is a viewer; this needs responder" in viewer.output
+    # Without a token, whoever reaches the database names themselves.
+    monkeypatch.delenv("VIGIL_TOKEN")
+    nameless = _run(monkeypatch, sentinel_url, "resolve", str(group.id))
+    assert nameless.exit_code == 2 and "give --by NAME, or set VIGIL_TOKEN" in nameless.output
+    named = _run(monkeypatch, sentinel_url, "resolve", str(group.id), "--by", "carol")
+    assert named.exit_code == 0 and "resolved (by carol)" in named.output
 
 
 def test_silences_from_the_terminal(monkeypatch, sentinel_url):
@@ -35,8 +57,6 @@ def test_silences_from_the_terminal(monkeypatch, sentinel_url):
         'service="translator"',
         "--for",
         "2h",
-        "--by",
-        "alice",
         "--comment",
         "deploy",
     )
@@ -50,8 +70,6 @@ def test_silences_from_the_terminal(monkeypatch, sentinel_url):
         "x",
         "--for",
         "2h",
-        "--by",
-        "a",
         "--comment",
         "c",
     )
@@ -64,13 +82,11 @@ def test_silences_from_the_terminal(monkeypatch, sentinel_url):
         "a=b",
         "--for",
         "soon",
-        "--by",
-        "a",
         "--comment",
         "c",
     )
     assert duration.exit_code == 2 and "expected a duration" in duration.output
-    assert _run(monkeypatch, sentinel_url, "silence", "expire", "1", "--by", "a").exit_code == 0
+    assert _run(monkeypatch, sentinel_url, "silence", "expire", "1").exit_code == 0
     assert _run(monkeypatch, sentinel_url, "silence", "list").output == ""
 
 

@@ -109,8 +109,11 @@ def test_a_deploy_is_authored_by_the_tokens_account(gate_env: dict[str, str]) ->
     assert unknown.exit_code == 4 and "not a live platform token" in unknown.stderr
 
     # A freeze refuses the release at once (exit 2), after taking its author from the token.
-    frozen = gate(gate_env, ci_token, "freeze", "--reason", "r", "--by", "ops", "--minutes", "5")
+    spoofed = gate(gate_env, ci_token, "freeze", "--reason", "r", "--by", "ops", "--minutes", "5")
+    assert spoofed.exit_code == 1 and "--by ops is not VIGIL_TOKEN's account" in spoofed.output
+    frozen = gate(gate_env, ci_token, "freeze", "--reason", "r", "--minutes", "5")
     assert frozen.exit_code == 0, frozen.output
+    assert json.loads(frozen.stdout)["created_by"] == "ci-translator"  # the token's account
     receipt = gate(gate_env, ci_token, *deploy, "1.0.1")
     assert receipt.exit_code == 2
     assert json.loads(receipt.stdout)["author"] == "ci-translator"

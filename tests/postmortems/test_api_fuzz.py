@@ -20,6 +20,9 @@ _ALERT_IDS = "alert ids must name the sentinel's alerts: rows of another service
 NOT_APPLICABLE = {
     "positive_data_acceptance POST /api/incidents": _ALERT_IDS,
     "positive_data_acceptance POST /api/incidents/{incident_id}/alerts": _ALERT_IDS,
+    "positive_data_acceptance PUT /api/incidents/{incident_id}/postmortem": (
+        "a postmortem must be complete unless the query says draft, which no body schema sees"
+    ),
 }
 
 

@@ -66,8 +66,6 @@ def test_a_frozen_service_refuses_a_deploy_with_exit_2_and_a_receipt(
         "translator",
         "--reason",
         "db migration",
-        "--by",
-        "ops-lead",
         "--minutes",
         "30",
     )
@@ -97,7 +95,7 @@ def test_a_frozen_service_refuses_a_deploy_with_exit_2_and_a_receipt(
     assert receipt["refusal"]["blockers"][0]["kind"] == "freeze"
     assert not (tmp_path / "hooks.log").exists()
 
-    lifted = _run(env, "unfreeze", str(freeze_id), "--by", "ops-lead")
+    lifted = _run(env, "unfreeze", str(freeze_id))
     assert lifted.exit_code == 0
     assert json.loads(_run(env, "locks", "--json").stdout)["freezes"] == []
 
@@ -130,7 +128,7 @@ def test_a_bad_configuration_is_exit_4_naming_file_and_line(
 
 
 def test_freeze_wants_exactly_one_expiry(env: dict[str, str]) -> None:
-    result = _run(env, "freeze", "--reason", "r", "--by", "x")
+    result = _run(env, "freeze", "--reason", "r")
     assert result.exit_code == 2
     assert "exactly one of --minutes and --until" in result.output
 

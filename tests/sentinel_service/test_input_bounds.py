@@ -100,3 +100,12 @@ def test_the_cli_refuses_a_silence_of_years_or_one_ending_in_year_9999(monkeypat
         out = CliRunner().invoke(main, [*base, *extra], catch_exceptions=False)
         assert out.exit_code == 2, out.output
         assert "at most 4 weeks" in out.output or "between 1970 and 2100" in out.output
+
+
+def test_an_instant_given_as_a_number_is_refused(api: TestClient):
+    """The schema says ISO 8601; a number (read as Unix time before) is a 422
+    naming the field, in a query and in a body alike."""
+    assert _fields(api.get("/api/oncall", params={"at": "0.0"})) == {"at"}
+    pushed = api.post("/api/push/orders.placed", json={"value": 1, "t": 1767614400}, headers=TOKEN)
+    assert _fields(pushed) == {"t"}
+    assert api.get("/api/oncall", params={"at": "2026-01-05T12:00:00Z"}).status_code == 200

@@ -199,7 +199,7 @@ def test_proposals_are_accepted_or_rejected_by_a_person(
     runner = CliRunner()
     listed = runner.invoke(main, ["tunings", "list"])
     assert f"#{applied:<5} applied" in listed.output and f"#{proposed:<5} proposed" in listed.output
-    accepted = runner.invoke(main, ["tunings", "accept", str(proposed), "--by", "alice"])
+    accepted = runner.invoke(main, ["tunings", "accept", str(proposed), "--by", "admin"])
     assert accepted.exit_code == 0 and "applied" in accepted.output
     assert tunings.applied(sentinel.db)[("queue.depth", "")].id == proposed
     again = runner.invoke(main, ["tunings", "reject", str(proposed)])
