@@ -4,6 +4,7 @@ at once, except per-request lines, which are flushed together shortly after."""
 from __future__ import annotations
 
 import io
+import logging
 import time
 from pathlib import Path
 
@@ -48,3 +49,48 @@ def test_a_line_written_at_once_takes_the_batched_ones_before_it(tmp_path, resto
     log.error("http.unhandled_error", error="KeyError")
     events = [line.split(" event=")[1].split(" ")[0] for line in _lines(path)]
     assert events == ["http.request", "http.unhandled_error"]
+
+
+def test_a_request_line_skips_the_record_only_when_no_other_handler_listens(
+    restore_logging, monkeypatch
+):
+    """Alone with our handlers, a batched line is written without a ``LogRecord``;
+    with another listener (here a capture, as a test or a library adds) it takes the
+    usual way, and the text is the same either way."""
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if not getattr(h, "_vigil", False)]:
+        root.removeHandler(handler)  # pytest's own capture; restore_logging puts it back
+    made = []
+    make_record = logging.Logger.makeRecord
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        made.append(args[4])
+        return make_record(self, *args, **kwargs)
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", counted)
+    captured: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = captured.append  # type: ignore[method-assign]
+    fields = {"method": "GET", "path": "/a b", "status": 200, "ms": 1.5, "skipped": None}
+    with log_context(request_id="r1"):
+        log.info_batched("http.request", **fields)
+        root.addHandler(capture)
+        try:
+            log.info_batched("http.request", **fields)
+        finally:
+            root.removeHandler(capture)
+    for handler in root.handlers:
+        handler.flush()
+    fast, usual = (line.split(" ", 1)[1] for line in stream.getvalue().splitlines())
+    assert (
+        fast
+        == usual
+        == (
+            'INFO translator.test event=http.request method=GET path="/a b" status=200 ms=1.5'
+            " request_id=r1"
+        )
+    )
+    assert made == ["http.request"]  # the second line only
+    assert captured[0].fields["path"] == "/a b" and captured[0].context == {"request_id": "r1"}
