@@ -285,6 +285,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     if not args.no_queue:
         queue(args)
     if args.file_storage:
@@ -302,7 +303,6 @@ def queue(args: argparse.Namespace) -> None:
         trees = {"this tree": REPO}
         if args.baseline:
             trees = {f"baseline {args.baseline}": _export(args.baseline, Path(d)), **trees}
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
         print(
             f"\n## Queue, offline provider, {args.jobs} jobs of 2 blocks, one process "
             f"(median of {args.repeats})"
