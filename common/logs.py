@@ -8,6 +8,7 @@ logged while it is set.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import logging
@@ -169,15 +170,13 @@ class EventLogger:
         self._log(logging.INFO, event, None, fields)
 
     def info_batched(self, event: str, **fields: Any) -> None:
-        """An INFO line written without a flush of its own, for one-per-request lines:
-        it reaches the stream and the log file within ``FLUSH_SECONDS`` (or with the
-        next line that is flushed), and the request does not pay for the system call.
-
-        When only this module's line handlers would write it (as ``configure_logging``
-        sets up), the line is written to them straight away, with no ``LogRecord``
-        and no trip through ``logging``'s handler machinery: the same text, at a
-        fraction of the cost. Any other listener (a test's capture, a library's
-        handler, a filter) gets the usual record."""
+        """An INFO line for one-per-request lines: written and flushed with others
+        within ``FLUSH_SECONDS`` (or with the next line written at once, so order is
+        kept), and the request pays for neither the system call nor, when only this
+        module's line handlers would write it (as ``configure_logging`` sets up), the
+        formatting: the line's parts are queued and ``_flusher``'s thread turns them
+        into the same text. Any other listener (a test's capture, a library's
+        handler, a filter) gets the usual record at once."""
         logger = self._logger
         if not logger.isEnabledFor(logging.INFO):
             return
@@ -185,9 +184,9 @@ class EventLogger:
         if handlers is None:
             self._log(logging.INFO, event, None, fields, batched=True)
             return
-        line = redact(_text(time.time(), "INFO", logger.name, event, fields, _context.get(_EMPTY)))
+        line = _LaterLine((time.time(), "INFO", logger.name, event, fields, _context.get(_EMPTY)))
         for handler in handlers:
-            handler.write_batched(line)
+            handler.write_later(line)
 
     def warning(self, event: str, **fields: Any) -> None:
         self._log(logging.WARNING, event, None, fields)
@@ -240,10 +239,33 @@ class _Flusher:
 _flusher = _Flusher(FLUSH_SECONDS)
 
 
+class _LaterLine:
+    """A batched line's parts (time, level, logger, event, fields, context), made
+    into text once, by whichever handler writes it first."""
+
+    __slots__ = ("parts", "line")
+
+    def __init__(self, parts: tuple) -> None:
+        self.parts = parts
+        self.line: str | None = None
+
+    def text(self) -> str:
+        if self.line is None:
+            self.line = redact(_text(*self.parts))
+        return self.line
+
+
 class _BatchesLines(logging.StreamHandler):  # type: ignore[type-arg]
-    """Flushes after every line, except batched ones, which ``_flusher`` flushes."""
+    """Flushes after every line, except batched ones, which ``_flusher`` flushes;
+    queued batched lines are written first, whatever writes next."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._later: collections.deque[_LaterLine] = collections.deque()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._later:
+            self._write_later()
         if not getattr(record, "batched", False):
             super().emit(record)
             return
@@ -254,16 +276,34 @@ class _BatchesLines(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
 
-    def write_batched(self, line: str) -> None:
-        """A formatted batched line, as ``emit`` writes it (under the handler's lock,
-        as ``Handler.handle`` takes it)."""
+    def write_later(self, line: _LaterLine) -> None:
+        """Queues a batched line (no lock: a deque's append is atomic)."""
+        self._later.append(line)
+        _flusher.due(self)
+
+    def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
+            if self._later:
+                self._write_later()
+            super().flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # the stream may be closed already
+            self.flush()
+        super().close()
+
+    def _write_later(self) -> None:
+        """Writes the queued lines; the caller holds the lock."""
+        later = self._later
+        while later:
+            line = later.popleft()
             try:
-                self._write(line)
+                self._before_write()
+                self.stream.write(line.text() + self.terminator)
             except RecursionError:
                 raise
             except Exception:
-                self.handleError(logging.makeLogRecord({"msg": line}))
+                self.handleError(logging.makeLogRecord({"msg": repr(line.parts)}))
 
     def _write(self, line: str) -> None:
         self._before_write()

@@ -54,9 +54,10 @@ def test_a_line_written_at_once_takes_the_batched_ones_before_it(tmp_path, resto
 def test_a_request_line_skips_the_record_only_when_no_other_handler_listens(
     restore_logging, monkeypatch
 ):
-    """Alone with our handlers, a batched line is written without a ``LogRecord``;
-    with another listener (here a capture, as a test or a library adds) it takes the
-    usual way, and the text is the same either way."""
+    """Alone with our handlers, a batched line is queued without a ``LogRecord`` and
+    the flush thread writes it, with the context it was logged in; with another
+    listener (a capture, as a test or a library adds) it takes the usual way. The
+    text is the same either way."""
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
     root = logging.getLogger()
@@ -70,19 +71,24 @@ def test_a_request_line_skips_the_record_only_when_no_other_handler_listens(
         return make_record(self, *args, **kwargs)
 
     monkeypatch.setattr(logging.Logger, "makeRecord", counted)
-    captured: list[logging.LogRecord] = []
-    capture = logging.Handler()
-    capture.emit = captured.append  # type: ignore[method-assign]
     fields = {"method": "GET", "path": "/a b", "status": 200, "ms": 1.5, "skipped": None}
     with log_context(request_id="r1"):
         log.info_batched("http.request", **fields)
-        root.addHandler(capture)
-        try:
+    deadline = time.monotonic() + 100 * FLUSH_SECONDS
+    while not stream.getvalue():
+        assert time.monotonic() < deadline, "the queued line was never written"
+        time.sleep(FLUSH_SECONDS / 5)
+    assert made == []
+
+    captured: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = captured.append  # type: ignore[method-assign]
+    root.addHandler(capture)
+    try:
+        with log_context(request_id="r1"):
             log.info_batched("http.request", **fields)
-        finally:
-            root.removeHandler(capture)
-    for handler in root.handlers:
-        handler.flush()
+    finally:
+        root.removeHandler(capture)
     fast, usual = (line.split(" ", 1)[1] for line in stream.getvalue().splitlines())
     assert (
         fast
@@ -92,5 +98,21 @@ def test_a_request_line_skips_the_record_only_when_no_other_handler_listens(
             " request_id=r1"
         )
     )
-    assert made == ["http.request"]  # the second line only
+    assert made == ["http.request"]
     assert captured[0].fields["path"] == "/a b" and captured[0].context == {"request_id": "r1"}
+
+
+def test_queued_lines_come_before_a_line_written_at_once(restore_logging):
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if not getattr(h, "_vigil", False)]:
+        root.removeHandler(handler)
+    for status in (200, 201):
+        log.info_batched("http.request", status=status)
+    log.error("http.unhandled_error", error="KeyError")
+    assert [line.rsplit(" ", 1)[1] for line in stream.getvalue().splitlines()] == [
+        "status=200",
+        "status=201",
+        "error=KeyError",
+    ]
