@@ -295,10 +295,11 @@ class _BatchesLines(logging.StreamHandler):  # type: ignore[type-arg]
     def _write_later(self) -> None:
         """Writes the queued lines; the caller holds the lock."""
         later = self._later
+        with contextlib.suppress(Exception):  # a failed reopen shows as the write's error
+            self._before_write()  # once for the lot: a file check per line is a syscall each
         while later:
             line = later.popleft()
             try:
-                self._before_write()
                 self.stream.write(line.text() + self.terminator)
             except RecursionError:
                 raise

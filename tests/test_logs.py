@@ -116,3 +116,22 @@ def test_queued_lines_come_before_a_line_written_at_once(restore_logging):
         "status=201",
         "error=KeyError",
     ]
+
+
+def test_queued_lines_go_to_a_new_file_after_logrotate_moves_the_old_one(tmp_path, restore_logging):
+    path = tmp_path / "translator.log"
+    configure_logging("INFO", stream=io.StringIO(), file=path)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if not getattr(h, "_vigil", False)]:
+        root.removeHandler(handler)
+    log.info_batched("http.request", status=200)
+    for handler in root.handlers:
+        handler.flush()
+    path.rename(tmp_path / "translator.log.1")  # what logrotate does
+    log.info_batched("http.request", status=201)
+    deadline = time.monotonic() + 100 * FLUSH_SECONDS
+    while len(_lines(path)) < 1:
+        assert time.monotonic() < deadline, "the line after the move never reached a new file"
+        time.sleep(FLUSH_SECONDS / 5)
+    assert [line.rsplit(" ", 1)[1] for line in _lines(path)] == ["status=201"]
+    assert _lines(tmp_path / "translator.log.1")[0].endswith("status=200")
