@@ -98,7 +98,8 @@ class RequestMiddleware:
             series = self._series_of(method, route, status)
         series[0].inc()
         series[1].observe(seconds)
-        # Flushed with others (within 50 ms): no write system call per request.
+        # Queued: made into text and written with others by the log flush thread
+        # (within 50 ms, after the response); the request pays for neither.
         log.info_batched(
             "http.request",
             method=method,
