@@ -91,8 +91,11 @@ class FreshPostgres:
     """A throwaway database on the server, migrated; dropped by ``drop``."""
 
     def __init__(self, server_url: str) -> None:
-        self.admin = create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT",
-                                   connect_args={"connect_timeout": 5})
+        self.admin = create_engine(
+            normalize_url(server_url),
+            isolation_level="AUTOCOMMIT",
+            connect_args={"connect_timeout": 5},
+        )
         self.name = f"vigil_bench_files_{uuid.uuid4().hex[:8]}"
         with self.admin.connect() as c:
             c.execute(text(f'CREATE DATABASE "{self.name}"'))
@@ -107,41 +110,56 @@ class FreshPostgres:
         self.admin.dispose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1,16,64", help="document sizes in MB")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--postgres", default=os.environ.get(
-        "TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"))
-    args = parser.parse_args()
-    sizes = [int(float(s) * MB) for s in args.sizes.split(",")]
-
-    pg = FreshPostgres(args.postgres)
+def report(postgres_url: str, sizes_mb: list[float], repeats: int) -> None:
+    """Prints upload and download throughput of each backend beside local disk, then
+    peak memory (a fresh PostgreSQL database, dropped afterwards)."""
+    sizes = [int(size * MB) for size in sizes_mb]
+    pg = FreshPostgres(postgres_url)
     try:
         with tempfile.TemporaryDirectory(prefix="vigil-bench-files-") as tmp:
             backends: dict[str, FileStorage] = {
                 "local disk (baseline)": LocalDiskStorage(Path(tmp) / "files"),
                 "PostgreSQL database": DatabaseStorage(pg.db),
             }
-            print(f"Document storage, chunks of {CHUNK_BYTES // 1024} KB, uploads streamed in "
-                  f"{PIECE // 1024} KB pieces; MB/s, median of {args.repeats}.\n")
-            print(f"{'size':>6}  {'backend':<22} {'upload':>9} {'download':>9}  "
-                  f"{'upload vs disk':>14} {'download vs disk':>16}")
+            print(
+                f"Document storage, chunks of {CHUNK_BYTES // 1024} KB, uploads streamed in "
+                f"{PIECE // 1024} KB pieces; MB/s, median of {repeats}.\n"
+            )
+            print(
+                f"{'size':>6}  {'backend':<22} {'upload':>9} {'download':>9}  "
+                f"{'upload vs disk':>14} {'download vs disk':>16}"
+            )
             for size in sizes:
                 base: tuple[float, float] | None = None
                 for name, storage in backends.items():
-                    up, down = measure(storage, size, args.repeats)
+                    up, down = measure(storage, size, repeats)
                     base = base or (up, down)
-                    print(f"{size / MB:>4.0f}MB  {name:<22} {up:>9.1f} {down:>9.1f}  "
-                          f"{up / base[0]:>13.2f}x {down / base[1]:>15.2f}x")
+                    print(
+                        f"{size / MB:>4.0f}MB  {name:<22} {up:>9.1f} {down:>9.1f}  "
+                        f"{up / base[0]:>13.2f}x {down / base[1]:>15.2f}x"
+                    )
             largest = max(sizes)
-            print(f"\nPeak Python memory moving one {largest / MB:.0f} MB document "
-                  "(upload, download):")
+            print(
+                f"\nPeak Python memory moving one {largest / MB:.0f} MB document "
+                "(upload, download):"
+            )
             for name, storage in backends.items():
                 up, down = peak_memory(storage, largest)
                 print(f"  {name:<22} {up:6.1f} MB, {down:6.1f} MB")
     finally:
         pg.drop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1,16,64", help="document sizes in MB")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"),
+    )
+    args = parser.parse_args()
+    report(args.postgres, [float(s) for s in args.sizes.split(",")], args.repeats)
 
 
 if __name__ == "__main__":

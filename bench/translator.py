@@ -12,7 +12,10 @@ directory) in the same run, alternating with this tree, so machine noise hits
 both alike. Every measurement runs in a fresh process on a fresh database.
 Figures are medians over ``--repeats``; ratios compare with the baseline.
 
-The request middleware's overhead is measured by ``bench/middleware.py``."""
+``--file-storage`` adds upload and download throughput of the database file
+storage beside local disk (``bench/file_storage.py``'s measurement, sizes from
+``--file-sizes``). The request middleware's overhead is measured by
+``bench/middleware.py``."""
 
 from __future__ import annotations
 
@@ -263,6 +266,11 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--baseline", metavar="REV", help="also measure this git revision")
+    parser.add_argument(
+        "--file-storage", action="store_true", help="also measure the file storage backends"
+    )
+    parser.add_argument("--file-sizes", default="1,16", help="document sizes in MB")
+    parser.add_argument("--no-queue", action="store_true", help="skip the queue measurement")
     parser.add_argument("--measure", choices=["sqlite", "postgresql"], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -277,12 +285,24 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    if not args.no_queue:
+        queue(args)
+    if args.file_storage:
+        # bench/ is not a package: its sibling is imported from the tree under test.
+        sys.path.insert(0, str(REPO / "bench"))
+        from file_storage import report
+
+        print(f"\n## Files, local disk and the database (median of {args.repeats})")
+        report(args.postgres, [float(s) for s in args.file_sizes.split(",")], args.repeats)
+
+
+def queue(args: argparse.Namespace) -> None:
     backends = ([] if args.no_sqlite else ["sqlite"]) + ([] if args.no_postgres else ["postgresql"])
     with tempfile.TemporaryDirectory() as d:
         trees = {"this tree": REPO}
         if args.baseline:
             trees = {f"baseline {args.baseline}": _export(args.baseline, Path(d)), **trees}
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
         print(
             f"\n## Queue, offline provider, {args.jobs} jobs of 2 blocks, one process "
             f"(median of {args.repeats})"

@@ -8,6 +8,7 @@ logged while it is set.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import logging
@@ -57,36 +58,75 @@ def _quote(value: Any) -> str:
     return text
 
 
+# "route=/api/plans": most fields repeat from line to line, so their text is kept
+# (bounded: emptied when full, as paths with ids in them fill it). Keyed by type too,
+# as 1 == True; context fields (a request id) rarely repeat and are not kept.
+_pairs: dict[tuple[str, type, Any], str] = {}
+_PAIRS_KEPT = 4096
+_KEPT_TYPES = (str, int)
+
+
+def _new_pair(key: str, value: Any) -> str:
+    if len(_pairs) >= _PAIRS_KEPT:
+        _pairs.clear()
+    pair = _pairs[(key, type(value), value)] = f"{key}={_quote(value)}"
+    return pair
+
+
+def _text(created: float, level: str, name: str, event: str, fields: dict, context: dict) -> str:
+    """``<time> <LEVEL> <logger> event=<event> k=v ...``: the fields, then the context;
+    fields that are ``None`` are left out."""
+    parts = [_time(created), level, name]
+    pairs = _pairs
+    if context.keys() & fields.keys():  # the context's value wins, in the field's place
+        fields, context = {**fields, **context}, _EMPTY
+    for key, value in (("event", event), *fields.items()):
+        kind = type(value)
+        if kind in _KEPT_TYPES:
+            parts.append(pairs.get((key, kind, value)) or _new_pair(key, value))
+        elif value is not None:
+            parts.append(f"{key}={_quote(value)}")
+    for key, value in context.items():
+        if value is not None:
+            parts.append(f"{key}={_quote(value)}")
+    return " ".join(parts)
+
+
+_stamp: tuple[int, str] = (-1, "")  # (second, its text), replaced as one object
+_MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
+
+
+def _time(created: float) -> str:
+    """``2026-11-22T12:00:00.123Z``; the part up to the second is built once a second."""
+    global _stamp
+    second = int(created)
+    cached_second, text = _stamp
+    if second != cached_second:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _stamp = (second, text)
+    return text + _MILLIS[int((created - second) * 1000)]
+
+
 class LogfmtFormatter(logging.Formatter):
     """Formats a record once, however many handlers write it."""
-
-    _stamp: tuple[int, str] = (-1, "")  # (second, its text), replaced as one object
 
     def format(self, record: logging.LogRecord) -> str:
         line = getattr(record, "_logfmt", None)
         if line is not None:
             return line
-        fields: dict[str, Any] = {"event": record.getMessage()}
-        fields.update(getattr(record, "fields", {}))
-        fields.update(getattr(record, "context", {}))
-        line = f"{self._time(record.created)} {record.levelname} {record.name} " + " ".join(
-            [f"{k}={_quote(v)}" for k, v in fields.items() if v is not None]
+        line = _text(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            getattr(record, "fields", _EMPTY),
+            getattr(record, "context", _EMPTY),
         )
         if record.exc_info:
             line += " exc=" + _quote(self.formatException(record.exc_info))
         line = redact(line)  # whatever a field or a traceback quoted, no secret leaves
         record._logfmt = line  # type: ignore[attr-defined]
         return line
-
-    @classmethod
-    def _time(cls, created: float) -> str:
-        """``2026-11-22T12:00:00.123Z``; the part up to the second is built once a second."""
-        second = int(created)
-        cached_second, text = cls._stamp
-        if second != cached_second:
-            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            cls._stamp = (second, text)
-        return f"{text}.{int((created - second) * 1000):03d}Z"
 
 
 class EventLogger:
@@ -130,10 +170,23 @@ class EventLogger:
         self._log(logging.INFO, event, None, fields)
 
     def info_batched(self, event: str, **fields: Any) -> None:
-        """An INFO line written without a flush of its own, for one-per-request lines:
-        it reaches the stream and the log file within ``FLUSH_SECONDS`` (or with the
-        next line that is flushed), and the request does not pay for the system call."""
-        self._log(logging.INFO, event, None, fields, batched=True)
+        """An INFO line for one-per-request lines: written and flushed with others
+        within ``FLUSH_SECONDS`` (or with the next line written at once, so order is
+        kept), and the request pays for neither the system call nor, when only this
+        module's line handlers would write it (as ``configure_logging`` sets up), the
+        formatting: the line's parts are queued and ``_flusher``'s thread turns them
+        into the same text. Any other listener (a test's capture, a library's
+        handler, a filter) gets the usual record at once."""
+        logger = self._logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        handlers = _line_handlers_only(logger, logging.INFO)
+        if handlers is None:
+            self._log(logging.INFO, event, None, fields, batched=True)
+            return
+        line = _LaterLine((time.time(), "INFO", logger.name, event, fields, _context.get(_EMPTY)))
+        for handler in handlers:
+            handler.write_later(line)
 
     def warning(self, event: str, **fields: Any) -> None:
         self._log(logging.WARNING, event, None, fields)
@@ -186,25 +239,105 @@ class _Flusher:
 _flusher = _Flusher(FLUSH_SECONDS)
 
 
+class _LaterLine:
+    """A batched line's parts (time, level, logger, event, fields, context), made
+    into text once, by whichever handler writes it first."""
+
+    __slots__ = ("parts", "line")
+
+    def __init__(self, parts: tuple) -> None:
+        self.parts = parts
+        self.line: str | None = None
+
+    def text(self) -> str:
+        if self.line is None:
+            self.line = redact(_text(*self.parts))
+        return self.line
+
+
 class _BatchesLines(logging.StreamHandler):  # type: ignore[type-arg]
-    """Flushes after every line, except batched ones, which ``_flusher`` flushes."""
+    """Flushes after every line, except batched ones, which ``_flusher`` flushes;
+    queued batched lines are written first, whatever writes next."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._later: collections.deque[_LaterLine] = collections.deque()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._later:
+            self._write_later()
         if not getattr(record, "batched", False):
             super().emit(record)
             return
         try:
-            self._before_write()
-            self.stream.write(self.format(record) + self.terminator)
+            self._write(self.format(record))
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
-            return
+
+    def write_later(self, line: _LaterLine) -> None:
+        """Queues a batched line (no lock: a deque's append is atomic)."""
+        self._later.append(line)
+        _flusher.due(self)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._later:
+                self._write_later()
+            super().flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # the stream may be closed already
+            self.flush()
+        super().close()
+
+    def _write_later(self) -> None:
+        """Writes the queued lines; the caller holds the lock."""
+        later = self._later
+        with contextlib.suppress(Exception):  # a failed reopen shows as the write's error
+            self._before_write()  # once for the lot: a file check per line is a syscall each
+        while later:
+            line = later.popleft()
+            try:
+                self.stream.write(line.text() + self.terminator)
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": repr(line.parts)}))
+
+    def _write(self, line: str) -> None:
+        self._before_write()
+        self.stream.write(line + self.terminator)
         _flusher.due(self)
 
     def _before_write(self) -> None:
         pass
+
+
+def _line_handlers_only(logger: logging.Logger, level: int) -> list[_BatchesLines] | None:
+    """The handlers a record of ``logger`` at ``level`` would reach, when every
+    handler on the way is a line handler of this module with our formatter and no
+    filter (nor has ``logger`` one); otherwise ``None``. Walked per line, as
+    ``Logger.callHandlers`` does: handlers come and go (a test's log capture)."""
+    if logger.filters:
+        return None
+    found: list[_BatchesLines] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if (
+                not isinstance(handler, _BatchesLines)
+                or handler.filters
+                or type(handler.formatter) is not LogfmtFormatter
+            ):
+                return None
+            if level >= handler.level:
+                found.append(handler)
+        if not current.propagate:
+            break
+        current = current.parent  # type: ignore[assignment]
+    return found or None  # none: ``logging``'s last resort decides
 
 
 class LineStreamHandler(_BatchesLines):
