@@ -1,21 +1,24 @@
-"""``python -m demo``: run the whole platform locally on SQLite.
+"""``python -m demo``: run the whole platform locally on SQLite, and play and
+tell its story (demo/story.py).
 
 1. The translator (var/translator.db) with workers, scheduler, seeded users,
-   two weeks of history and live traffic, on 127.0.0.1:8000.
+   30 days of history and live traffic, on 127.0.0.1:8000.
 2. The sentinel (var/sentinel.db) on 127.0.0.1:8100, watching the default
    signal catalogue: SQL on the translator's database and its /metrics.
 3. Postmortems (var/postmortems.db) on 127.0.0.1:8300: the web views of
    incidents, opened from critical alerts and from rollbacks; the console
    (dashboards/console) on 127.0.0.1:8400 over all of it.
 4. Two releases through the gate on a local fleet behind nginx (var/fleet):
-   a good build promoted, a bad one rolled back (demo/releases.py).
-5. After ``--fault-after`` seconds, injected faults: /api/jobs answers 500 for
-   40% of requests, wallet payments fail, bob's job list comes back empty.
-   Alerts are printed as the sentinel moves them, and the pages it sends.
+   a good build promoted, a bad one rolled back (demo/releases.py), whose
+   incident its lead writes up and closes.
+5. Once the releases are over, and ``--fault-after`` seconds in at the earliest,
+   injected faults (demo/faults.py): wallet payments fail, /api/jobs answers 500
+   for 40% of requests, bob's job list comes back empty; their alerts page the
+   person on call, who acknowledges them.
 
 Each run starts from a clean var/ (the previous run is moved to var/last-run/,
-demo/state.py); Ctrl-C or the end of ``--duration`` prints what happened
-(demo/summary.py)."""
+demo/state.py); Ctrl-C, the end of ``--duration`` or (``--short``) the end of
+the story prints what happened (demo/summary.py)."""
 
 from __future__ import annotations
 
@@ -221,6 +224,7 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
             faults_file=faults_file,
             fault_after=args.fault_after,
             fleet=fleet,
+            ends_when_told=args.short,
         )
         print(_plan(args, fleet is not None), flush=True)
         teller = threading.Thread(target=story.run, args=(stop,), name="demo-story", daemon=True)

@@ -2,7 +2,8 @@
 preprod node taking a quarter of the traffic, one production node), and two
 releases through the gate while users browse it: a good build that is
 promoted, then a build failing 30% of `GET /api/plans` that is rolled back
-before its 500s reach anyone (nginx retries them on production)."""
+before its 500s reach anyone (nginx retries them on production). ``--short``
+releases the bad one only."""
 
 from __future__ import annotations
 

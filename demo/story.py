@@ -67,6 +67,7 @@ class FaultTale:
     fault: Fault
     seen_at: str | None = None  # the first injected failure's time, from the log
     alert_id: int | None = None
+    alert_name: str = ""
     group_id: int | None = None
     paged: bool = False
     acked: bool = False
@@ -82,6 +83,7 @@ class Story:
     faults_file: Path
     fault_after: float  # seconds from the start, at the earliest; negative: no faults
     fleet: FleetNews | None  # None: no releases
+    ends_when_told: bool = False  # --short
     told: threading.Event = field(default_factory=threading.Event)
     _releases_told: dict[int, set[str]] = field(default_factory=dict)
     _outbox: Tail | None = None
@@ -101,8 +103,13 @@ class Story:
                 return
             self.narrator.say(
                 "TOLD",
-                "that is the story; the platform keeps running: look around the console "
-                f"{self.urls['console']}, Ctrl-C for the summary",
+                "that is the story"
+                + (
+                    "; the summary follows"
+                    if self.ends_when_told
+                    else f"; the platform keeps running: look around the console "
+                    f"{self.urls['console']}, Ctrl-C for the summary"
+                ),
             )
             self.told.set()
             while not stop.wait(2 * POLL_SECONDS):
@@ -204,12 +211,11 @@ class Story:
                 "impact, conclusions",
             )
         if detective is not None:
-            note = (detective.replay or {}).get("note", "not replayed")
             self.narrator.say(
                 "DETECTOR",
-                f"action '{detective.title}' on {detective.signal}"
+                f"action item '{detective.title}', on {detective.signal}"
                 + (f"{{{detective.series}}}" if detective.series else "")
-                + f"; replayed over the incident: {note}",
+                + f": {_replay_in_words(detective.replay)}",
             )
         if detail.status == "closed":
             self.narrator.say("CLOSED", f"incident #{detail.id} by {self.lead.name}  {url}")
@@ -274,7 +280,7 @@ class Story:
             ).first()
             if alert is None:
                 return
-            tale.alert_id = alert.id
+            tale.alert_id, tale.alert_name = alert.id, _name(alert)
             self.narrator.say(
                 "ALERT",
                 f"[{alert.severity}] {_name(alert)} fires: {_gist(alert.summary)}  "
@@ -288,7 +294,10 @@ class Story:
             if not any(n.person for n in pages):
                 return
             tale.group_id, tale.paged = alert.group_id, True
-            self.narrator.say("PAGE", f"{_pages_in_words(pages)}: in {self.records.outbox_file}")
+            self.narrator.say(
+                "PAGE",
+                f"{tale.alert_name}: {_pages_in_words(pages)} (in {self.records.outbox_file})",
+            )
 
     def _pages_in_outbox(self, s: Any, group_id: int) -> list[Notification]:
         """The group's notifications that were sent and that the outbox file holds."""
@@ -304,7 +313,7 @@ class Story:
         said = self._ack(tale.group_id)
         if said is not None:
             tale.acked = True
-            self.narrator.say("ACK", said)
+            self.narrator.say("ACK", f"{tale.alert_name}: {said}")
 
     def _acknowledge_other_pages(self, skip: set[int | None] | None = None) -> None:
         """Pages the story did not bring: the person they reach acknowledges them too."""
@@ -324,7 +333,7 @@ class Story:
         for group_id, name, pages in waiting:
             said = self._ack(group_id)
             if said is not None:
-                self.narrator.say("ALSO", f"{name} paged too ({_pages_in_words(pages)}); {said}")
+                self.narrator.say("ALSO", f"{name} paged too ({_pages_in_words(pages)}): {said}")
 
     def _ack(self, group_id: int) -> str | None:
         """The paged person acknowledges; what the sentinel then records, in words."""
@@ -347,10 +356,7 @@ class Story:
             group = s.get(AlertGroup, group_id)
             if group is None or group.acked_by is None or group.acked_at is None:
                 return None
-            return (
-                f"{group.acked_by} acknowledged the page through the sentinel's API at "
-                f"{group.acked_at:%H:%M:%S} UTC: the escalation stops"
-            )
+            return f"{group.acked_by} acknowledged it (sentinel API), escalation stopped"
 
 
 def _judgement(r: Release) -> str:
@@ -365,6 +371,19 @@ def _judgement(r: Release) -> str:
     seconds, finding = match.groups()
     decision = (r.decision or "").replace("rollback", "roll back")
     return f"after {float(seconds):.1f} s of canary: {finding}: {decision}"
+
+
+def _replay_in_words(replay: dict[str, Any] | None) -> str:
+    if not replay:
+        return "not replayed"
+    if replay.get("error"):
+        return f"its replay failed: {replay['error']}"
+    if not replay.get("would_have_fired"):
+        return "replayed over the incident, it would not have fired (production stayed quiet)"
+    lead = replay.get("lead_seconds") or 0
+    return f"replayed over the incident, it would have fired {abs(lead):.0f} s " + (
+        "before it was detected" if lead >= 0 else "after it was detected"
+    )
 
 
 def _errors_in_words(fleet: FleetNews) -> str:
