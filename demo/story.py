@@ -329,11 +329,11 @@ class Story:
                 pages = self._pages_in_outbox(s, group.id)
                 alert = s.scalars(select(Alert).where(Alert.group_id == group.id)).first()
                 if alert is not None and any(n.person for n in pages):
-                    waiting.append((group.id, f"[{alert.severity}] {_name(alert)}", pages))
-        for group_id, name, pages in waiting:
+                    waiting.append((group.id, f"[{alert.severity}] {_name(alert)}"))
+        for group_id, name in waiting:
             said = self._ack(group_id)
             if said is not None:
-                self.narrator.say("ALSO", f"{name} paged too ({_pages_in_words(pages)}): {said}")
+                self.narrator.say("ALSO", f"{name} paged too: {said}")
 
     def _ack(self, group_id: int) -> str | None:
         """The paged person acknowledges; what the sentinel then records, in words."""

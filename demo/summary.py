@@ -35,6 +35,7 @@ class RunSummary:
     pages_failed: int = 0
     pages_groups: int = 0  # alert groups that paged someone
     pages_acked: Counter[str] = field(default_factory=Counter)  # by who acknowledged
+    pages_gone: int = 0  # groups resolved before anyone acknowledged them
     announcements: int = 0
     releases: list[str] = field(default_factory=list)
     incidents: list[str] = field(default_factory=list)
@@ -54,7 +55,8 @@ class RunSummary:
             + (f"; {self.pages_failed} failed" if self.pages_failed else "")
             + (f" (and {self.announcements} release announcements)" if self.announcements else ""),
             f"Pages acknowledged: {sum(self.pages_acked.values())} of {self.pages_groups}"
-            + "".join(f", {n} by {who}" for who, n in sorted(self.pages_acked.items())),
+            + "".join(f", {n} by {who}" for who, n in sorted(self.pages_acked.items()))
+            + (f"; {self.pages_gone} resolved before anyone did" if self.pages_gone else ""),
             f"Releases: {len(self.releases)}" + ("" if self.releases else " (none started)"),
             *(f"  {line}" for line in self.releases),
             f"Incidents: {len(self.incidents)}",
@@ -106,6 +108,8 @@ def summarize(
             summary.pages_groups += 1
             if group.acked_by:
                 summary.pages_acked[group.acked_by] += 1
+            elif group.resolved_at is not None:
+                summary.pages_gone += 1
         for note in s.scalars(select(Notification)):
             if note.group_id is None:
                 summary.announcements += 1
