@@ -1,26 +1,28 @@
-"""``python -m demo``: run the whole platform locally on SQLite.
+"""``python -m demo``: run the whole platform locally on SQLite, and play and
+tell its story (demo/story.py).
 
 1. The translator (var/translator.db) with workers, scheduler, seeded users,
-   two weeks of history and live traffic, on 127.0.0.1:8000.
+   30 days of history and live traffic, on 127.0.0.1:8000.
 2. The sentinel (var/sentinel.db) on 127.0.0.1:8100, watching the default
    signal catalogue: SQL on the translator's database and its /metrics.
 3. Postmortems (var/postmortems.db) on 127.0.0.1:8300: the web views of
    incidents, opened from critical alerts and from rollbacks; the console
    (dashboards/console) on 127.0.0.1:8400 over all of it.
 4. Two releases through the gate on a local fleet behind nginx (var/fleet):
-   a good build promoted, a bad one rolled back (demo/releases.py).
-5. After ``--fault-after`` seconds, injected faults: /api/jobs answers 500 for
-   40% of requests, wallet payments fail, bob's job list comes back empty.
-   Alerts are printed as the sentinel moves them, and the pages it sends.
+   a good build promoted, a bad one rolled back (demo/releases.py), whose
+   incident its lead writes up and closes.
+5. Once the releases are over, and ``--fault-after`` seconds in at the earliest,
+   injected faults (demo/faults.py): wallet payments fail, /api/jobs answers 500
+   for 40% of requests, bob's job list comes back empty; their alerts page the
+   person on call, who acknowledges them.
 
 Each run starts from a clean var/ (the previous run is moved to var/last-run/,
-demo/state.py); Ctrl-C or the end of ``--duration`` prints what happened
-(demo/summary.py)."""
+demo/state.py); Ctrl-C, the end of ``--duration`` or (``--short``) the end of
+the story prints what happened (demo/summary.py)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -29,22 +31,24 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import select
-
 from common.identity import open_store
 from common.logs import configure_logging
 from common.servers import serve_in_thread
 from dashboards.console import ConsoleSettings, build_console
+from demo.faults import no_faults
 from demo.identity import demo_tokens
+from demo.narrator import Narrator
 from demo.node_exporter import start_node_exporter
-from demo.releases import run_releases
+from demo.people import IncidentLead, OnCall
+from demo.releases import BAD_RELEASE_ONLY, RELEASES, FleetNews, run_releases
 from demo.state import DemoBusy, ensure_ports_free, start_fresh
+from demo.story import Records, Story
 from demo.summary import summarize
 from postmortems.app import create_served_app as postmortems_app
 from postmortems.service import build_service as build_postmortems
 from postmortems.settings import PostmortemSettings
+from release_gate.db import Database as GateDatabase
 from sentinel.api import create_app as sentinel_app
-from sentinel.models import Alert, AlertTransition
 from sentinel.service import build_sentinel
 from sentinel.settings import SentinelSettings
 from translator.app import create_app as translator_app
@@ -53,33 +57,7 @@ from translator.services import build_services
 from translator.settings import TranslatorSettings
 
 VAR = Path("var")
-
-
-def demo_faults(after: float) -> str:
-    return json.dumps(
-        {
-            "start_after_seconds": after,
-            "http_errors": [{"route": "/api/jobs", "rate": 0.4}],
-            "payment_failures": [{"method": "wallet", "rate": 0.9, "reason": "wallet_declined"}],
-            "empty_job_list": {"users": ["bob@example.com"]},
-        }
-    )
-
-
-def watch_alerts(sentinel, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
-    """Print each alert transition the sentinel records, as an on-call phone would show it."""
-    seen = 0
-    while not stop.wait(1.0):
-        with sentinel.db.session() as s:
-            moves = s.scalars(
-                select(AlertTransition)
-                .where(AlertTransition.id > seen)
-                .order_by(AlertTransition.id)
-            ).all()
-            for move in moves:
-                seen = move.id
-                alert = s.get(Alert, move.alert_id)
-                print(f"\n>>> ALERT {move.to_state.upper()}: {alert.summary}\n", flush=True)
+SHORT_HISTORY_DAYS = 1  # --short: enough for the priors and the learned bands to start
 
 
 class CtrlC:
@@ -110,14 +88,30 @@ def main() -> int:
         "--no-releases", action="store_true", help="skip the releases on the local fleet"
     )
     parser.add_argument("--duration", type=float, default=0, help="seconds; 0 until Ctrl-C")
-    parser.add_argument("--history-days", type=int, default=14)
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=None,
+        help=f"days of backdated history (default 30; {SHORT_HISTORY_DAYS} with --short)",
+    )
     parser.add_argument(
         "--fault-after",
         type=float,
-        default=60,
-        help="seconds before the faults start; negative: no faults",
+        default=None,
+        help="seconds from the start before the faults, at the earliest: they wait for "
+        "the releases to be over (default 60; 0 with --short); negative: no faults",
+    )
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="the story compressed (for CI): the bad release only, the faults right after "
+        "it, and the demo ends once the story is told",
     )
     args = parser.parse_args()
+    if args.history_days is None:
+        args.history_days = SHORT_HISTORY_DAYS if args.short else 30
+    if args.fault_after is None:
+        args.fault_after = 0 if args.short else 60
 
     stop = threading.Event()
     ctrl_c = CtrlC(stop)
@@ -148,9 +142,9 @@ def main() -> int:
 
 def run(args: argparse.Namespace, stop: threading.Event) -> None:
     started = time.monotonic()
-    translator_settings = TranslatorSettings(
-        faults=demo_faults(args.fault_after) if args.fault_after >= 0 else None,
-    )
+    faults_file = VAR / "faults.json"
+    no_faults(faults_file)  # the story starts them (demo/story.py)
+    translator_settings = TranslatorSettings(faults_file=faults_file)
     log_path = VAR / "demo.log"
     log_file = open(log_path, "a")  # noqa: SIM115 - open for the whole run
     configure_logging("INFO", stream=log_file)
@@ -171,9 +165,14 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
             backfill_days=args.history_days,
             translator_log_file=log_path,  # every component's lines; read translator's
             **({"node_targets": node_targets} if node_targets else {}),
-        )
+        ),
+        # The story tells the pages; the outbox's own print of each goes to the log
+        # (and, as always, to var/outbox.jsonl).
+        outbox_stream=log_file,
     )
     gate_url = f"sqlite:///{VAR}/release_gate.db"
+    gate_db = GateDatabase(gate_url)
+    gate_db.migrate()  # before the story reads it and the releases write it
     postmortems = build_postmortems(
         PostmortemSettings(
             sentinel_database_url=sentinel.settings.database_url,
@@ -181,7 +180,6 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
             public_url=f"http://{args.host}:{args.postmortems_port}",
         )
     )
-    watcher = threading.Thread(target=watch_alerts, args=(sentinel, stop), daemon=True)
     pm_app = postmortems_app(postmortems, background=True, interval=5, identity=identity)
     console = build_console(
         ConsoleSettings(
@@ -201,55 +199,62 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
         serve_in_thread(pm_app, args.host, args.postmortems_port) as pm_base,
         serve_in_thread(console, args.host, args.console_port) as console_base,
     ):
-        releases = threading.Thread(
-            target=run_releases,
-            args=(VAR / "fleet", gate_url, sentinel_base, pm_base, stop, platform.pipeline),
-            name="demo-releases",
-            daemon=True,
-        )
-        print(banner(base, tokens))
-        auth = f"-H 'Authorization: Bearer {platform.viewer}'"
-        print(f"""
-Console at {console_base}  (what fires, who is on call, signals, releases, hosts)
-
-Logs (one line per event): {log_path}
-Platform APIs want a token; this run's viewer token is in the commands below
-(vigil-admin makes accounts and tokens; VIGIL_IDENTITY_DATABASE_URL=sqlite:///var/identity.db).
-
-Sentinel at {sentinel_base}
-  signals:  curl {auth} {sentinel_base}/api/signals
-  alerts:   curl {auth} {sentinel_base}/api/alerts
-  pages:    curl {auth} {sentinel_base}/api/groups    (who was paged, by what, acknowledged?)
-  on call:  curl {auth} {sentinel_base}/api/oncall
-  Without Twilio or Slack credentials pages print below and go to var/outbox.jsonl.
-
-Postmortems at {pm_base}/incidents  (incidents from critical alerts and rollbacks;
-  sign in with the viewer token above)
-Releases: release-gate history   (GATE_DATABASE_URL={gate_url})
-""")
-        if args.fault_after >= 0:
-            print(
-                f"Faults start in {args.fault_after:g} s: /api/jobs 500s, wallet payments "
-                "declined, bob's job list empty. Watch the alerts below. Ctrl-C stops.\n",
-                flush=True,
-            )
-        watcher.start()
-        if not args.no_releases and not stop.is_set():
-            releases.start()
-        if not stop.is_set():
-            with traffic(base, tokens, rng):
-                stop.wait(args.duration if args.duration > 0 else None)
-        ended_by = "Ctrl-C" if stop.is_set() else "its duration"
-        stop.set()
-        watcher.join(5)
-        if releases.is_alive():
-            releases.join(60)
         urls = {
             "console": console_base,
             "translator": base,
             "sentinel": sentinel_base,
             "postmortems": pm_base,
         }
+        print(banner(base, tokens))
+        print(_where(urls, platform.viewer, log_path, gate_url))
+        narrator = Narrator()
+        fleet = None if args.no_releases else FleetNews()
+        story = Story(
+            narrator=narrator,
+            records=Records(
+                sentinel_db=sentinel.db,
+                gate_db=gate_db,
+                postmortems=postmortems,
+                log_file=log_path,
+                outbox_file=sentinel.settings.outbox_file,
+            ),
+            on_call=OnCall(sentinel_base, platform),
+            lead=IncidentLead(pm_base, platform),
+            urls=urls,
+            faults_file=faults_file,
+            fault_after=args.fault_after,
+            fleet=fleet,
+            ends_when_told=args.short,
+        )
+        print(_plan(args, fleet is not None), flush=True)
+        teller = threading.Thread(target=story.run, args=(stop,), name="demo-story", daemon=True)
+        releases = threading.Thread(
+            target=run_releases,
+            args=(
+                VAR / "fleet",
+                BAD_RELEASE_ONLY if args.short else RELEASES,
+                gate_url,
+                sentinel_base,
+                pm_base,
+                stop,
+                platform.pipeline,
+                fleet,
+                narrator,
+            ),
+            name="demo-releases",
+            daemon=True,
+        )
+        if fleet is not None and not stop.is_set():
+            releases.start()
+        teller.start()
+        ended_by = "Ctrl-C"
+        if not stop.is_set():
+            with traffic(base, tokens, rng):
+                ended_by = _wait_for_the_end(args, stop, story.told, started)
+        stop.set()
+        teller.join(10)
+        if releases.is_alive():
+            releases.join(60)
     # After the servers and the sentinel's loops stopped: nothing prints over the summary.
     summary = summarize(
         ended_by=ended_by,
@@ -261,10 +266,58 @@ Releases: release-gate history   (GATE_DATABASE_URL={gate_url})
         urls=urls,
     )
     print(summary.render(), flush=True)
+    gate_db.dispose()
     sentinel.close()
     services.close()
     identity.dispose()
     log_file.close()
+
+
+def _wait_for_the_end(
+    args: argparse.Namespace, stop: threading.Event, told: threading.Event, started: float
+) -> str:
+    """Until Ctrl-C, the end of ``--duration``, or (``--short``) the story told."""
+    while not stop.wait(0.5):
+        if args.duration > 0 and time.monotonic() - started >= args.duration:
+            return "its duration"
+        if args.short and told.is_set():
+            return "the end of the story"
+    return "Ctrl-C"
+
+
+def _where(urls: dict[str, str], viewer: str, log_path: Path, gate_url: str) -> str:
+    auth = f"-H 'Authorization: Bearer {viewer}'"
+    sentinel = urls["sentinel"]
+    return f"""
+Console at {urls["console"]}  (what fires, who is on call, signals, releases, hosts;
+  sign in with the admin token above, or this run's viewer token: {viewer})
+Postmortems at {urls["postmortems"]}/incidents
+Sentinel at {sentinel}
+  alerts:   curl {auth} {sentinel}/api/alerts
+  pages:    curl {auth} {sentinel}/api/groups    (who was paged, by what, acknowledged?)
+Releases: GATE_DATABASE_URL={gate_url} .venv/bin/release-gate history
+Logs (one line per event): {log_path}; pages as sent (no Twilio or Slack credentials):
+  var/outbox.jsonl
+"""
+
+
+def _plan(args: argparse.Namespace, releases: bool) -> str:
+    steps = []
+    if releases:
+        steps.append(
+            "a bad release goes through the gate"
+            if args.short
+            else "a good release, then a bad one, go through the gate"
+        )
+    if args.fault_after >= 0:
+        steps.append(
+            "then faults: wallet payments fail, /api/jobs answers 500s, bob's job list is empty"
+        )
+    story = "; ".join(steps) if steps else "traffic only (no releases, no faults)"
+    end = "it ends once the story is told" if args.short else "Ctrl-C ends it with a summary"
+    return f"""The story: {story}. Each line below is printed when the records show it
+(time since the start, what happened); {end}.
+"""
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 preprod node taking a quarter of the traffic, one production node), and two
 releases through the gate while users browse it: a good build that is
 promoted, then a build failing 30% of `GET /api/plans` that is rolled back
-before its 500s reach anyone (nginx retries them on production)."""
+before its 500s reach anyone (nginx retries them on production). ``--short``
+releases the bad one only."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from common.clock import SystemClock
+from demo.narrator import Narrator
 from release_gate.announce import Announcer
 from release_gate.config import parse_config
 from release_gate.db import Database
@@ -36,6 +39,7 @@ services:
     deployer: {type: local_fleet}
 """
 
+BAD_ROUTE = "/api/plans"
 FLEET = {
     "production_nodes": 1,
     "canary_share": 0.25,
@@ -43,10 +47,11 @@ FLEET = {
     "versions": {
         "1.0.0": {},
         "1.1.0": {},
-        "1.2.0": {"faults": {"http_errors": [{"route": "/api/plans", "rate": 0.3}]}},
+        "1.2.0": {"faults": {"http_errors": [{"route": BAD_ROUTE, "rate": 0.3}]}},
     },
 }
-RELEASES = ("1.1.0", "1.2.0")
+RELEASES = ("1.1.0", "1.2.0")  # a good build, then a bad one
+BAD_RELEASE_ONLY = ("1.2.0",)  # --short
 
 
 def release(
@@ -108,17 +113,30 @@ def author_of(token: str) -> str:
     return caller.name
 
 
+@dataclass
+class FleetNews:
+    """What the releases thread shares with the story: what users saw through nginx
+    (statuses; 0: no answer), and when the releases are over (or could not start)."""
+
+    users: Counter[int] = field(default_factory=Counter)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def users_saw(self) -> str:
+        seen = self.users.copy()  # the browsing thread keeps counting
+        errors = sum(n for status, n in seen.items() if status >= 500 or status == 0)
+        return f"{sum(seen.values())} requests through nginx, {errors} errors"
+
+
 @contextlib.contextmanager
-def browsing(url: str) -> Iterator[Counter[int]]:
-    """Users reading the plans page through nginx; yields the statuses they saw."""
-    seen: Counter[int] = Counter()
+def browsing(url: str, seen: Counter[int]) -> Iterator[None]:
+    """Users reading the plans page through nginx, counting the statuses they see."""
     stop = threading.Event()
 
     def run() -> None:
         with httpx.Client(base_url=url, timeout=10) as client:
             while not stop.is_set():
                 try:
-                    seen[client.get("/api/plans").status_code] += 1
+                    seen[client.get(BAD_ROUTE).status_code] += 1
                 except httpx.HTTPError:
                     seen[0] += 1
                 stop.wait(0.01)
@@ -126,7 +144,7 @@ def browsing(url: str) -> Iterator[Counter[int]]:
     thread = threading.Thread(target=run, name="demo-fleet-users", daemon=True)
     thread.start()
     try:
-        yield seen
+        yield
     finally:
         stop.set()
         thread.join(10)
@@ -134,27 +152,36 @@ def browsing(url: str) -> Iterator[Counter[int]]:
 
 def run_releases(
     state_dir: Path,
+    versions: tuple[str, ...],
     gate_database_url: str,
     sentinel_url: str | None,
     postmortems_url: str | None,
     stop: threading.Event,
     token: str,
+    news: FleetNews,
+    narrator: Narrator,
 ) -> None:
-    """Start the fleet, run the two releases, keep the fleet until ``stop``."""
+    """Start the fleet, release ``versions`` in turn, keep the fleet until ``stop``.
+    What the gate does is told by the story from the gate's records."""
     try:
         fleet = LocalFleet.from_config(FLEET, state_dir)
         fleet.start("1.0.0")
     except Exception as exc:  # noqa: BLE001 - the rest of the demo goes on without releases
-        print(f"\n>>> RELEASES skipped: the local fleet could not start: {exc}\n", flush=True)
+        narrator.say("RELEASES", f"skipped: the local fleet could not start: {exc}")
+        news.done.set()
         return
     with fleet:
-        print(f"\n>>> FLEET up: preprod + 1 production node behind nginx at {fleet.proxy_url}\n")
-        with browsing(fleet.proxy_url) as seen:
-            for version in RELEASES:
-                if stop.is_set():
-                    break
-                try:
-                    receipt = release(
+        narrator.say(
+            "FLEET",
+            f"up on 1.0.0: a preprod node (a quarter of the traffic) and a production node "
+            f"behind nginx at {fleet.proxy_url}; users browse {BAD_ROUTE}",
+        )
+        with browsing(fleet.proxy_url, news.users):
+            try:
+                for version in versions:
+                    if stop.is_set():
+                        break
+                    release(
                         fleet,
                         version,
                         token,
@@ -163,14 +190,10 @@ def run_releases(
                         postmortems_url,
                         stop,
                     )
-                except KeyboardInterrupt:
-                    print(f"\n>>> RELEASE translator {version}: aborted, the demo stopped\n")
-                    break
-                print(f"\n>>> RELEASE translator {version}: {receipt.summary}\n", flush=True)
-            errors = sum(n for status, n in seen.items() if status >= 500 or status == 0)
-            print(
-                f">>> USERS through nginx during the releases: {sum(seen.values())} requests, "
-                f"{errors} errors\n",
-                flush=True,
-            )
-        stop.wait()
+            except KeyboardInterrupt:
+                narrator.say("RELEASE", "aborted: the demo stopped (the gate put the canary back)")
+            except Exception as exc:  # noqa: BLE001 - told, and the story goes on
+                narrator.say("RELEASE", f"the gate failed: {exc}")
+            finally:
+                news.done.set()
+            stop.wait()

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from postmortems.service import Postmortems
 from release_gate.db import Database as GateDatabase
 from release_gate.history import recent_releases
+from sentinel.alerting.models import AlertGroup
 from sentinel.db import Database as SentinelDatabase
 from sentinel.models import Alert, Notification, NotificationStatus
 
@@ -32,6 +33,9 @@ class RunSummary:
     pages_sent: Counter[str] = field(default_factory=Counter)
     pages_waiting: int = 0
     pages_failed: int = 0
+    pages_groups: int = 0  # alert groups that paged someone
+    pages_acked: Counter[str] = field(default_factory=Counter)  # by who acknowledged
+    pages_gone: int = 0  # groups resolved before anyone acknowledged them
     announcements: int = 0
     releases: list[str] = field(default_factory=list)
     incidents: list[str] = field(default_factory=list)
@@ -50,6 +54,9 @@ class RunSummary:
             + (f"; {self.pages_waiting} still queued" if self.pages_waiting else "")
             + (f"; {self.pages_failed} failed" if self.pages_failed else "")
             + (f" (and {self.announcements} release announcements)" if self.announcements else ""),
+            f"Pages acknowledged: {sum(self.pages_acked.values())} of {self.pages_groups}"
+            + "".join(f", {n} by {who}" for who, n in sorted(self.pages_acked.items()))
+            + (f"; {self.pages_gone} resolved before anyone did" if self.pages_gone else ""),
             f"Releases: {len(self.releases)}" + ("" if self.releases else " (none started)"),
             *(f"  {line}" for line in self.releases),
             f"Incidents: {len(self.incidents)}",
@@ -95,7 +102,14 @@ def summarize(
             assert alert.firing_at is not None
             summary.alerts.append(
                 f"[{alert.severity}] {name} fired {alert.firing_at:%H:%M:%S} UTC, now {alert.state}"
+                f"  {urls['console']}/alerts/{alert.id}"
             )
+        for group in s.scalars(select(AlertGroup).where(AlertGroup.step >= 0)):
+            summary.pages_groups += 1
+            if group.acked_by:
+                summary.pages_acked[group.acked_by] += 1
+            elif group.resolved_at is not None:
+                summary.pages_gone += 1
         for note in s.scalars(select(Notification)):
             if note.group_id is None:
                 summary.announcements += 1
@@ -112,6 +126,7 @@ def summarize(
             summary.releases.append(
                 f"#{release.id} {release.service} {release.version}: {release.status}"
                 + (f" (judge: {release.decision})" if release.decision else "")
+                + f"  {urls['console']}/releases/{release.id}"
             )
     except Exception as exc:  # noqa: BLE001 - the summary still tells the rest
         first_line = str(exc).splitlines()[0]
@@ -120,8 +135,9 @@ def summarize(
         gate_db.dispose()
     incidents = urls["postmortems"]
     for incident in reversed(postmortems.list(limit=50)):
+        written = ", postmortem complete" if incident.postmortem_complete else ""
         summary.incidents.append(
-            f"#{incident.id} [{incident.severity}] {incident.title} ({incident.status}) "
+            f"#{incident.id} [{incident.severity}] {incident.title} ({incident.status}{written}) "
             f"{incidents}/incidents/{incident.id}"
         )
     summary.look = [

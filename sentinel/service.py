@@ -8,6 +8,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TextIO
 
 from sqlalchemy import Engine
 
@@ -207,7 +208,10 @@ def build_sentinel(
     clock: Clock | None = None,
     catalogue: Catalogue | None = None,
     migrate: bool = True,
+    outbox_stream: TextIO | None = None,
 ) -> Sentinel:
+    """``outbox_stream``: where pages sent without provider credentials are printed
+    (default stdout; the demo narrates instead and sends them to its log)."""
     settings = settings or SentinelSettings()
     register_secrets(
         [
@@ -226,7 +230,7 @@ def build_sentinel(
     translator_engine = make_engine(settings.translator_database_url, read_only=True)
     clock = clock or SystemClock()
     alerting = load_alerting_config(settings.alerting)
-    dispatcher, reactions, kinds = build_dispatcher(settings, db, alerting, clock)
+    dispatcher, reactions, kinds = build_dispatcher(settings, db, alerting, clock, outbox_stream)
     push_signals = sum(spec.source.type == "push" for spec in catalogue.signals)
     push = PushStore(db, max_signals=max(1000, push_signals), clock=clock)
     context = SourceContext(

@@ -137,11 +137,16 @@ def in_its_words(name: str, send: Callable[[Outgoing], T]) -> Callable[[Outgoing
 
 
 def build_dispatcher(
-    settings: SentinelSettings, db: Database, alerting: AlertingConfig, clock: Clock
+    settings: SentinelSettings,
+    db: Database,
+    alerting: AlertingConfig,
+    clock: Clock,
+    outbox_stream: TextIO | None = None,
 ) -> tuple[Dispatcher, Reactions, dict[str, str]]:
     """The dispatcher over the configured channels, falling back per person
-    through ``alerting``'s chains when a page fails."""
-    channels, finders, kinds = build_routes(settings)
+    through ``alerting``'s chains when a page fails. ``outbox_stream``: where the
+    console outbox prints (default stdout)."""
+    channels, finders, kinds = build_routes(settings, outbox_stream)
     reactions = Reactions(alerting)
     failover = build_failover(settings)
     if failover is not None:
