@@ -14,7 +14,7 @@ import numpy as np
 
 from sentinel.catalogue.models import SignalSpec
 from sentinel.db import Database
-from sentinel.detectors import DetectorSpec, evaluate
+from sentinel.detectors import BatchResult, DetectorSpec, evaluate
 from sentinel.detectors.tuning import outcome
 from sentinel.engine import MAX_WARMUP_SAMPLES, detector_spec_for
 from sentinel.history import HistoryStore, Row
@@ -53,6 +53,7 @@ def overlay(
         by_series.setdefault(row.series, []).append(row)
     out = {}
     for key in series:
+        # the sentinel's own bound on a replay (a month-long chart shows its latest part)
         mine = by_series.get(key, [])[-MAX_WARMUP_SAMPLES:]
         if not mine:
             continue
@@ -74,7 +75,9 @@ def overlay(
     return out
 
 
-def _episodes(t: np.ndarray, v: np.ndarray, result, since: datetime, until: datetime):  # type: ignore[no-untyped-def]
+def _episodes(
+    t: np.ndarray, v: np.ndarray, result: BatchResult, since: datetime, until: datetime
+) -> list[tuple[float, float]]:
     """The tuner's would-be alerts (runs of firing steps) that overlap the window."""
     alerts, _ = outcome(t, v, result, [])
     a, b = since.timestamp(), until.timestamp()

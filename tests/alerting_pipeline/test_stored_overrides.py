@@ -60,3 +60,40 @@ def test_an_override_that_cannot_be_is_refused_saying_why(rig, schedule, person,
     with pytest.raises(OverrideError, match=words), rig.db.session() as s:
         add_override(s, rig.notifier.config, schedule, person, now + timedelta(hours=start),
                      now + timedelta(hours=end), by="alice", via="console", now=now)  # fmt: skip
+
+
+def test_the_sentinel_api_answers_with_the_stored_override(sentinel_url, database_url, tmp_path):
+    """GET /api/oncall and the iCal export read the same schedule the escalation pages."""
+    from fastapi.testclient import TestClient
+
+    from common.clock import FakeClock
+    from common.yaml_config import parse_yaml_model
+    from sentinel.api import create_app
+    from sentinel.catalogue import Catalogue
+    from sentinel.service import build_sentinel
+    from sentinel.settings import SentinelSettings
+    from tests.alerting_pipeline.conftest import CONFIG
+
+    config = tmp_path / "alerting.yaml"
+    config.write_text(CONFIG)
+    clock = FakeClock()
+    clock.set(clock.now().replace(year=2026, month=1, day=5, hour=12, minute=0))
+    settings = SentinelSettings(
+        database_url=sentinel_url, translator_database_url=database_url, alerting=config
+    )
+    sentinel = build_sentinel(
+        settings, clock=clock, catalogue=parse_yaml_model("signals: []", Catalogue), migrate=False
+    )
+    try:
+        with TestClient(create_app(sentinel, run_loop=False)) as http:
+            assert http.get("/api/oncall").json()[0]["person"] == "alice"
+            now = clock.now()
+            with sentinel.db.session() as s:
+                add_override(s, sentinel.alerting, "primary", "bob", now, now + timedelta(hours=3),
+                             by="alice", via="console", now=now)  # fmt: skip
+            (found,) = http.get("/api/oncall").json()
+            assert (found["person"], found["layer"]) == ("bob", "override")
+            ics = http.get("/api/oncall/primary.ics?days=1").text
+            assert "SUMMARY:On call: bob (override)" in ics
+    finally:
+        sentinel.close()
