@@ -97,3 +97,25 @@ def test_the_sentinel_api_answers_with_the_stored_override(sentinel_url, databas
             assert "SUMMARY:On call: bob (override)" in ics
     finally:
         sentinel.close()
+
+
+def test_sentinel_oncall_in_a_terminal_reads_the_stored_override(monkeypatch, sentinel_url):
+    from datetime import datetime
+
+    from click.testing import CliRunner
+
+    from sentinel.alerting.config import load_alerting_config
+    from sentinel.cli import main
+    from sentinel.db import Database
+
+    # Wednesday 15:00 Moscow time: sysadmin-1's business hours, unless someone takes over
+    at = datetime.fromisoformat("2025-01-08T15:00+03:00")
+    db = Database(sentinel_url)
+    with db.session() as s:
+        add_override(s, load_alerting_config(), "ops-primary", "sysadmin-3",
+                     at - timedelta(hours=1), at + timedelta(hours=1),
+                     by="sysadmin-1", via="console", now=at)  # fmt: skip
+    db.dispose()
+    monkeypatch.setenv("SENTINEL_DATABASE_URL", sentinel_url)
+    out = CliRunner().invoke(main, ["oncall", "--at", at.isoformat()], catch_exceptions=False)
+    assert out.output.startswith("ops-primary: sysadmin-3 (override)")
