@@ -180,7 +180,8 @@ def create_console(
             "shade": firing,
         }
         # the detector's band and its tuning's would-be alerts over the same slots
-        chart = chart_overlay(chart, tuning.overlay(name, names, since, now, CHART_SLOTS), labels)
+        found = tuning.overlay(name, names, since, now, CHART_SLOTS)
+        chart = chart_overlay(chart, found, labels, since, hours * 3600 / CHART_SLOTS)
         return page(
             request,
             "signal.html",

@@ -87,15 +87,23 @@ class TuningDesk:
 
 
 def chart_overlay(
-    chart: dict[str, Any], found: dict[str, SeriesOverlay], labels: dict[str, str]
+    chart: dict[str, Any],
+    found: dict[str, SeriesOverlay],
+    labels: dict[str, str],
+    since: datetime,
+    slot_seconds: float,
 ) -> dict[str, Any]:
     """The chart with each series' band edges as columns on its time axis (`band`:
     their labels, columns, and which pair of them bounds which series), and the would-be
-    alerts of the detector and of a proposal as (start, end, series) spans."""
+    alerts of the detector and of a proposal as (start, end, series) spans. Both sides
+    put a point at the middle of its slot of `slot_seconds` from `since`."""
     times = chart["columns"][0]
-    start = times[0] if times else 0.0
-    width = (times[1] - times[0]) if len(times) > 1 else 1.0
-    index = {round((t - start) / width): i for i, t in enumerate(times)}
+    start = since.timestamp()
+
+    def slot(t: float) -> int:
+        return math.floor((t - start) / slot_seconds)
+
+    index = {slot(t): i for i, t in enumerate(times)}
     band: dict[str, list[Any]] = {"labels": [], "columns": [], "pairs": []}
     for position, key in enumerate(chart["names"]):
         over = found.get(key)
@@ -105,7 +113,7 @@ def chart_overlay(
         for edge, points in (("upper", over.upper), ("lower", over.lower)):
             col: list[float | None] = [None] * len(times)
             for t, value in points:
-                i = index.get(round((t - start) / width))
+                i = index.get(slot(t))
                 if i is not None:
                     col[i] = value
             if any(x is not None for x in col):

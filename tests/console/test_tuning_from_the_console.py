@@ -185,3 +185,20 @@ def test_bad_retune_input_is_refused_with_a_clear_message(busy_node) -> None:
     assert client.post(f"/signals/{CPU}/tunings/1/approve", headers=responder).status_code == 422
     with reader.db.session() as s:
         assert s.scalars(select(Tuning).where(Tuning.signal == CPU)).all() == []
+
+
+def test_the_band_lands_on_the_slots_of_the_values_across_a_gap() -> None:
+    from dashboards.console.overlay import SeriesOverlay
+    from dashboards.console.tuning import chart_overlay
+
+    since, width = NOW - timedelta(hours=1), 5.0
+    start = since.timestamp()
+    mid = [start + (i + 0.5) * width for i in (0, 5, 6)]  # no data in slots 1 to 4
+    chart = {"names": ["a"], "columns": [mid, [1.0, 2.0, 3.0]]}
+    upper = [(start + (i + 0.5) * width, 10.0 + i) for i in (0, 3, 5, 6)]
+    found = {"a": SeriesOverlay(lower=[], upper=upper, would_be=[(mid[1], mid[2])])}
+    out = chart_overlay(chart, found, {"a": "a"}, since, width)
+    # slot 3 has no value to stand beside; the others keep their own slot
+    assert out["band"] == {"labels": ["a: upper"], "columns": [[10.0, 15.0, 16.0]],
+                           "pairs": [[0, None, 0]]}  # fmt: skip
+    assert out["would_be"] == [[mid[1], mid[2], "a"]]
