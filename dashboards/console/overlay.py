@@ -32,6 +32,7 @@ class SeriesOverlay:
     upper: list[tuple[float, float]]
     would_be: list[tuple[float, float]]  # (first, last firing step) in the window
     proposed: list[tuple[float, float]] = field(default_factory=list)
+    has_proposal: bool = False  # a proposal waits: `proposed` is what it would raise
 
 
 def overlay(
@@ -71,7 +72,7 @@ def overlay(
             would_then = _episodes(t, v, evaluate(candidate, t, v, vol), since, until)
         else:
             would_then = []
-        out[key] = SeriesOverlay(lower, upper, would, would_then)
+        out[key] = SeriesOverlay(lower, upper, would, would_then, found is not None)
     return out
 
 

@@ -125,7 +125,12 @@ def chart_overlay(
             band["pairs"].append([edges.get("upper"), edges.get("lower"), position])
     would = [[a, b, labels[k]] for k, o in found.items() for a, b in o.would_be]
     proposed = [[a, b, labels[k]] for k, o in found.items() for a, b in o.proposed]
-    return chart | {"band": band, "would_be": sorted(would), "proposed": sorted(proposed)}
+    return chart | {
+        "band": band,
+        "would_be": sorted(would),
+        "proposed": sorted(proposed),
+        "has_proposal": any(o.has_proposal for o in found.values()),
+    }
 
 
 Page = Callable[..., HTMLResponse]

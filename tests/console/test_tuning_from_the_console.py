@@ -64,7 +64,7 @@ def test_the_chart_carries_the_band_or_threshold_and_the_would_be_alerts(seeded)
     assert NOW - timedelta(minutes=21) <= _at(start) <= NOW - timedelta(minutes=18)
     assert _at(end) >= NOW - timedelta(minutes=1)
     assert chart["shade"]  # the real alert, beside it
-    assert chart["proposed"] == []  # nothing waits for a person
+    assert chart["proposed"] == [] and not chart["has_proposal"]  # nothing waits
 
 
 def _at(epoch: float):  # type: ignore[no-untyped-def]
@@ -113,8 +113,11 @@ def test_a_responder_retunes_and_accepting_moves_the_threshold(busy_node) -> Non
     # nothing changed yet: the proposal's would-be alerts are drawn beside the current ones
     waiting = _chart(client, path)
     assert set(_band(waiting, "instance=node-2:9100: upper")) == {0.8}
-    assert waiting["proposed"] == [] and len(waiting["would_be"]) == 12
-    assert f'id="accept-{proposal.id}"' in client.get(path, headers=responder).text
+    assert waiting["has_proposal"] and waiting["proposed"] == []  # it would raise none
+    assert len(waiting["would_be"]) == 12
+    page = client.get(path, headers=responder).text
+    assert f'id="accept-{proposal.id}"' in page
+    assert 'the proposal waiting below <strong id="proposed-count">0</strong>' in page
 
     accepted = client.post(f"/signals/{CPU}/tunings/{proposal.id}/accept", headers=responder)
     assert accepted.status_code == 200 and f"tuning {proposal.id} applied" in accepted.text
