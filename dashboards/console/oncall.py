@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from common.bounds import EARLIEST, LATEST
 from common.identity import Principal, Role
 from dashboards.console.auth import needs
 from dashboards.console.readers import SentinelReader
@@ -93,6 +94,8 @@ def parse_local(text: str, zone: str, what: str) -> datetime:
         raise OverrideError(
             f"{what}: give a date and time like 2026-03-07T09:00, not {text!r}"
         ) from None
+    if not EARLIEST.replace(tzinfo=None) < naive.replace(tzinfo=None) < LATEST.replace(tzinfo=None):
+        raise OverrideError(f"{what}: give a time between {EARLIEST:%Y} and {LATEST:%Y}")
     if naive.tzinfo is not None:
         return naive
     return local_to_utc(naive, zone_info(zone))
@@ -146,8 +149,7 @@ def register_oncall(
         caller: Principal = responder,
     ) -> Response:
         """Put someone on call for a while, above the schedule's layers."""
-        typed = {"schedule": schedule, "person": person, "start": start, "end": end,
-                 "reason": reason}  # fmt: skip
+        typed = dict(schedule=schedule, person=person, start=start, end=end, reason=reason)
         try:
             if reader.alerting is None:
                 raise OverrideError("no on-call schedules are configured (CONSOLE_ALERTING)")
@@ -160,9 +162,17 @@ def register_oncall(
                 raise OverrideError("the reason is longer than 500 characters")
             with reader.db.session() as s:
                 row = add_override(
-                    s, reader.alerting, schedule, person.strip(), starts_at, ends_at,
-                    caller.name, VIA, clock(), reason,
-                )  # fmt: skip
+                    s,
+                    reader.alerting,
+                    schedule,
+                    person.strip(),
+                    starts_at,
+                    ends_at,
+                    by=caller.name,
+                    via=VIA,
+                    now=clock(),
+                    reason=reason,
+                )
                 added = row.id
         except OverrideError as exc:
             return show(request, 14, 400, error=str(exc), typed=typed)

@@ -51,8 +51,17 @@ class TuningDesk:
         )
         ids = [item.tuning_id for item in tuned]
         with self.db.session() as s:
-            audit(s, "retune", VIA, now, actor=by, signal=name, days=days,
-                  budget_per_week=budget_per_week, tuning_ids=ids)  # fmt: skip
+            audit(
+                s,
+                "retune",
+                VIA,
+                now,
+                actor=by,
+                signal=name,
+                days=days,
+                budget_per_week=budget_per_week,
+                tuning_ids=ids,
+            )
         return ids
 
     def decide(self, name: str, tuning_id: int, accept: bool, by: str, now: datetime) -> Tuning:
@@ -74,6 +83,7 @@ class TuningDesk:
     def overlay(
         self, name: str, series: list[str], since: datetime, until: datetime, slots: int
     ) -> dict[str, SeriesOverlay]:
+        """The chart's band and would-be alerts of each series (see `overlay`)."""
         with self.db.session() as s:
             waiting = s.scalars(
                 select(Tuning)

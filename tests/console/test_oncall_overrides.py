@@ -125,6 +125,8 @@ def test_a_form_filled_wrongly_says_what_is_wrong_and_keeps_what_was_typed(
             ({"person": "mallory"}, "&#39;mallory&#39; is not among the people"),
             ({"schedule": "weekend-crew"}, "choose a schedule (got &#39;weekend-crew&#39;)"),
             ({"reason": "x" * 501}, "longer than 500 characters"),
+            ({"end": "9999-12-31T23:59"}, "End: give a time between 1970 and 2100"),
+            ({"start": "0001-01-01T00:00"}, "Start: give a time between 1970 and 2100"),
         ):
             r = client.post("/oncall/overrides", data=OVERRIDE | change, headers=responder)
             assert r.status_code == 400, change
