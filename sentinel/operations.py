@@ -14,7 +14,10 @@ import numpy as np
 from common.logs import get_logger
 from sentinel import tunings
 from sentinel.backfill import backfill_series
+from sentinel.catalogue.models import SignalSpec
+from sentinel.db import Database
 from sentinel.detectors import TuningResult, evaluate, plot_tuning, tune
+from sentinel.history import HistoryStore
 from sentinel.service import Sentinel
 
 log = get_logger(__name__)
@@ -54,9 +57,40 @@ def tune_signal(
     """Tune every series of the signal on its stored history and record the
     result with its provenance: applied (a person asked), or proposed (the
     scheduled re-tune, which never changes a threshold silently)."""
-    spec = sentinel.catalogue.get(name)
-    now = sentinel.clock.now()
-    rows = sentinel.history.load(name, since=now - timedelta(days=days))
+    out = tune_history(
+        sentinel.db,
+        sentinel.history,
+        sentinel.catalogue.get(name),
+        sentinel.clock.now(),
+        days,
+        budget_per_week,
+        incidents,
+        chart_dir,
+        apply=apply,
+        by=by,
+    )
+    if apply:
+        sentinel.rebuild_detectors()
+    return out
+
+
+def tune_history(
+    db: Database,
+    history: HistoryStore,
+    spec: SignalSpec,
+    now: datetime,
+    days: float,
+    budget_per_week: float,
+    incidents: list[tuple[datetime, datetime]] = (),  # type: ignore[assignment]
+    chart_dir: Path | None = None,
+    apply: bool = True,
+    by: str = "cli",
+) -> list[TunedSeries]:
+    """`tune_signal` for a process that is not a running sentinel (the console): the
+    same tuning on the same stored history, recorded the same way. A running sentinel
+    sees an applied tuning on its next cycle."""
+    name = spec.name
+    rows = history.load(name, since=now - timedelta(days=days))
     if not rows:
         raise LookupError(
             f"no history for {name} in the last {days:g} days; run `sentinel backfill {name}` first"
@@ -85,7 +119,7 @@ def tune_signal(
             "notes": result.notes,
         }
         tuning_id = tunings.record(
-            sentinel.db,
+            db,
             name,
             result.spec.model_dump(mode="json"),
             provenance,
@@ -95,8 +129,6 @@ def tune_signal(
             series=key,
         )
         out.append(TunedSeries(key, result, chart, tuning_id))
-    if apply:
-        sentinel.rebuild_detectors()
     return out
 
 

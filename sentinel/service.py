@@ -86,7 +86,12 @@ class Sentinel:
                 return 0
             now = self.clock.now()
             try:
-                if self.evaluator is None or self.term is None or term.token != self.term.token:
+                if (
+                    self.evaluator is None
+                    or self.term is None
+                    or term.token != self.term.token
+                    or self._tunings_changed()
+                ):
                     self._lead(term, now)
                 assert self.evaluator is not None and self.leader_notifier is not None
                 changed = self.evaluator.tick(now)
@@ -127,6 +132,13 @@ class Sentinel:
         )
         self.evaluator.warm_up(now, self.settings.history_warmup_days)
         self._start_backfill(now)
+
+    def _tunings_changed(self) -> bool:
+        """A tuning applied or accepted by another process (the CLI, the console) since
+        the detectors were built: they are rebuilt with it, as after `rebuild_detectors`."""
+        assert self.evaluator is not None
+        built = {t.id for t in self.evaluator.tunings.values()}
+        return {t.id for t in tunings.applied(self.db).values()} != built
 
     def _stand_down(self) -> None:
         self.evaluator = None

@@ -21,8 +21,10 @@ from common.identity import IdentityStore, Principal, Role, attach, identify
 from dashboards.console.actions import SentinelActions
 from dashboards.console.auth import COOKIE, NotSignedIn, needs, safe_target
 from dashboards.console.charts import sparkline, uplot_columns
+from dashboards.console.oncall import register_oncall
 from dashboards.console.readers import SPARK_HOURS, SentinelReader
 from dashboards.console.releases import ReleaseReader, canary_chart
+from dashboards.console.tuning import chart_overlay, register_tuning
 from postmortems.schemas import IncidentOut
 from release_gate.models import IN_FLIGHT
 from sentinel.detectors import DetectorSpec
@@ -72,6 +74,7 @@ def _templates() -> Jinja2Templates:
     templates.env.filters["limit"] = _limit
     templates.env.filters["series"] = _series
     templates.env.globals["sparkline"] = sparkline
+    templates.env.globals["Role"] = Role
     return templates
 
 
@@ -104,13 +107,18 @@ def create_console(
             request, name, {"now": clock(), "user": user, **context}, status_code=status
         )
 
+    tuning = register_tuning(app, reader, page, clock)
+    register_oncall(app, reader, page, clock)
+
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
         return page(request, "login.html", next=safe_target(next))
 
     @app.post("/login")
     def login(
-        request: Request, token: str = Form(""), next: str = Form("/")  # noqa: A002
+        request: Request,
+        token: str = Form(""),
+        next: str = Form("/"),  # noqa: A002
     ) -> Response:
         target = safe_target(next)
         if identify(request, token.strip()) is None:
@@ -153,6 +161,7 @@ def create_console(
         since = now - timedelta(hours=hours)
         points = reader.averages(since, now, CHART_SLOTS, signal=name)
         names, columns = uplot_columns({series: pts for (_, series), pts in points.items()})
+        labels = {n: _series(n) or name for n in names}
         alerts = reader.alerts_of(name, since)
         firing = [
             [
@@ -166,10 +175,13 @@ def create_console(
             "signal": name,
             "unit": spec.unit,
             "names": names,
-            "labels": [_series(n) or name for n in names],
+            "labels": [labels[n] for n in names],
             "columns": columns,
             "shade": firing,
         }
+        # the detector's band and its tuning's would-be alerts over the same slots
+        found = tuning.overlay(name, names, since, now, CHART_SLOTS)
+        chart = chart_overlay(chart, found, labels, since, hours * 3600 / CHART_SLOTS)
         return page(
             request,
             "signal.html",
@@ -181,19 +193,6 @@ def create_console(
             slot=_duration(hours * 3600 / CHART_SLOTS),
             alerts=alerts,
             tunings=[(t, _spec_text(t.spec)) for t in reader.tunings_of(name)],
-        )
-
-    @app.get("/oncall", response_class=HTMLResponse, dependencies=[viewer])
-    def oncall(request: Request, days: int = Query(14, ge=1, le=92)) -> HTMLResponse:
-        now = clock()
-        return page(
-            request,
-            "oncall.html",
-            days=days,
-            on_call=reader.on_call(now),
-            rotas=reader.rotas(now, days),
-            silences=reader.silences(now),
-            windows=reader.maintenance_windows(),
         )
 
     @app.get("/hosts", response_class=HTMLResponse, dependencies=[viewer])

@@ -12,8 +12,9 @@ from sqlalchemy import Integer, cast, func, select
 from common.clock import ensure_utc
 from common.db import is_sqlite
 from sentinel.alerting.config import AlertingConfig, schedule
-from sentinel.alerting.models import AlertGroup, Silence
-from sentinel.alerting.schedules import Shift, gaps, shifts, who_is_on_call
+from sentinel.alerting.models import AlertGroup, ScheduleOverride, Silence
+from sentinel.alerting.overrides import effective_schedule, stored_overrides
+from sentinel.alerting.schedules import Schedule, Shift, gaps, shifts, who_is_on_call
 from sentinel.alerting.silences import MaintenanceWindow
 from sentinel.catalogue.models import Catalogue, SignalSpec
 from sentinel.db import Database
@@ -194,12 +195,21 @@ class SentinelReader:
 
     # --- on call --------------------------------------------------------------------
 
-    def on_call(self, now: datetime) -> list[OnCallNow]:
+    def schedule(self, name: str) -> Schedule:
+        """The schedule as configured (its layers and the file's overrides)."""
+        assert self.alerting is not None
+        return schedule(self.alerting, name)
+
+    def _schedules(self, at: datetime) -> dict[str, Schedule]:
+        """Every schedule with the overrides added while running on top: what pages."""
         if self.alerting is None:
-            return []
+            return {}
+        with self.db.session() as s:
+            return {n: effective_schedule(self.alerting, s, n, at) for n in self.alerting.schedules}
+
+    def on_call(self, now: datetime) -> list[OnCallNow]:
         out = []
-        for name in self.alerting.schedules:
-            sched = schedule(self.alerting, name)
+        for name, sched in self._schedules(now).items():
             now_shift = who_is_on_call(sched, now)
             after = now_shift.end if now_shift is not None else None
             next_shift = who_is_on_call(sched, after) if after is not None else None
@@ -214,21 +224,17 @@ class SentinelReader:
         return out
 
     def rotas(self, start: datetime, days: int) -> list[Rota]:
-        if self.alerting is None:
-            return []
         end = start + timedelta(days=days)
-        out = []
-        for name in self.alerting.schedules:
-            sched = schedule(self.alerting, name)
-            out.append(
-                Rota(
-                    name,
-                    sched.time_zone,
-                    shifts(sched, start, end),
-                    gaps(sched, start, end),
-                )
-            )
-        return out
+        return [
+            Rota(name, sched.time_zone, shifts(sched, start, end), gaps(sched, start, end))
+            for name, sched in self._schedules(start).items()
+        ]
+
+    def stored_overrides(self, now: datetime) -> list[ScheduleOverride]:
+        """The overrides added while running that have not ended, soonest first."""
+        with self.db.session() as s:
+            rows = stored_overrides(s, ending_after=now)
+        return sorted(rows, key=lambda r: (r.starts_at, r.id))
 
     def silences(self, now: datetime) -> list[Silence]:
         """Silences in force now or starting later, soonest ending first."""

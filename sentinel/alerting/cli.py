@@ -258,8 +258,9 @@ def silence_expire(silence_id: int, by: str | None) -> None:
 @click.option("--ical", is_flag=True, help="Print the schedule as iCalendar.")
 @click.option("--days", default=28, show_default=True, help="How far the iCal export reaches.")
 def oncall(schedule_name: str | None, at: str | None, ical: bool, days: int) -> None:
-    """Who is on call (every schedule, or one), and the gaps ahead."""
-    from sentinel.alerting.config import schedule
+    """Who is on call (every schedule, or one), and the gaps ahead; with the overrides
+    added while running (the console's), as the escalation pages."""
+    from sentinel.alerting.overrides import effective_schedule
     from sentinel.alerting.schedules import gaps, to_ical, who_is_on_call
 
     config = _config()
@@ -270,20 +271,26 @@ def oncall(schedule_name: str | None, at: str | None, ical: bool, days: int) -> 
                 f"no schedule {name!r} (have: {', '.join(config.schedules)})"
             )
     when = _when(at)
+    db = _db()
+    try:
+        with db.session() as s:
+            schedules = {name: effective_schedule(config, s, name, when) for name in names}
+    finally:
+        db.dispose()
     if ical:
         if len(names) != 1:
             raise click.UsageError("--ical needs one SCHEDULE")
-        click.echo(to_ical(schedule(config, names[0]), when, when + timedelta(days=days)), nl=False)
+        click.echo(to_ical(schedules[names[0]], when, when + timedelta(days=days)), nl=False)
         return
     for name in names:
-        found = who_is_on_call(schedule(config, name), when)
+        found = who_is_on_call(schedules[name], when)
         who = (
             f"{found.person} ({found.layer}) until {found.end:%Y-%m-%d %H:%M} UTC"
             if found
             else "NOBODY"
         )
         click.echo(f"{name}: {who}")
-        for start, end in gaps(schedule(config, name), when, when + timedelta(days=days))[:5]:
+        for start, end in gaps(schedules[name], when, when + timedelta(days=days))[:5]:
             click.echo(f"  gap {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC")
 
 

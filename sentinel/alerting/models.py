@@ -146,3 +146,20 @@ class ChannelHealth(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ScheduleOverride(Base):
+    """An override added while the sentinel runs (from the console): ``person`` is on
+    call on ``schedule`` from ``starts_at`` to ``ends_at``, above the configured layers
+    and overrides, like one written in the schedule's file."""
+
+    __tablename__ = "schedule_overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(64), index=True)
+    person: Mapped[str] = mapped_column(String(128))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

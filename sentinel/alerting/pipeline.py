@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from common.logs import get_logger
 from sentinel.alerting import messages
-from sentinel.alerting.config import AlertingConfig, Policy, Route, schedule
+from sentinel.alerting.config import AlertingConfig, Policy, Route
 from sentinel.alerting.groups import LIVE_STATES, group_wait_seconds
 from sentinel.alerting.inhibit import describe_alert, inhibited_by
 from sentinel.alerting.models import AlertGroup, GroupState
 from sentinel.alerting.outbox import enqueue
+from sentinel.alerting.overrides import effective_schedule
 from sentinel.alerting.schedules import who_is_on_call
 from sentinel.alerting.silences import MaintenanceWindow, silenced_by
 from sentinel.alerting.silences import Silence as SilenceRule
@@ -255,7 +256,7 @@ class Escalate:
     def _page(self, p: GroupPass, index: int) -> None:
         group, step = p.group, p.policy.steps[index]
         group.step = index
-        people = self._targets(step.notify.schedules, step.notify.people, p.now)
+        people = self._targets(p.session, step.notify.schedules, step.notify.people, p.now)
         words = _words(p)
         for person in people:
             contact = self.config.people[person]
@@ -290,10 +291,13 @@ class Escalate:
             people=",".join(people),
         )
 
-    def _targets(self, schedules: list[str], people: list[str], now: datetime) -> list[str]:
+    def _targets(
+        self, s: Session, schedules: list[str], people: list[str], now: datetime
+    ) -> list[str]:
         found: list[str] = []
         for name in schedules:
-            on_call = who_is_on_call(schedule(self.config, name), now)
+            # the overrides added while running (the console's) page like configured ones
+            on_call = who_is_on_call(effective_schedule(self.config, s, name, now), now)
             if on_call is not None:
                 found.append(on_call.person)
         found.extend(people)

@@ -33,10 +33,10 @@ from sentinel.alerting.channels.signatures import (
 )
 from sentinel.alerting.channels.slack import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_SILENCE
 from sentinel.alerting.channels.twilio_voice import keypress_action
-from sentinel.alerting.config import schedule
 from sentinel.alerting.messages import text_for
 from sentinel.alerting.models import AlertGroup, AuditEvent, GroupState
 from sentinel.alerting.models import Silence as SilenceRow
+from sentinel.alerting.overrides import effective_schedule
 from sentinel.alerting.reactions import call_outcome, find_by_provider_id, sms_outcome
 from sentinel.alerting.schedules import to_ical, who_is_on_call
 from sentinel.models import Alert, DeliveryAttempt, Notification
@@ -271,8 +271,13 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
     def on_call(at: Timestamp | None = None) -> list[dict[str, Any]]:
         when = at or now()
         out = []
-        for name in sentinel.alerting.schedules:
-            found = who_is_on_call(schedule(sentinel.alerting, name), when)
+        with sentinel.db.session() as s:
+            scheds = {
+                n: effective_schedule(sentinel.alerting, s, n, when)
+                for n in sentinel.alerting.schedules
+            }
+        for name, sched in scheds.items():
+            found = who_is_on_call(sched, when)
             out.append(
                 {
                     "schedule": name,
@@ -295,7 +300,9 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
         if name not in sentinel.alerting.schedules:
             raise HTTPException(404, f"no schedule {name!r}")
         start = now()
-        text = to_ical(schedule(sentinel.alerting, name), start, start + timedelta(days=days))
+        with sentinel.db.session() as s:
+            sched = effective_schedule(sentinel.alerting, s, name, start)
+        text = to_ical(sched, start, start + timedelta(days=days))
         return Response(text, media_type="text/calendar")
 
     # --- announcements ---------------------------------------------------------

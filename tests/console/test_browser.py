@@ -111,10 +111,75 @@ def test_every_page_loads_offline_without_errors(
                     page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
                     legend = page.locator(".u-legend").inner_text()
                     assert ("method=wallet" if name == "signal" else "canary error rate") in legend
+                    if name == "signal":  # the detector's limit is drawn beside the values
+                        assert int(page.locator("#chart").get_attribute("data-bands") or 0) >= 1
+                        assert "method=wallet: upper" in legend
                 page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
                 # nothing wider than the screen: no sideways scrolling of the page
                 scroll = page.evaluate("document.documentElement.scrollWidth")
                 assert scroll <= width + 1, f"{path} is {scroll}px wide at {width}px"
+    finally:
+        context.close()
+    assert errors == []
+    assert outside == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_an_override_added_through_the_form_shows_up_and_the_chart_has_its_band(
+    console_reader, chromium, size: str
+) -> None:
+    reader, _ = console_reader
+    width, height = SIZES[size]
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    outside: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def request(r) -> None:  # type: ignore[no-untyped-def]
+        host = urlparse(r.url).hostname
+        if host not in (None, "127.0.0.1") and not r.url.startswith("data:"):
+            outside.append(r.url)
+
+    page.on("request", request)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    app = create_console(reader, open_store(), clock=lambda: NOW)
+    try:
+        with serve_in_thread(app, "127.0.0.1", free_port()) as url:
+            page.goto(url + "/oncall")
+            page.fill("#token", account("sysadmin-2", Role.responder))
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(url + "/oncall")
+            assert "sysadmin-1" in page.locator("section").first.inner_text()
+            # sysadmin-3 takes Wednesday afternoon (Moscow time, the schedule's own)
+            page.select_option("#ov-schedule", "ops-primary")
+            page.select_option("#ov-person", "sysadmin-3")
+            page.fill("#ov-start", "2026-03-04T12:00")
+            page.fill("#ov-end", "2026-03-04T20:00")
+            page.fill("#ov-reason", "swap with sysadmin-1")
+            page.locator("#add-override").click()
+            page.get_by_text("added, as sysadmin-2").wait_for()
+            now = page.locator("section").first.inner_text()
+            assert "sysadmin-3" in now and "sysadmin-1" not in now
+            today = page.locator(".calendar .day.today").inner_text()
+            assert "12:00–20:00 sysadmin-3" in today and "override" in today
+            assert "swap with sysadmin-1" in page.locator("#overrides").inner_text()
+            page.screenshot(path=str(SHOTS / f"override-{size}.png"), full_page=True)
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width + 1, f"/oncall is {scroll}px wide at {width}px"
+            # the signal's chart: its values, its limit and the alert it would raise
+            page.goto(url + "/signals/payments.failed_ratio")
+            page.locator("#chart canvas").wait_for()
+            chart = page.locator("#chart")
+            assert int(chart.get_attribute("data-points") or 0) >= 100
+            assert int(chart.get_attribute("data-bands") or 0) == 2
+            assert int(chart.get_attribute("data-would-be") or 0) == 1
+            assert page.locator("#would-be-count").inner_text() == "1"
+            page.screenshot(path=str(SHOTS / f"signal-band-{size}.png"), full_page=True)
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width + 1, f"the signal page is {scroll}px wide at {width}px"
     finally:
         context.close()
     assert errors == []
