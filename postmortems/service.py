@@ -348,8 +348,7 @@ class Postmortems:
                 incident,
                 now,
                 "link",
-                f"{what} did not join open incident #{other.id} ({other.title}): "
-                f"{verdict.reason}",
+                f"{what} did not join open incident #{other.id} ({other.title}): {verdict.reason}",
             )
             self._note(
                 s,
@@ -698,10 +697,17 @@ class Postmortems:
             return self._detail(incident)
 
     def save_postmortem(
-        self, incident_id: int, form: PostmortemForm, actor: str, *, draft: bool = False
+        self,
+        incident_id: int,
+        form: PostmortemForm,
+        actor: str,
+        *,
+        draft: bool = False,
+        via: str | None = None,
     ) -> IncidentDetail:
         """Store the form. Unless ``draft``, an incomplete form is refused (FormInvalid)
-        and nothing is stored; a draft is stored as it is, marked incomplete."""
+        and nothing is stored; a draft is stored as it is, marked incomplete. ``via``
+        (e.g. "console") is recorded in the audit entry: where the person wrote it."""
         now = self.clock.now()
         with self.db.session() as s:
             incident = self._load(s, incident_id)
@@ -739,7 +745,7 @@ class Postmortems:
                 incident.id,
                 actor,
                 "postmortem.draft" if draft else "postmortem",
-                {"complete": pm.complete},
+                {"complete": pm.complete} | ({"via": via} if via else {}),
                 now,
             )
             s.flush()
