@@ -49,6 +49,8 @@
       height: 320,
       plugins: [decorate],
       scales: { x: { time: data.time !== false } },
+      // the axis in UTC, as every time the console prints
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
       axes: [{ label: data.x_label || "" }, { label: data.unit || "", size: 60 }],
       series: [{ label: data.time === false ? (data.x_label || "x") : "Time" }].concat(
         data.labels.map(function (label, i) {
