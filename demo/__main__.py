@@ -190,6 +190,7 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
             gate_database_url=gate_url,
             postmortems_database_url=postmortems.settings.database_url,
             postmortems_url=f"http://{args.host}:{args.postmortems_port}",
+            translator_database_url=translator_settings.database_url,
         ),
         identity=identity,
     )
@@ -210,7 +211,7 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
         print(banner(base, tokens))
         auth = f"-H 'Authorization: Bearer {platform.viewer}'"
         print(f"""
-Console at {console_base}  (what fires, who is on call, signals, releases, hosts)
+Console at {console_base}  (what fires, who is on call, signals, incidents, releases, reports)
 
 Logs (one line per event): {log_path}
 Platform APIs want a token; this run's viewer token is in the commands below
