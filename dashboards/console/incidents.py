@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -26,10 +27,16 @@ from dashboards.console.incident_view import build_view
 from dashboards.console.readers import SentinelReader
 from dashboards.console.releases import ReleaseReader
 from postmortems import lessons, markdown
-from postmortems.forms import NARRATIVE_FIELDS, FieldError, PostmortemForm, errors_of
+from postmortems.forms import (
+    NARRATIVE_FIELDS,
+    FieldError,
+    PostmortemForm,
+    errors_of,
+    parse_local_time,
+)
 from postmortems.forms import form_from_fields as postmortem_form
-from postmortems.models import CLASS_TITLES
-from postmortems.schemas import IncidentDetail
+from postmortems.models import CLASS_TITLES, IncidentStatus
+from postmortems.schemas import IncidentDetail, TimelineIn, TransitionIn
 from postmortems.service import Conflict, Invalid, NotFound, Postmortems, form_of
 
 log = get_logger(__name__)
@@ -85,6 +92,7 @@ def register_incidents(
         form: PostmortemForm | None = None,
         errors: list[FieldError] | None = None,
         notice: str | None = None,
+        problems: list[FieldError] | None = None,
     ) -> HTMLResponse:
         form = form or form_of(incident)
         return page(
@@ -103,6 +111,7 @@ def register_incidents(
             notice=notice or request.query_params.get("notice"),
             postmortems_url=postmortems_url,
             can_edit=_may_edit(request),
+            problems=problems,
         )
 
     @app.get("/incidents", response_class=HTMLResponse, dependencies=[viewer])
@@ -166,6 +175,86 @@ def register_incidents(
         notice = "Draft saved" if draft else "Postmortem saved"
         return RedirectResponse(
             f"/incidents/{incident_id}?notice={quote(notice)}#postmortem", status_code=303
+        )
+
+    @app.post("/incidents/{incident_id}/status")
+    def change_status(
+        request: Request,
+        change: Annotated[Literal["acknowledge", "mitigated", "resolved", "open"], Form()],
+        incident_id: int = PathParam(ge=1, le=2**63 - 1),
+        caller: Principal = responder,
+    ) -> Response:
+        """Acknowledge, mitigate, resolve or reopen as the signed-in responder (audited
+        "via console"); the timeline says who did it."""
+        transition = (
+            TransitionIn(acknowledge=True)
+            if change == "acknowledge"
+            else TransitionIn(status=IncidentStatus(change))
+        )
+        return _act(
+            request,
+            incident_id,
+            lambda pm: pm.transition(incident_id, transition, caller.name, via="console"),
+            f"{change} by {caller.name}",
+        )
+
+    @app.post("/incidents/{incident_id}/timeline")
+    def add_note(
+        request: Request,
+        text: Annotated[str, Form(min_length=1, max_length=10000)],
+        incident_id: int = PathParam(ge=1, le=2**63 - 1),
+        at: Annotated[str, Form(max_length=40)] = "",
+        caller: Principal = responder,
+    ) -> Response:
+        """A timeline entry written by the signed-in responder: at a given moment (UTC,
+        to the second), or now."""
+        try:
+            entry = TimelineIn(at=parse_local_time(at) or clock(), text=text.strip())
+        except ValueError as exc:  # pydantic's ValidationError is one too
+            raise HTTPException(422, f"timeline entry refused: {exc}") from None
+        return _act(
+            request,
+            incident_id,
+            lambda pm: pm.add_timeline_entry(incident_id, entry, caller.name, via="console"),
+            "Timeline entry added",
+            anchor="timeline",
+        )
+
+    @app.post("/incidents/{incident_id}/close")
+    def close(
+        request: Request,
+        incident_id: int = PathParam(ge=1, le=2**63 - 1),
+        caller: Principal = responder,
+    ) -> Response:
+        """Close: only when the postmortem is complete and the actions it owes exist;
+        otherwise 409 with what still stands in the way."""
+        return _act(
+            request,
+            incident_id,
+            lambda pm: pm.close(incident_id, caller.name, via="console"),
+            "Incident closed",
+        )
+
+    def _act(
+        request: Request,
+        incident_id: int,
+        do: Callable[[Postmortems], Any],
+        notice: str,
+        anchor: str = "summary",
+    ) -> Response:
+        """Run one change through postmortems' service and come back to the incident:
+        404 for no such incident, 409 with the reason when the service refuses."""
+        pm = service()
+        try:
+            do(pm)
+        except NotFound:
+            raise HTTPException(404, f"no incident {incident_id}") from None
+        except Invalid as exc:
+            found = pm.detail(incident_id)
+            return incident_page(request, found, 409, notice=str(exc), problems=exc.errors)
+        log.info("console.incident_changed", incident_id=incident_id, change=notice)
+        return RedirectResponse(
+            f"/incidents/{incident_id}?notice={quote(notice)}#{anchor}", status_code=303
         )
 
     @app.get("/lessons", response_class=HTMLResponse, dependencies=[viewer])

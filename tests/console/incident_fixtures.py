@@ -31,6 +31,17 @@ ACKNOWLEDGED = NOW - timedelta(minutes=15)
 MITIGATED = NOW - timedelta(minutes=10)
 RESOLVED = NOW - timedelta(minutes=5)
 
+# A bad release's postmortem as the incident lead writes it in the console's form.
+COMPLETE = {
+    "root_cause": "Release 1.4.0 changed the wallet token format the gateway expects.",
+    "resolution": "The gate rolled 1.4.0 back to 1.3.9 after thirty seconds of canary.",
+    "business_impact": "Wallet payments failed for 14 minutes: about 90 orders lost.",
+    "conclusions": "Wallet failures now page per method; the canary judges payments too.",
+    "rolled_back_at": "2026-03-04T09:30:55",
+    "dos": "Canary every payment method\nWatch failures per method",
+    "donts": "Don't ship a gateway format change without its contract test",
+}
+
 
 @dataclass
 class IncidentRecords:

@@ -18,6 +18,7 @@ from postmortems.models import AuditEntry
 from tests.console.conftest import CARD, NOW, WALLET
 from tests.console.incident_fixtures import (  # noqa: F401 - a fixture
     ACKNOWLEDGED,
+    COMPLETE,
     DETECTED,
     MITIGATED,
     RESOLVED,
@@ -25,16 +26,6 @@ from tests.console.incident_fixtures import (  # noqa: F401 - a fixture
     incident_records,
 )
 from tests.identity import account, bearer
-
-COMPLETE = {
-    "root_cause": "Release 1.4.0 changed the wallet token format the gateway expects.",
-    "resolution": "The gate rolled 1.4.0 back to 1.3.9 after thirty seconds of canary.",
-    "business_impact": "Wallet payments failed for 14 minutes: about 90 orders lost.",
-    "conclusions": "Wallet failures now page per method; the canary judges payments too.",
-    "rolled_back_at": "2026-03-04T09:30:55",
-    "dos": "Canary every payment method\nWatch failures per method",
-    "donts": "Don't ship a gateway format change without its contract test",
-}
 
 
 @pytest.fixture

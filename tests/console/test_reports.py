@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from common.db import make_engine
 from common.identity import open_store
 from dashboards.console import create_console
 from tests.console.conftest import NOW
@@ -82,3 +83,14 @@ def test_a_period_that_ends_before_it_starts_is_refused(client) -> None:
     assert bad.status_code == 422 and "must end after it starts" in bad.text
     assert client.get("/reports?start=2020-01-01&end=2026-01-01").status_code == 422
     assert client.get("/reports?day=yesterday").status_code == 422
+
+
+def test_an_unreadable_translator_database_is_named_not_a_500(console_reader, tmp_path) -> None:
+    reader, _ = console_reader
+    missing = make_engine(f"sqlite:///{tmp_path / 'gone.db'}", read_only=True)
+    app = create_console(reader, open_store(), clock=lambda: NOW, translator_db=missing)
+    with TestClient(app) as c:
+        page = c.get("/reports")
+    missing.dispose()
+    assert page.status_code == 200
+    assert "reading the translator&#39;s database failed (OperationalError)" in page.text
