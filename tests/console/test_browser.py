@@ -169,6 +169,10 @@ def test_the_incident_and_report_pages_load_offline_with_their_charts(
             page.fill("#root_cause", "Release 1.4.0 changed the wallet token format.")
             page.locator("#save-draft").click()
             page.locator("#notice").get_by_text("Draft saved").wait_for()
+            # ... and notes on the timeline what the gateway's logs said
+            page.fill("#tl_text", "Gateway logs: wallet token rejected")
+            page.locator("#add-entry").click()
+            page.locator("#timeline").get_by_text("Gateway logs: wallet token rejected").wait_for()
             for name, path, charts in (
                 ("incidents", "/incidents", ()),
                 ("incident", incident, ("chart-1",)),
