@@ -177,3 +177,12 @@ def test_without_postmortems_the_incident_pages_say_what_to_configure(console_re
         html = client.get("/reports").text
         assert "CONSOLE_POSTMORTEMS_DATABASE_URL" in html
         assert "CONSOLE_TRANSLATOR_DATABASE_URL" in html
+
+
+def test_the_incident_exports_as_markdown(console) -> None:
+    client, records = console
+    export = client.get(f"/incidents/{records.incident_id}/export.md")
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/markdown")
+    assert f"# Incident #{records.incident_id}: Wallet payments failing" in export.text
+    assert client.get("/incidents/999999/export.md").status_code == 404
