@@ -188,6 +188,7 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
             gate_database_url=gate_url,
             postmortems_database_url=postmortems.settings.database_url,
             postmortems_url=f"http://{args.host}:{args.postmortems_port}",
+            translator_database_url=translator_settings.database_url,
         ),
         identity=identity,
     )

@@ -9,9 +9,10 @@ message next to its field."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from common.bounds import Timestamp
 from postmortems.models import IncidentClass
@@ -163,3 +164,54 @@ def validate(form: PostmortemForm, incident_class: IncidentClass) -> list[FieldE
         if problem:
             errors.append(FieldError(field=f"lessons.{i}", message=problem))
     return errors
+
+
+def form_from_fields(fields: dict[str, str]) -> PostmortemForm:
+    """The form as an HTML page posts it (every value a string; do's and don'ts one per
+    line; times from ``datetime-local`` inputs, read as UTC). Raises pydantic's
+    ValidationError on a value of the wrong shape (``errors_of`` names each field)."""
+    lessons = [
+        LessonIn(kind=kind, text=line.strip())
+        for kind, name in (("do", "dos"), ("dont", "donts"))
+        for line in (fields.get(name) or "").splitlines()
+        if line.strip()
+    ]
+    try:
+        rolled_back = parse_local_time(fields.get("rolled_back_at"))
+    except ValueError:
+        rolled_back = None  # the class rule then says it is missing, next to its field
+    return PostmortemForm(
+        root_cause=fields.get("root_cause"),
+        resolution=fields.get("resolution"),
+        business_impact=fields.get("business_impact"),
+        conclusions=fields.get("conclusions"),
+        release_id=fields.get("release_id") or None,
+        rolled_back_at=rolled_back,
+        dependency=fields.get("dependency") or None,
+        lessons=lessons,
+    )
+
+
+def parse_local_time(value: str | None) -> datetime | None:
+    """``datetime-local`` inputs are read as UTC (the pages say so)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def errors_of(exc: ValidationError) -> list[FieldError]:
+    """A pydantic refusal as one FieldError per field (a whole-model rule's message
+    "field: message" is put on that field)."""
+    out = []
+    for e in exc.errors():
+        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        field = ".".join(str(p) for p in e.get("loc", ()))
+        if not field:
+            head, sep, rest = message.partition(":")
+            field, message = (
+                (head, rest.strip()) if sep and head.isidentifier() else ("form", message)
+            )
+        out.append(FieldError(field=field, message=message))
+    return out

@@ -40,6 +40,10 @@ class PeriodRow(BaseModel):
     incidents: int
     by_severity: dict[str, int]
     by_class: dict[str, int]
+    # Means over the period's incidents that have them: detected -> acknowledged (MTTA)
+    # and detected -> resolved (MTTR, the active phase).
+    mtta_seconds: float | None = None
+    mttr_seconds: float | None = None
 
 
 class SlaBreaches(BaseModel):
@@ -151,6 +155,8 @@ def build(
                 incidents=len(group),
                 by_severity=dict(sorted(Counter(i.severity for i in group).items())),
                 by_class=dict(Counter(i.incident_class for i in group).most_common()),
+                mtta_seconds=_mean([_ack_seconds(i) for i in group]),
+                mttr_seconds=_mean([_resolve_seconds(i) for i in group]),
             )
             for key, group in sorted(rows.items())
         ],
@@ -160,13 +166,7 @@ def build(
         active_phase=stats(
             [i.active_seconds for i in incidents if i.active_seconds is not None and i.resolved_at]
         ),
-        time_to_acknowledge=stats(
-            [
-                (i.acknowledged_at - i.detected_at).total_seconds()
-                for i in incidents
-                if i.acknowledged_at is not None
-            ]
-        ),
+        time_to_acknowledge=stats([s for i in incidents if (s := _ack_seconds(i)) is not None]),
         sla_breaches=SlaBreaches(
             response=sum(i.sla.response_breached for i in incidents),
             resolution=sum(i.sla.resolution_breached for i in incidents),
@@ -179,6 +179,23 @@ def build(
         change_failure=change,
         change_failure_note=note,
     )
+
+
+def _ack_seconds(i: IncidentDetail) -> float | None:
+    if i.acknowledged_at is None:
+        return None
+    return (i.acknowledged_at - i.detected_at).total_seconds()
+
+
+def _resolve_seconds(i: IncidentDetail) -> float | None:
+    if i.resolved_at is None:
+        return None
+    return (i.resolved_at - i.detected_at).total_seconds()
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 def _change_failure(

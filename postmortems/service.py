@@ -613,8 +613,11 @@ class Postmortems:
             s.flush()
             return self._detail(incident)
 
-    def transition(self, incident_id: int, change: Any, actor: str) -> IncidentDetail:
-        """Acknowledge, mitigate, resolve or reopen (``change``: a TransitionIn)."""
+    def transition(
+        self, incident_id: int, change: Any, actor: str, *, via: str | None = None
+    ) -> IncidentDetail:
+        """Acknowledge, mitigate, resolve or reopen (``change``: a TransitionIn); ``via``
+        (e.g. "console") is recorded in the audit entry."""
         now = self.clock.now()
         at = ensure_utc(change.at) if change.at else now
         with self.db.session() as s:
@@ -655,7 +658,8 @@ class Postmortems:
                 )
                 incident.status = target
             incident.updated_at = now
-            self._audit(s, incident.id, actor, "transition", change.model_dump(mode="json"), now)
+            detail = change.model_dump(mode="json") | _via(via)
+            self._audit(s, incident.id, actor, "transition", detail, now)
             s.flush()
             return self._detail(incident)
 
@@ -697,10 +701,17 @@ class Postmortems:
             return self._detail(incident)
 
     def save_postmortem(
-        self, incident_id: int, form: PostmortemForm, actor: str, *, draft: bool = False
+        self,
+        incident_id: int,
+        form: PostmortemForm,
+        actor: str,
+        *,
+        draft: bool = False,
+        via: str | None = None,
     ) -> IncidentDetail:
         """Store the form. Unless ``draft``, an incomplete form is refused (FormInvalid)
-        and nothing is stored; a draft is stored as it is, marked incomplete."""
+        and nothing is stored; a draft is stored as it is, marked incomplete. ``via``
+        (e.g. "console") is recorded in the audit entry: where the person wrote it."""
         now = self.clock.now()
         with self.db.session() as s:
             incident = self._load(s, incident_id)
@@ -738,7 +749,7 @@ class Postmortems:
                 incident.id,
                 actor,
                 "postmortem.draft" if draft else "postmortem",
-                {"complete": pm.complete},
+                {"complete": pm.complete} | _via(via),
                 now,
             )
             s.flush()
@@ -840,7 +851,9 @@ class Postmortems:
             s.flush()
             return ActionOut.of(action)
 
-    def add_timeline_entry(self, incident_id: int, data: TimelineIn, actor: str) -> TimelineOut:
+    def add_timeline_entry(
+        self, incident_id: int, data: TimelineIn, actor: str, *, via: str | None = None
+    ) -> TimelineOut:
         now = self.clock.now()
         with self.db.session() as s:
             incident = self._load(s, incident_id)
@@ -855,7 +868,8 @@ class Postmortems:
             )
             s.add(entry)
             s.flush()
-            self._audit(s, incident.id, actor, "timeline.add", {"entry_id": entry.id}, now)
+            detail = {"entry_id": entry.id} | _via(via)
+            self._audit(s, incident.id, actor, "timeline.add", detail, now)
             return TimelineOut.of(entry)
 
     def draft_timeline(self, incident_id: int, actor: str) -> IncidentDetail:
@@ -975,7 +989,7 @@ class Postmortems:
             or incident.incident_class in DETECTOR_RULE_CLASSES
         )
 
-    def close(self, incident_id: int, actor: str) -> IncidentDetail:
+    def close(self, incident_id: int, actor: str, *, via: str | None = None) -> IncidentDetail:
         now = self.clock.now()
         with self.db.session() as s:
             incident = self._load(s, incident_id)
@@ -1008,7 +1022,7 @@ class Postmortems:
             incident.updated_at = now
             self._note(s, incident, now, "status", f"Closed by {actor}")
             self._register_lessons(s, incident, now)
-            self._audit(s, incident.id, actor, "close", {}, now)
+            self._audit(s, incident.id, actor, "close", _via(via), now)
             s.flush()
             log.info("incident.closed", incident_id=incident.id, actor=actor)
             return self._detail(incident)
@@ -1117,6 +1131,11 @@ class Postmortems:
         s.add(
             AuditEntry(incident_id=incident_id, at=now, actor=actor, action=action, detail=detail)
         )
+
+
+def _via(via: str | None) -> dict[str, str]:
+    """Where a person did it (e.g. "console"), for the audit entry; nothing when here."""
+    return {"via": via} if via else {}
 
 
 def _serialize_service(s: Session, service: str) -> None:

@@ -24,7 +24,14 @@ from common.bounds import MAX_DB_ID, DbId
 from common.identity import Principal, Role, identify, parse_bearer
 from common.logs import get_logger
 from postmortems import lessons, markdown, reports
-from postmortems.forms import NARRATIVE_FIELDS, FieldError, LessonIn, PostmortemForm
+from postmortems.forms import (
+    NARRATIVE_FIELDS,
+    FieldError,
+    PostmortemForm,
+    form_from_fields,
+)
+from postmortems.forms import errors_of as _errors_of
+from postmortems.forms import parse_local_time as _parse_time
 from postmortems.models import (
     CLASS_TITLES,
     ActionCategory,
@@ -51,38 +58,6 @@ TEMPLATES.env.filters["duration"] = markdown.duration
 TEMPLATES.env.filters["at"] = lambda v: v.strftime("%Y-%m-%d %H:%M UTC") if v else "—"
 TEMPLATES.env.filters["local_input"] = lambda v: v.strftime("%Y-%m-%dT%H:%M") if v else ""
 COOKIE = "postmortem_token"
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    """``datetime-local`` inputs are read as UTC (the pages say so)."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-
-
-def _lines(value: str | None) -> list[str]:
-    return [line.strip() for line in (value or "").splitlines() if line.strip()]
-
-
-def _errors_of(exc: ValidationError) -> list[FieldError]:
-    out = []
-    for e in exc.errors():
-        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
-        field = ".".join(str(p) for p in e.get("loc", ()))
-        if not field:  # a whole-model rule says "field: message"
-            head, sep, rest = message.partition(":")
-            field, message = (
-                (head, rest.strip())
-                if sep and head.isidentifier()
-                else (
-                    "form",
-                    message,
-                )
-            )
-        out.append(FieldError(field=field, message=message))
-    return out
 
 
 def web_router(service: Postmortems) -> APIRouter:
@@ -309,24 +284,8 @@ def web_router(service: Postmortems) -> APIRouter:
             return login_redirect(request)
         data = {k: str(v) for k, v in (await request.form()).items()}
         draft = data.get("action") == "draft"
-        lessons_in = [LessonIn(kind="do", text=t) for t in _lines(data.get("dos"))] + [
-            LessonIn(kind="dont", text=t) for t in _lines(data.get("donts"))
-        ]
         try:
-            rolled_back = _parse_time(data.get("rolled_back_at"))
-        except ValueError:
-            rolled_back = None
-        try:
-            form = PostmortemForm(
-                root_cause=data.get("root_cause"),
-                resolution=data.get("resolution"),
-                business_impact=data.get("business_impact"),
-                conclusions=data.get("conclusions"),
-                release_id=data.get("release_id") or None,
-                rolled_back_at=rolled_back,
-                dependency=data.get("dependency") or None,
-                lessons=lessons_in,
-            )
+            form = form_from_fields(data)
         except ValidationError as exc:
             return incident_page(
                 request, service.detail(incident_id), 422, form_errors=_errors_of(exc)

@@ -21,7 +21,7 @@ def build_console(settings: ConsoleSettings | None = None, identity=None):  # ty
     reader = SentinelReader(
         Database(settings.sentinel_database_url), load_catalogue(settings.catalogue), alerting
     )
-    gate = incidents = None
+    gate = incidents = pm = translator_db = None
     if settings.gate_database_url:
         from release_gate.db import Database as GateDatabase
 
@@ -40,6 +40,10 @@ def build_console(settings: ConsoleSettings | None = None, identity=None):  # ty
             PostmortemsDatabase(settings.postmortems_database_url),
         )
         incidents = lambda: pm.list(open_only=True, limit=20)  # noqa: E731
+    if settings.translator_database_url:
+        from common.db import make_engine
+
+        translator_db = make_engine(settings.translator_database_url, read_only=True)
     from common.identity import open_store
 
     return create_console(
@@ -48,4 +52,6 @@ def build_console(settings: ConsoleSettings | None = None, identity=None):  # ty
         gate=gate,
         incidents=incidents,
         postmortems_url=settings.postmortems_url,
+        postmortems=pm,
+        translator_db=translator_db,
     )

@@ -16,16 +16,19 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 
 from common.identity import IdentityStore, Principal, Role, attach, identify
 from dashboards.console.actions import SentinelActions
 from dashboards.console.auth import COOKIE, NotSignedIn, needs, safe_target
 from dashboards.console.charts import sparkline, uplot_columns
+from dashboards.console.incidents import register_incidents
 from dashboards.console.oncall import register_oncall
 from dashboards.console.readers import SPARK_HOURS, SentinelReader
 from dashboards.console.releases import ReleaseReader, canary_chart
 from dashboards.console.tuning import chart_overlay, register_tuning
 from postmortems.schemas import IncidentOut
+from postmortems.service import Postmortems
 from release_gate.models import IN_FLIGHT
 from sentinel.detectors import DetectorSpec
 from sentinel.history import parse_series_key
@@ -85,6 +88,8 @@ def create_console(
     gate: ReleaseReader | None = None,
     incidents: Callable[[], list[IncidentOut]] | None = None,
     postmortems_url: str | None = None,
+    postmortems: Postmortems | None = None,
+    translator_db: Engine | None = None,
 ) -> FastAPI:
     """The console over the sentinel's records; the gate's releases and postmortems'
     open incidents are shown when their readers are given. Every page wants a viewer's
@@ -266,6 +271,17 @@ def create_console(
             raise HTTPException(409, str(exc)) from None
         return RedirectResponse(f"/alerts/{alert_id}?done={action}", status_code=303)
 
+    register_incidents(
+        app,
+        templates,
+        page,
+        sentinel=reader,
+        gate=gate,
+        postmortems=postmortems,
+        translator_db=translator_db,
+        clock=clock,
+        postmortems_url=postmortems_url,
+    )
     return app
 
 

@@ -18,6 +18,7 @@ class ConsoleSettings(BaseSettings):
     alerting: Path | None = None  # the sentinel's SENTINEL_ALERTING file: who is on call
     gate_database_url: str | None = None  # the release gate's: releases
     postmortems_database_url: str | None = None  # postmortems': open incidents
-    postmortems_url: str | None = "http://127.0.0.1:8300"  # where incidents' pages are
+    postmortems_url: str | None = "http://127.0.0.1:8300"  # postmortems' own pages
+    translator_database_url: str | None = None  # the translator's: its daily/weekly figures
     host: str = "127.0.0.1"
     port: int = 8400

@@ -16,6 +16,7 @@ from common.identity import Role, open_store
 from common.servers import serve_in_thread
 from dashboards.console import create_console
 from tests.console.conftest import NOW, add_open_page
+from tests.console.incident_fixtures import incident_records  # noqa: F401 - a fixture
 from tests.daemons import free_port
 from tests.identity import account
 
@@ -182,5 +183,81 @@ def test_an_override_added_through_the_form_shows_up_and_the_chart_has_its_band(
             assert scroll <= width + 1, f"the signal page is {scroll}px wide at {width}px"
     finally:
         context.close()
+    assert errors == []
+    assert outside == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_incident_and_report_pages_load_offline_with_their_charts(
+    console_reader,
+    gate_reader,
+    incident_records,  # noqa: F811
+    chromium,
+    size: str,
+) -> None:
+    reader, _ = console_reader
+    width, height = SIZES[size]
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    outside: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if urlparse(r.url).hostname not in (None, "127.0.0.1") and not r.url.startswith("data:")
+            else None
+        ),
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    app = create_console(
+        reader,
+        open_store(),
+        clock=lambda: NOW,
+        gate=gate_reader,
+        incidents=lambda: incident_records.pm.list(open_only=True),
+        postmortems=incident_records.pm,
+        translator_db=incident_records.translator,
+    )
+    incident = f"/incidents/{incident_records.incident_id}"
+    try:
+        with serve_in_thread(app, "127.0.0.1", free_port()) as url:
+            page.goto(url + "/incidents")
+            page.fill("#token", account("lead-1", Role.responder))
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(url + "/incidents")
+            # the incident lead saves a draft of the postmortem from the console
+            page.goto(url + incident)
+            page.fill("#root_cause", "Release 1.4.0 changed the wallet token format.")
+            page.locator("#save-draft").click()
+            page.locator("#notice").get_by_text("Draft saved").wait_for()
+            # ... and notes on the timeline what the gateway's logs said
+            page.fill("#tl_text", "Gateway logs: wallet token rejected")
+            page.locator("#add-entry").click()
+            page.locator("#timeline").get_by_text("Gateway logs: wallet token rejected").wait_for()
+            for name, path, charts in (
+                ("incidents", "/incidents", ()),
+                ("incident", incident, ("chart-1",)),
+                ("reports", "/reports", ("weekly-chart", "files-chart")),
+                ("lessons", "/lessons", ()),
+            ):
+                response = page.goto(url + path)
+                assert response is not None and response.status == 200, path
+                for chart_id in charts:
+                    canvas = page.locator(f"#{chart_id} canvas")
+                    canvas.wait_for()
+                    points = int(page.locator(f"#{chart_id}").get_attribute("data-points") or 0)
+                    assert points >= (100 if chart_id == "chart-1" else 7), chart_id
+                    box = canvas.bounding_box()
+                    assert box is not None and box["width"] <= width
+                page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
+                scroll = page.evaluate("document.documentElement.scrollWidth")
+                assert scroll <= width + 1, f"{path} is {scroll}px wide at {width}px"
+    finally:
+        context.close()
+    assert incident_records.pm.detail(incident_records.incident_id).postmortem is not None
     assert errors == []
     assert outside == []
