@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from common.api_docs import serve_docs_offline
 from common.bounds import DbId, Timestamp
 from common.http_errors import declare_errors, errors, invalid_request_handler
-from common.identity import IdentityStore, Responder, Role, acting_as, attach, open_store, require
+from common.identity import IdentityStore, Responder, Role, acting_as, attach, require
 from common.logs import get_logger
 from common.nul_guard import RefuseNulMiddleware
 from postmortems import lessons, markdown, reports
@@ -72,7 +72,7 @@ def create_app(service: Postmortems, identity: IdentityStore | None = None) -> F
     serve_docs_offline(app)
     app.add_middleware(RefuseNulMiddleware)
     app.state.service = service
-    attach(app, identity or open_store(), "postmortems")
+    attach(app, identity, "postmortems")
 
     app.add_exception_handler(RequestValidationError, invalid_request_handler())
 

@@ -26,7 +26,6 @@ from common.identity import (
     Role,
     acting_as,
     attach,
-    open_store,
     require,
 )
 from common.logs import get_logger
@@ -116,7 +115,7 @@ def create_app(gate: ReleaseGate, identity: IdentityStore | None = None) -> Fast
     app.add_middleware(RefuseNulMiddleware)
     app.state.gate = gate
     app.state.runs = []  # background releases, joinable by tests and at shutdown
-    attach(app, identity or open_store(), "release_gate")
+    attach(app, identity, "release_gate")
     guarded = [Depends(require(Role.viewer))]
 
     @app.get("/api/health", responses={503: {"description": "degraded, with the reasons"}})

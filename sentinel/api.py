@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from common.api_docs import serve_docs_offline
 from common.bounds import DbId, Timestamp
 from common.http_errors import answer_invalid_requests, declare_errors, errors
-from common.identity import IdentityStore, Role, attach, open_store, require
+from common.identity import IdentityStore, Role, attach, require
 from common.logs import get_logger
 from common.nul_guard import RefuseNulMiddleware
 from sentinel import maintenance
@@ -144,7 +144,7 @@ def create_app(
     app.state.sentinel = sentinel
     app.state.loops_started_at = None
 
-    attach(app, identity or open_store(), "sentinel")
+    attach(app, identity, "sentinel")
     viewer = [Depends(require(Role.viewer))]
     # Pushed samples and Alertmanager's alerts page people: a responder's doing.
     responder = [Depends(require(Role.responder))]

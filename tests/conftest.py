@@ -9,6 +9,7 @@ under CI (``CI`` set), where it fails."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from common.clock import FakeClock
 from common.db import normalize_url
@@ -26,6 +28,10 @@ BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
 # not about that keep their history to what they write themselves.
 os.environ.setdefault("SENTINEL_BACKFILL_DAYS", "0")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+# Open connections to the test database above which a test's teardown collects the
+# garbage: pools of apps and CLI commands a test built and dropped close only when
+# collected, and PostgreSQL's default limit is 100.
+CONNECTION_HEADROOM = 40
 KEEP_TABLES = {"subscription_plans"}  # seed rows written by migrations
 # Each component's Database class; a component's tables appear once it has one.
 COMPONENT_DATABASES = (
@@ -105,6 +111,31 @@ def migrate_all(url: str) -> None:
         db = module.Database(url)
         db.migrate()
         db.dispose()
+
+
+@pytest.fixture(scope="session")
+def _connection_counter(postgres_database: str | None) -> Iterator[Any]:
+    if postgres_database is None:
+        yield None
+        return
+    engine = create_engine(postgres_database, poolclass=NullPool)
+    name = postgres_database.rpartition("/")[2]
+
+    def count() -> int:
+        with engine.connect() as conn:
+            query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name")
+            return int(conn.execute(query, {"name": name}).scalar_one())
+
+    yield count
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _dropped_pools_closed(_connection_counter: Any) -> Iterator[None]:
+    """Keep the PostgreSQL pass under the server's connection limit."""
+    yield
+    if _connection_counter is not None and _connection_counter() > CONNECTION_HEADROOM:
+        gc.collect()
 
 
 @pytest.fixture

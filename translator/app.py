@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.api_docs import serve_docs_offline
 from common.http_errors import declare_errors, invalid_request_handler
-from common.identity import IdentityStore, attach, open_store
+from common.identity import IdentityStore, attach
 from common.logs import current_context, get_logger
 from common.nul_guard import RefuseNulMiddleware
 from translator import __version__
@@ -76,7 +76,7 @@ def create_app(
     )
     serve_docs_offline(app)
     app.state.services = services
-    attach(app, identity or open_store(), "translator", whoami=False)
+    attach(app, identity, "translator", whoami=False)
     for router in (health_router, accounts_router, files_router, jobs_router, payments_router):
         app.include_router(router)
 

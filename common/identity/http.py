@@ -8,8 +8,9 @@ parameter. Health, ``/metrics`` and signed callbacks do not use it."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.http_errors import answers
 from common.identity.models import Role
-from common.identity.store import IdentityStore, Principal
+from common.identity.store import IdentityStore, Principal, open_store
 from common.logs import get_logger
 
 log = get_logger("identity.http")
@@ -152,9 +153,27 @@ class AuditMiddleware:
             log.warning("http.refused", status=status, path=scope["path"], service=self.service)
 
 
-def attach(app: FastAPI, store: IdentityStore, service: str, *, whoami: bool = True) -> None:
+def _close_on_shutdown(app: FastAPI, store: IdentityStore) -> None:
+    """Dispose ``store``'s connections after the app's own lifespan has ended,
+    so that every app built and stopped in one process leaves no pool behind."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(started: Any) -> AsyncIterator[Any]:
+        async with inner(started) as state:
+            yield state
+        store.dispose()
+
+    app.router.lifespan_context = lifespan
+
+
+def attach(app: FastAPI, store: IdentityStore | None, service: str, *, whoami: bool = True) -> None:
     """Give ``app`` the platform's identities: the store its routes' ``require``
-    reads, the audit of its state changes, and ``GET /api/whoami``."""
+    reads, the audit of its state changes, and ``GET /api/whoami``. Without a
+    ``store`` the app opens the one ``VIGIL_*`` names and closes it when it stops."""
+    if store is None:
+        store = open_store()
+        _close_on_shutdown(app, store)
     app.state.identity = store
     app.add_middleware(AuditMiddleware, store=store, service=service)  # type: ignore[arg-type]
     if not whoami:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from common.db import make_engine
+from common.identity import open_store
 from sentinel.alerting.dispatcher import Dispatcher, Failover
 from sentinel.alerting.outbox import RetryPolicy, enqueue
 from sentinel.api import create_app
@@ -83,17 +84,27 @@ def sentinel(sentinel_url, database_url, clock):  # type: ignore[no-untyped-def]
     s.close()
 
 
-def _health(sentinel, loops_started=True):  # type: ignore[no-untyped-def]
-    app = create_app(sentinel, run_loop=False)
+@pytest.fixture
+def identity():  # type: ignore[no-untyped-def]
+    """The platform's store, closed after the test (the apps here never start)."""
+    store = open_store()
+    yield store
+    store.dispose()
+
+
+def _health(sentinel, identity, loops_started=True):  # type: ignore[no-untyped-def]
+    app = create_app(sentinel, run_loop=False, identity=identity)
     if loops_started:
         app.state.loops_started_at = sentinel.clock.now()
     return app, TestClient(app)
 
 
-def test_health_is_honest_about_a_failing_channel_and_a_stuck_page(sentinel, clock) -> None:
+def test_health_is_honest_about_a_failing_channel_and_a_stuck_page(
+    sentinel, clock, identity
+) -> None:
     twilio = Provider("twilio")
     twilio.up = False
-    app, client = _health(sentinel)
+    app, client = _health(sentinel, identity)
     sentinel.last_cycle_ok_at = clock.now()
     sentinel.dispatcher.last_ok_at = clock.now()
     assert client.get("/api/health").status_code == 200
@@ -123,8 +134,8 @@ def test_health_is_honest_about_a_failing_channel_and_a_stuck_page(sentinel, clo
     assert client.get("/api/health").status_code == 200
 
 
-def test_health_says_when_the_evaluation_loop_keeps_failing(sentinel, clock) -> None:
-    app, client = _health(sentinel)
+def test_health_says_when_the_evaluation_loop_keeps_failing(sentinel, clock, identity) -> None:
+    app, client = _health(sentinel, identity)
     sentinel.run_cycle()
     sentinel.dispatcher.last_ok_at = clock.now()
     assert client.get("/api/health").status_code == 200
@@ -159,8 +170,8 @@ def test_health_says_when_the_evaluation_loop_keeps_failing(sentinel, clock) -> 
     dead.dispose()
 
 
-def test_a_replica_without_loops_is_judged_on_its_database_only(sentinel, clock) -> None:
-    _, client = _health(sentinel, loops_started=False)
+def test_a_replica_without_loops_is_judged_on_its_database_only(sentinel, clock, identity) -> None:
+    _, client = _health(sentinel, identity, loops_started=False)
     clock.advance(hours=1)
     body = client.get("/api/health").json()
     assert body["status"] == "healthy" and "evaluation" not in body["checks"]

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 
 from common.db import normalize_url
 from tests.daemons import Daemon, free_port
+from tests.identity import ADMIN_HEADERS
 
 T = TypeVar("T")
 
@@ -118,11 +119,18 @@ def start_sentinel(
             stderr=subprocess.STDOUT,
         )
     daemon = Daemon(f"sentinel-{replica}", f"http://127.0.0.1:{port}", process, log_path)
-    wait_for(
-        lambda: httpx.get(daemon.url + "/api/alerts", timeout=2).status_code == 200,
-        60,
-        f"{daemon.name} to serve",
-    )
+    try:
+        wait_for(
+            lambda: (
+                httpx.get(daemon.url + "/api/alerts", headers=ADMIN_HEADERS, timeout=2).status_code
+                == 200
+            ),
+            60,
+            f"{daemon.name} to serve",
+        )
+    except AssertionError as exc:
+        daemon.stop()  # a sentinel left running would lead the next test's database
+        raise AssertionError(f"{exc}; its log:\n{daemon.log_tail()}") from None
     return daemon
 
 
@@ -181,7 +189,7 @@ class Pusher:
             self.shards[shard] = value
 
     def _run(self) -> None:
-        with httpx.Client(timeout=3, trust_env=False) as client:
+        with httpx.Client(timeout=3, trust_env=False, headers=ADMIN_HEADERS) as client:
             turn = 0
             while not self._stop.is_set():
                 with self._lock:

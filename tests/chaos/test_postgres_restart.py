@@ -113,7 +113,12 @@ def test_everything_reconnects_after_a_postgres_restart_and_loses_nothing(
         },
         tmp_path,
     )
-    sentinel = start_sentinel("solo", url, tmp_path, lease_seconds=LEASE_SECONDS)
+    try:
+        sentinel = start_sentinel("solo", url, tmp_path, lease_seconds=LEASE_SECONDS)
+    except AssertionError:
+        for d in (translator, gate, postmortems):
+            d.stop()
+        raise
     outbox = tmp_path / "outbox.jsonl"
     daemons = [translator, gate, postmortems, sentinel]
     lease = Lease(url)
