@@ -46,6 +46,17 @@ def current_context() -> dict[str, Any]:
     return dict(_context.get(_EMPTY))
 
 
+def push_context(key: str, value: Any) -> tuple[contextvars.Token[dict[str, Any]], dict[str, Any]]:
+    """``log_context(key=value)`` without the ``with`` block, for a caller on a hot
+    path: the token to give ``pop_context`` and the context now set."""
+    outer = _context.get(None)
+    context = {key: value} if not outer else {**outer, key: value}
+    return _context.set(context), context
+
+
+pop_context = _context.reset
+
+
 _NEEDS_QUOTES = re.compile(r'[ "=\n\t]')
 
 
@@ -71,6 +82,13 @@ def _new_pair(key: str, value: Any) -> str:
         _pairs.clear()
     pair = _pairs[(key, type(value), value)] = f"{key}={_quote(value)}"
     return pair
+
+
+def format_line(
+    created: float, level: str, name: str, event: str, fields: dict, context: dict
+) -> str:
+    """A line's text, as the handlers write it (secrets redacted)."""
+    return redact(_text(created, level, name, event, fields, context))
 
 
 def _text(created: float, level: str, name: str, event: str, fields: dict, context: dict) -> str:
@@ -107,6 +125,12 @@ def _time(created: float) -> str:
     return text + _MILLIS[int((created - second) * 1000)]
 
 
+# The pieces of a line, for a caller that makes a line of fixed shape in one format
+# call (the request line): the same text as ``_text`` makes of it.
+timestamp = _time
+quote = _quote
+
+
 class LogfmtFormatter(logging.Formatter):
     """Formats a record once, however many handlers write it."""
 
@@ -133,6 +157,7 @@ class EventLogger:
     """``log.info("job.claimed", job_id=1)`` writes ``event=job.claimed job_id=1``."""
 
     def __init__(self, name: str) -> None:
+        self.name = name
         self._logger = logging.getLogger(name)
 
     def _log(
@@ -187,6 +212,16 @@ class EventLogger:
         line = _LaterLine((time.time(), "INFO", logger.name, event, fields, _context.get(_EMPTY)))
         for handler in handlers:
             handler.write_later(line)
+
+    def line_handlers(self) -> list[_BatchesLines] | None:
+        """For a caller that queues its own INFO lines (objects with ``text()`` and
+        ``parts``, as ``_LaterLine``) with ``write_later``: the handlers to queue
+        them to; ``[]`` when INFO is off; ``None`` when a record must be made
+        (``info_batched`` then)."""
+        logger = self._logger
+        if not logger.isEnabledFor(logging.INFO):
+            return []
+        return _line_handlers_only(logger, logging.INFO)
 
     def warning(self, event: str, **fields: Any) -> None:
         self._log(logging.WARNING, event, None, fields)
@@ -251,7 +286,7 @@ class _LaterLine:
 
     def text(self) -> str:
         if self.line is None:
-            self.line = redact(_text(*self.parts))
+            self.line = format_line(*self.parts)
         return self.line
 
 

@@ -7,6 +7,7 @@ set, counters and histograms from every process are merged on scrape."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 import platform
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -46,10 +48,58 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10)
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
+# Pending request observations are added to their series at the latest when this
+# many are waiting (else when the metrics are read).
+HTTP_FOLD_AT = 1000
+
+
+class HttpSeries:
+    """One (method, route, status)'s request counter child and latency histogram child."""
+
+    __slots__ = ("requests", "duration", "_bounds", "_buckets", "_sum")
+
+    def __init__(self, requests: Any, duration: Any) -> None:
+        self.requests, self.duration = requests, duration
+        # prometheus_client's own parts of the child: ``Histogram.observe`` adds to the
+        # first bucket whose upper bound is at least the value, and to the sum.
+        self._bounds: list[float] = list(duration._upper_bounds)
+        self._buckets = duration._buckets
+        self._sum = duration._sum
+
+    def observe(self, seconds: float) -> None:
+        self.requests.inc()
+        self.duration.observe(seconds)
+
+
+class _FoldFirst(Collector):
+    """Registered before the HTTP metrics: any read of the registry sees every request."""
+
+    def __init__(self, fold: Callable[[], None]) -> None:
+        self.fold = fold
+
+    def collect(self) -> Iterable[Metric]:
+        self.fold()
+        return ()
+
+
 class TranslatorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # Requests are counted and timed by appending (series, seconds) to a list;
+        # the lot is added to the counter and the histogram when the metrics are read
+        # (or ``HTTP_FOLD_AT`` wait). Files shared by processes
+        # (PROMETHEUS_MULTIPROC_DIR) are read by the process that is scraped, not
+        # the one holding the list: there each request is recorded at once.
+        self._http_pending: list[tuple[HttpSeries, float]] = []
+        self._fold_lock = threading.Lock()
+        shared_files = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # For a caller that appends itself (the request middleware); None: observe.
+        self.http_pending = None if shared_files else self._http_pending
+        self.observe_http: Callable[[HttpSeries, float], None] = (
+            self._observe_now if shared_files else self._observe_later
+        )
+        r.register(_FoldFirst(self.fold_http))
         self.http_requests = Counter(
             "translator_http_requests",
             "HTTP requests by method, route template and status.",
@@ -108,6 +158,52 @@ class TranslatorMetrics:
         for result in ("empty", "non_empty"):
             self.job_list_responses.labels(result)
         self._live: list[Collector] = []
+
+    def http_series(self, method: str, route: str, status: int) -> HttpSeries:
+        return HttpSeries(
+            self.http_requests.labels(method, route, str(status)),
+            self.http_duration.labels(method, route),
+        )
+
+    @staticmethod
+    def _observe_now(series: HttpSeries, seconds: float) -> None:
+        series.observe(seconds)
+
+    def _observe_later(self, series: HttpSeries, seconds: float) -> None:
+        pending = self._http_pending
+        pending.append((series, seconds))
+        if len(pending) >= HTTP_FOLD_AT:
+            self.fold_http()
+
+    def fold_http(self) -> None:
+        """Adds the pending request observations to their series."""
+        pending = self._http_pending
+        if not pending:
+            return
+        with self._fold_lock:
+            # Appends may go on meanwhile (a request on another thread): only the
+            # first ``n`` are taken, and taking them is one step.
+            n = len(pending)
+            taken = pending[:n]
+            del pending[:n]
+            # Per series: its buckets' counts, then its request count. The sums are
+            # added in the order observed, as ``observe`` would (series of two
+            # statuses share a histogram child, so a sum's rounding depends on it).
+            counts: dict[HttpSeries, list[int]] = {}
+            for series, seconds in taken:
+                series._sum.inc(seconds)
+                bounds = series._bounds
+                tally = counts.get(series)
+                if tally is None:
+                    tally = counts[series] = [0] * (len(bounds) + 1)
+                tally[-1] += 1
+                if seconds == seconds:  # NaN is in no bucket
+                    tally[bisect.bisect_left(bounds, seconds)] += 1
+            for series, tally in counts.items():
+                series.requests.inc(tally[-1])
+                for bucket, count in zip(series._buckets, tally[:-1], strict=True):
+                    if count:
+                        bucket.inc(count)
 
     def add_live_collector(self, collector: Collector) -> None:
         """Collectors computed at scrape time (database, breakers, build info)."""
