@@ -14,8 +14,16 @@ from typing import Any
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
-_FORM_TYPES = ("application/json", "application/x-www-form-urlencoded")
-_MAX_INSPECTED = 4 * 1024 * 1024  # larger JSON or form bodies are rare; they pass as they are
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _is_json(content_type: str) -> bool:
+    """What FastAPI reads as JSON: application/json and any application/*+json
+    (application/merge-patch+json...), so none of them slips past the guard."""
+    kind = content_type.split(";", 1)[0].strip()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
 
 
 def _has_nul(raw: bytes) -> bool:
@@ -57,11 +65,13 @@ class RefuseNulMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
-        if not content_type.startswith(_FORM_TYPES):
+        is_json = _is_json(content_type)
+        if not is_json and not content_type.startswith(_FORM):
             await self.app(scope, receive, send)
             return
+        # The whole body, however large: the app reads all of a JSON or form body
+        # anyway, and a NUL past any cut would reach the database.
         chunks: list[bytes] = []
-        size = 0
         more = True
         while more:
             message = await receive()
@@ -69,29 +79,24 @@ class RefuseNulMiddleware:
                 await self.app(scope, _replay([], message), send)
                 return
             chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
             more = message.get("more_body", False)
-            if size > _MAX_INSPECTED:
-                break
         body = b"".join(chunks)
-        check = _json_has_nul if content_type.startswith("application/json") else _has_nul
-        if size <= _MAX_INSPECTED and check(body):
+        check = _json_has_nul if is_json else _has_nul
+        if check(body):
             await _refuse(send, "body")
             return
-        await self.app(scope, _replay([body], None, receive if more else None), send)
+        await self.app(scope, _replay([body], None), send)
 
 
-def _replay(bodies: list[bytes], last: Message | None, rest: Any = None) -> Any:
-    """A ``receive`` that hands the app what was already read, then the rest."""
-    pending = [{"type": "http.request", "body": b, "more_body": rest is not None} for b in bodies]
+def _replay(bodies: list[bytes], last: Message | None) -> Any:
+    """A ``receive`` that hands the app what was already read."""
+    pending = [{"type": "http.request", "body": b, "more_body": False} for b in bodies]
     if last is not None:
         pending.append(last)
 
     async def receive() -> Message:
         if pending:
             return pending.pop(0)
-        if rest is not None:
-            return await rest()
         return {"type": "http.disconnect"}
 
     return receive

@@ -47,3 +47,17 @@ def test_ordinary_text_and_binary_uploads_pass_whole():
     assert upload.status_code == 200 and upload.json()["bytes"] > 2000
     big = client.post("/echo", json={"t": "x" * 100_000})
     assert big.status_code == 200 and big.json()["bytes"] > 100_000
+
+
+def test_nul_in_any_json_type_or_past_four_mebibytes_is_refused():
+    client = _client()
+    patch = client.post(
+        "/echo",
+        content=b'{"t": "a\\u0000b"}',
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert patch.status_code == 422 and patch.json()["errors"][0]["field"] == "body"
+    late = client.post("/echo", json={"pad": "x" * (5 * 1024 * 1024), "t": "a\x00b"})
+    assert late.status_code == 422
+    whole = client.post("/echo", json={"pad": "x" * (5 * 1024 * 1024)})
+    assert whole.status_code == 200 and whole.json()["bytes"] > 5 * 1024 * 1024

@@ -13,7 +13,8 @@ from tests.helpers import add_user
 from tests.identity import ADMIN_HEADERS
 from translator.app import create_app
 
-pytestmark = pytest.mark.slow
+# slow; on PostgreSQL too, where column types and text rules differ from SQLite
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_journey]
 
 NOT_APPLICABLE = {
     "positive_data_acceptance POST /api/files": (

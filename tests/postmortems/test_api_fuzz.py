@@ -14,7 +14,8 @@ from postmortems.settings import PostmortemSettings
 from tests.api_fuzz import EXAMPLES, fuzz_app
 from tests.identity import ADMIN_HEADERS
 
-pytestmark = pytest.mark.slow
+# slow; on PostgreSQL too, where column types and text rules differ from SQLite
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_journey]
 
 _ALERT_IDS = "alert ids must name the sentinel's alerts: rows of another service's database"
 NOT_APPLICABLE = {

@@ -12,7 +12,8 @@ from tests.api_fuzz import EXAMPLES, fuzz_app
 from tests.identity import ADMIN_HEADERS
 from tests.release_gate.gate_helpers import forced_judge, make_rig
 
-pytestmark = pytest.mark.slow
+# slow; on PostgreSQL too, where column types and text rules differ from SQLite
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_journey]
 
 NOT_APPLICABLE = {
     "positive_data_acceptance POST /api/freezes": (

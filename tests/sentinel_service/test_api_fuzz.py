@@ -11,7 +11,8 @@ from tests.api_fuzz import EXAMPLES, fuzz_app
 from tests.identity import ADMIN_HEADERS
 from tests.sentinel_service.api_app import sentinel_app  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.slow
+# slow; on PostgreSQL too, where column types and text rules differ from SQLite
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_journey]
 
 NOT_APPLICABLE = {
     "positive_data_acceptance POST /api/silences": (
