@@ -1,8 +1,11 @@
 """History before anyone asks: a signal whose source can read the past (SQL over the
 business tables' timestamps, PromQL ranges) and has no stored samples is backfilled
 when a replica takes the lead, so its learned detector judges as soon as it can. The
-backfill runs beside the evaluation loop, never in front of it: the priors guard every
-series meanwhile, and the evaluator replays the filled history once it is done."""
+backfill runs beside the evaluation loop, never in front of it, and the evaluator replays
+the filled history once it is done. Meanwhile the signals being filled are read and
+stored but start no alert, for at most ``hold`` from the start: a prior judging alone
+the seconds before a month of history arrives would page on what that month calls
+normal (no payment in a quiet Saturday half-hour). Past ``hold`` the priors judge."""
 
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ log = get_logger(__name__)
 
 # Ten-minute samples: two weeks is 2,016 reads a signal, enough for hourly profiles.
 STARTUP_STEP = timedelta(minutes=10)
+# How long closing the sentinel waits for the signal being filled (one range read).
+STOP_TIMEOUT_SECONDS = 30.0
 
 
 def backfill_series(
@@ -63,8 +68,10 @@ class StartupBackfill:
         days: float,
         done: Callable[[], None],
         step: timedelta = STARTUP_STEP,
+        hold: timedelta = timedelta(0),
     ) -> None:
         self.signals = signals
+        self.hold = hold
         self.sources = sources
         self.history = history
         self.until = until
@@ -72,15 +79,36 @@ class StartupBackfill:
         self.done = done
         self.step = step
         self.finished = threading.Event()
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sentinel-backfill", daemon=True)
+
+    def holding(self, signal: str, now: datetime) -> str | None:
+        """Why ``signal`` starts no alert yet (None: it may): its history is being filled."""
+        if self.finished.is_set() or now >= self.until + self.hold:
+            return None
+        if all(s.name != signal for s in self.signals):
+            return None
+        until = (self.until + self.hold).strftime("%H:%M:%S UTC")
+        return f"its history is being backfilled; it starts alerts once that is done or at {until}"
 
     def start(self) -> None:
         log.info("history.backfill_started", signals=",".join(s.name for s in self.signals))
         self._thread.start()
 
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Fill no further signal and wait for the one being read: the databases it
+        reads and writes are about to close under it."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("history.backfill_still_running", timeout_seconds=timeout)
+
     def _run(self) -> None:
         filled = 0
         for spec in self.signals:
+            if self._stopping.is_set():
+                break
             try:
                 backfill_series(
                     spec.name,
@@ -94,7 +122,7 @@ class StartupBackfill:
             except Exception:
                 log.exception("history.backfill_failed", signal=spec.name)
         try:
-            if filled:
+            if filled and not self._stopping.is_set():
                 self.done()
         finally:
             self.finished.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,10 +60,13 @@ class Evaluator:
         book: AlertBook,
         tunings: dict[tuple[str, str], Tuning] | None = None,
         health: SourceHealth | None = None,
+        holding: Callable[[str, datetime], str | None] | None = None,
     ) -> None:
         self.catalogue = catalogue
         # Source alerts and the start-up grace (None: every signal judged from its first read).
         self.health = health
+        # Why a signal starts no alert yet besides the grace (its history being backfilled).
+        self.holding = holding
         self.sources = sources
         self.history = history
         self.book = book
@@ -189,6 +193,8 @@ class Evaluator:
             self.health.observe(spec.name, reading, now)
             grace = self.health.grace(spec.name, now)
             quiet = grace.reason if grace is not None else None
+        if quiet is None and self.holding is not None:
+            quiet = self.holding(spec.name, now)
         t = reading.t.astimezone(UTC)
         verdicts = []
         seen: set[str] = set()

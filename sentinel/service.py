@@ -129,6 +129,7 @@ class Sentinel:
             self.book,
             tunings.applied(self.db),
             health=self.health,
+            holding=self._held_by_backfill,
         )
         self.evaluator.warm_up(now, self.settings.history_warmup_days)
         self._start_backfill(now)
@@ -153,11 +154,16 @@ class Sentinel:
         self.backfill = StartupBackfill(
             signals, self.sources, self.history, now, self.settings.backfill_days,
             done=self.rebuild_detectors,
+            hold=timedelta(seconds=self.settings.backfill_hold_seconds),
         )  # fmt: skip
         if signals:
             self.backfill.start()
         else:
             self.backfill.finished.set()
+
+    def _held_by_backfill(self, signal: str, now: datetime) -> str | None:
+        backfill = self.backfill
+        return backfill.holding(signal, now) if backfill is not None else None
 
     def next_cycle_at(self) -> datetime:
         """When the loop should run ``cycle`` again: the earliest due signal, and
@@ -196,6 +202,8 @@ class Sentinel:
                 self._stand_down()
 
     def close(self) -> None:
+        if self.backfill is not None:
+            self.backfill.stop()
         self.step_down()
         self.dispatcher.close()
         for source in self.sources.values():

@@ -43,6 +43,8 @@ class SentinelSettings(BaseSettings):
     # Signals that can read the past and have no samples are filled this far back when a
     # replica takes the lead (in the background; 0 turns it off).
     backfill_days: float = 14
+    # ...and their alerts wait for it this long at most (the priors judge after that).
+    backfill_hold_seconds: float = 60.0
     log_level: str = "INFO"
 
     # Alerting: routes, schedules, escalation (sentinel/alerting/examples/alerting.yaml).
