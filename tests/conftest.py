@@ -9,16 +9,16 @@ under CI (``CI`` set), where it fails."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
 
 from common.clock import FakeClock
 from common.db import normalize_url
@@ -28,10 +28,6 @@ BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
 # not about that keep their history to what they write themselves.
 os.environ.setdefault("SENTINEL_BACKFILL_DAYS", "0")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
-# Open connections to the test database above which a test's teardown collects the
-# garbage: pools of apps and CLI commands a test built and dropped close only when
-# collected, and PostgreSQL's default limit is 100.
-CONNECTION_HEADROOM = 40
 KEEP_TABLES = {"subscription_plans"}  # seed rows written by migrations
 # Each component's Database class; a component's tables appear once it has one.
 COMPONENT_DATABASES = (
@@ -113,29 +109,26 @@ def migrate_all(url: str) -> None:
         db.dispose()
 
 
-@pytest.fixture(scope="session")
-def _connection_counter(postgres_database: str | None) -> Iterator[Any]:
-    if postgres_database is None:
-        yield None
-        return
-    engine = create_engine(postgres_database, poolclass=NullPool)
-    name = postgres_database.rpartition("/")[2]
+# Every engine that opened a connection during the test running now. A test hands
+# stores and databases to apps and CLI commands that do not own them, and some of
+# those stay referenced after the test (by the app's metrics, for one), so their
+# pools would keep PostgreSQL connections open until the server's limit of 100.
+_engines_of_the_test: weakref.WeakSet[Engine] = weakref.WeakSet()
 
-    def count() -> int:
-        with engine.connect() as conn:
-            query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name")
-            return int(conn.execute(query, {"name": name}).scalar_one())
 
-    yield count
-    engine.dispose()
+@event.listens_for(Engine, "engine_connect")
+def _remember_the_engine(connection: Any) -> None:
+    _engines_of_the_test.add(connection.engine)
 
 
 @pytest.fixture(autouse=True)
-def _dropped_pools_closed(_connection_counter: Any) -> Iterator[None]:
-    """Keep the PostgreSQL pass under the server's connection limit."""
+def _pools_closed_after_each_test() -> Iterator[None]:
+    """Close the pooled connections of every engine the test used; an engine used
+    again later (a session's) simply opens new ones."""
     yield
-    if _connection_counter is not None and _connection_counter() > CONNECTION_HEADROOM:
-        gc.collect()
+    for engine in list(_engines_of_the_test):
+        engine.dispose()
+    _engines_of_the_test.clear()
 
 
 @pytest.fixture
