@@ -13,11 +13,12 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.http_errors import answers
+from common.identity.feeds import feed_reader
 from common.identity.models import Role
 from common.identity.store import IdentityStore, Principal, open_store
 from common.logs import get_logger
@@ -90,6 +91,32 @@ def require(role: Role) -> Callable[..., Principal]:
 
     dependency.__name__ = f"require_{role.value}"
     return answers(401, 403)(dependency)
+
+
+@answers(401, 403)
+def calendar_reader(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    feed: Annotated[
+        str | None,
+        Query(
+            max_length=128,
+            description="a calendar feed token (POST /api/oncall/feed), for calendar apps "
+            "that cannot send a header",
+        ),
+    ] = None,
+) -> Principal:
+    """The dependency of calendar routes only: a viewer's bearer token, or without
+    a header a feed token in the URL. No other route reads ``feed``, so a feed
+    token opens nothing else (and as a bearer token it opens nothing at all)."""
+    if authorization or feed is None:
+        return require(Role.viewer)(request, authorization)
+    request.state.identity_judged = True
+    principal = feed_reader(store_of(request), feed)
+    if principal is None:
+        raise HTTPException(401, "invalid or replaced calendar feed token")
+    request.state.identity_principal = principal
+    return principal
 
 
 Viewer = Annotated[Principal, Depends(require(Role.viewer))]

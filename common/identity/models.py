@@ -1,6 +1,6 @@
 """The identity store's tables: accounts (people and service accounts) with one
-role each, their API tokens (only a hash is kept), and the platform's audit of
-every state change made through a service's API."""
+role each, their API tokens and calendar feed tokens (only hashes are kept), and
+the platform's audit of every state change made through a service's API."""
 
 from __future__ import annotations
 
@@ -67,6 +67,20 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     account: Mapped[Account] = relationship(back_populates="tokens")
+
+
+class FeedToken(Base):
+    """An account's calendar feed token: it reads on-call calendars (``?feed=``) and
+    nothing else, for calendar apps that cannot send a header. One per account;
+    making a new one replaces the old."""
+
+    __tablename__ = "identity_feed_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("identity_accounts.id"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256, as API tokens
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditRecord(Base):

@@ -23,6 +23,9 @@ from common.secrets import register_secrets, url_password
 log = get_logger("identity")
 
 TOKEN_PREFIX = "vgl_"
+# Calendar feed tokens (common.identity.feeds): their own prefix, so neither kind
+# is ever taken for the other.
+FEED_TOKEN_PREFIX = "vgf_"
 MIN_TOKEN_LENGTH = 20
 BOOTSTRAP_ADMIN = "admin"
 
@@ -123,6 +126,8 @@ class IdentityStore:
         token = token or new_token()
         if len(token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in token):
             raise IdentityError(f"a token is at least {MIN_TOKEN_LENGTH} characters without spaces")
+        if token.startswith(FEED_TOKEN_PREFIX):
+            raise IdentityError(f"{FEED_TOKEN_PREFIX} starts calendar feed tokens, not API tokens")
         try:
             with self.db.session() as s:
                 account = s.scalar(select(Account).where(Account.name == name))

@@ -15,7 +15,13 @@ from common.identity.db import MIGRATIONS_DIR, VERSION_TABLE, Database
 from common.identity.models import Base
 from tests.conftest import fresh_database
 
-TABLES = {"identity_accounts", "identity_tokens", "identity_audit", VERSION_TABLE}
+TABLES = {
+    "identity_accounts",
+    "identity_tokens",
+    "identity_feed_tokens",
+    "identity_audit",
+    VERSION_TABLE,
+}
 
 
 def test_upgrade_downgrade_upgrade_beside_another_component(tmp_path: Path) -> None:
