@@ -6,7 +6,18 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.db import UTCDateTime
@@ -106,6 +117,18 @@ class Tuning(Base):
     """Detector parameters chosen from history, with where they came from."""
 
     __tablename__ = "tunings"
+    __table_args__ = (
+        # One proposal waits for a person per series: `tunings.record` supersedes the
+        # earlier one, and this keeps any other writer to it.
+        Index(
+            "uq_tunings_one_proposal",
+            "signal",
+            "series",
+            unique=True,
+            sqlite_where=text("status = 'proposed'"),
+            postgresql_where=text("status = 'proposed'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     signal: Mapped[str] = mapped_column(String(128), index=True)

@@ -205,3 +205,30 @@ def test_the_band_lands_on_the_slots_of_the_values_across_a_gap() -> None:
     assert out["band"] == {"labels": ["a: upper"], "columns": [[10.0, 15.0, 16.0]],
                            "pairs": [[0, None, 0]]}  # fmt: skip
     assert out["would_be"] == [[mid[1], mid[2], "a"]]
+
+
+def test_retuning_twice_leaves_one_proposal_to_decide(busy_node) -> None:
+    client, reader = busy_node
+    responder = bearer(account("sysadmin-1", Role.responder))
+    for days in ("2", "1.5"):
+        done = client.post(f"/signals/{CPU}/retune", data={"days": days}, headers=responder)
+        assert done.status_code == 200 and "Done: proposed" in done.text
+    with reader.db.session() as s:
+        older, newer = s.scalars(
+            select(Tuning).where(Tuning.signal == CPU, Tuning.series == BUSY_NODE)
+            .order_by(Tuning.id)
+        ).all()  # fmt: skip
+        waiting = s.scalars(
+            select(Tuning.series).where(Tuning.status == TuningStatus.proposed)
+        ).all()
+    assert (older.status, newer.status) == (TuningStatus.superseded, TuningStatus.proposed)
+    assert len(waiting) == len(set(waiting))  # one a series
+    page = client.get(f"/signals/{CPU}", headers=responder).text
+    tuning = page[page.index('<section id="tuning">') : page.index("</section>", page.index(
+        '<section id="tuning">'))]  # fmt: skip
+    assert f'id="accept-{newer.id}"' in tuning and f'id="reject-{newer.id}"' in tuning
+    assert f'id="accept-{older.id}"' not in tuning and f'id="reject-{older.id}"' not in tuning
+    assert len(re.findall(r'id="accept-\d+"', tuning)) == len(waiting)
+    assert "tuning-superseded" in tuning  # the older one is kept, marked
+    # the waiting one is listed before what came before
+    assert tuning.index(f'id="accept-{newer.id}"') < tuning.index("tuning-superseded")
