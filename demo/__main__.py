@@ -57,7 +57,9 @@ from translator.services import build_services
 from translator.settings import TranslatorSettings
 
 VAR = Path("var")
-SHORT_HISTORY_DAYS = 1  # --short: enough for the priors and the learned bands to start
+# --short: the learned bands judge after a day of history (the auto detector's warm-up);
+# with less, the priors alone judge the whole story and page on a quiet half-hour.
+SHORT_HISTORY_DAYS = 2
 
 
 class CtrlC:
@@ -292,7 +294,7 @@ def _where(urls: dict[str, str], viewer: str, log_path: Path, gate_url: str) -> 
     return f"""
 Console at {urls["console"]}  (what fires, who is on call, signals, releases, hosts;
   sign in with the admin token above, or this run's viewer token: {viewer})
-Postmortems at {urls["postmortems"]}/incidents
+  incidents and postmortems: {urls["console"]}/incidents (postmortems' API at {urls["postmortems"]})
 Sentinel at {sentinel}
   alerts:   curl {auth} {sentinel}/api/alerts
   pages:    curl {auth} {sentinel}/api/groups    (who was paged, by what, acknowledged?)

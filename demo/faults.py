@@ -21,6 +21,7 @@ class Fault:
     signal: str  # the alert it must raise ...
     series: str  # ... on this series (sentinel's series key)
     config: dict[str, Any]  # its part of the translator's fault configuration
+    also_raises: tuple[str, ...] = ()  # other signals that see the same fault
 
 
 FAULTS = (
@@ -33,6 +34,7 @@ FAULTS = (
         config={
             "payment_failures": [{"method": "wallet", "rate": 0.9, "reason": "wallet_declined"}]
         },
+        also_raises=("payments.failed_ratio",),
     ),
     Fault(
         what="/api/jobs starts answering 500 to 40% of requests",
@@ -41,6 +43,7 @@ FAULTS = (
         signal="http.error_ratio_by_route",
         series='route="/api/jobs"',
         config={"http_errors": [{"route": "/api/jobs", "rate": 0.4}]},
+        also_raises=("http.error_ratio",),  # the service's overall 5xx ratio
     ),
     Fault(
         what="bob's job list starts coming back empty",
@@ -49,6 +52,7 @@ FAULTS = (
         signal="jobs.empty_list_users",
         series='user_id="3"',
         config={"empty_job_list": {"users": ["bob@example.com"]}},
+        also_raises=("jobs.empty_list_share",),  # bob's share of all job lists
     ),
 )
 

@@ -190,7 +190,7 @@ class Story:
                 return True
             return False
         told.add("incident")
-        url = f"{self.urls['postmortems']}/incidents/{incident.id}"
+        url = f"{self.urls['console']}/incidents/{incident.id}"
         self.narrator.say("INCIDENT", f"#{incident.id} opened: {incident.title}  {url}")
         if stop.is_set():
             return True

@@ -133,21 +133,19 @@ def summarize(
         summary.releases.append(f"(the release gate's records could not be read: {first_line})")
     finally:
         gate_db.dispose()
-    incidents = urls["postmortems"]
+    console = urls["console"]
     for incident in reversed(postmortems.list(limit=50)):
         written = ", postmortem complete" if incident.postmortem_complete else ""
         summary.incidents.append(
             f"#{incident.id} [{incident.severity}] {incident.title} ({incident.status}{written}) "
-            f"{incidents}/incidents/{incident.id}"
+            f"{console}/incidents/{incident.id}"
         )
     summary.look = [
-        f"while it ran: the console {urls['console']}, translator {urls['translator']}/docs, "
-        f"sentinel "
-        f"{urls['sentinel']}/api/alerts and /api/groups, incidents {incidents}/incidents",
+        f"while it ran: the console {console} (incidents at {console}/incidents), "
+        f"translator {urls['translator']}/docs, "
+        f"sentinel {urls['sentinel']}/api/alerts and /api/groups",
         f"logs: {log_file}; pages as sent: var/outbox.jsonl",
-        "this run stays in var/ until the next one moves it to var/last-run/; "
-        f"its incidents again: .venv/bin/postmortem serve --no-watch --port "
-        f"{incidents.rsplit(':', 1)[-1]}",
+        "this run stays in var/ until the next one moves it to var/last-run/",
         f"its releases: GATE_DATABASE_URL={gate_database_url} .venv/bin/release-gate history",
         "all of it in the console again: CONSOLE_GATE_DATABASE_URL=sqlite:///var/release_gate.db "
         "CONSOLE_POSTMORTEMS_DATABASE_URL=sqlite:///var/postmortems.db .venv/bin/dashboards serve",

@@ -100,7 +100,8 @@ def belongs(
       even the same series firing again.
     * Any other incident: the alert joins when it came in the same page (the
       sentinel's alert group) as an alert of the incident, or is the same series
-      firing again, or the same signal on another series (one symptom spreading).
+      firing again, or the same series on another signal (one fault, two views of
+      it), or the same signal on another series (one symptom spreading).
     * Otherwise it has a cause of its own: it opens its own incident."""
     if alert_service != incident.service:
         return Belonging(False, f"another service ({incident.service})")
@@ -111,6 +112,11 @@ def belongs(
         return Belonging(True, f"same page (alert group {alert.group_id})", 3)
     if any(a.signal == alert.signal and a.series == alert.series for a in incident.alerts):
         return Belonging(True, f"same series {alert.name} firing again", 2)
+    # One fault seen by two signals of the same series (wallet's failures and its
+    # failure ratio; a route's errors and its latency) is one incident, not two.
+    related = [a.signal for a in incident.alerts if alert.series and a.series == alert.series]
+    if related:
+        return Belonging(True, f"same series {alert.series} as {related[0]}", 2)
     if any(a.signal == alert.signal for a in incident.alerts):
         return Belonging(True, f"same signal {alert.signal} on another series", 1)
     if not incident.alerts:

@@ -25,7 +25,7 @@ from common.http_errors import answer_invalid_requests, declare_errors, errors
 from common.identity import IdentityStore, Role, attach, require
 from common.logs import get_logger
 from common.nul_guard import RefuseNulMiddleware
-from sentinel import maintenance
+from sentinel import maintenance, tunings
 from sentinel.alerting.receiver import AmPayload, receive
 from sentinel.alerting.views import alerting_router
 from sentinel.cadence import run_on_cadence
@@ -115,6 +115,18 @@ class SignalDetail(SignalOut):
     grace: GraceOut | None
 
 
+class TuningOut(BaseModel):
+    id: int
+    signal: str
+    series: str  # "" covers every series of the signal
+    status: TuningStatus
+    spec: dict[str, Any]
+    provenance: dict[str, Any]
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+
 class PushIn(BaseModel):
     value: float
     labels: dict[str, str] = {}
@@ -202,6 +214,19 @@ def create_app(
         health = sentinel.health
         grace = GraceOut(**health.describe_grace(name, sentinel.clock.now())) if health else None
         return SignalDetail(**base.model_dump(), detector=detector, tuning=tuning_out, grace=grace)
+
+    @app.get(
+        "/api/signals/{name}/tunings",
+        response_model=list[TuningOut],
+        dependencies=viewer,
+        responses=errors(404),
+    )
+    def signal_tunings(name: str) -> list[TuningOut]:
+        """The signal's tunings: proposals waiting for a person first (at most one a
+        series), then the applied, superseded and rejected ones, newest first."""
+        _spec_or_404(sentinel, name)
+        rows = tunings.of_signal(sentinel.db, name)
+        return [TuningOut.model_validate(r, from_attributes=True) for r in rows]
 
     @app.get("/api/signals/{name}/history", dependencies=viewer, responses=errors(404))
     def history(

@@ -125,6 +125,23 @@ def _assert_the_story_happened(var: Path) -> None:
         assert group["state"] == "acknowledged" and group["acked_at"], (fault.what, dict(group))
         # Acknowledged by the person it reached, as themselves.
         assert group["acked_by"] in {p["person"] for p in pages}, dict(group)
+        # One fault, one incident: its series' alerts on every signal land together.
+        incidents = _rows(
+            var / "postmortems.db",
+            "SELECT DISTINCT incident_id FROM pm_incident_alerts WHERE series = ?",
+            fault.series,
+        )
+        assert len(incidents) <= 1, (fault.what, [dict(i) for i in incidents])
+
+    # Nothing else paged: no alert but the faults' own (a quiet half-hour is no fault).
+    expected = {f.signal for f in FAULTS} | {s for f in FAULTS for s in f.also_raises}
+    fired = {
+        r["signal"]
+        for r in _rows(sentinel, "SELECT signal FROM alerts WHERE firing_at IS NOT NULL")
+    }
+    assert fired <= expected, f"alerts that no fault explains: {fired - expected}"
+    channels = {r["channel"] for r in _rows(sentinel, "SELECT channel FROM notifications")}
+    assert {"voice", "sms"} <= channels, channels  # the call that wakes, the SMS to read
 
     (release,) = _rows(
         var / "release_gate.db",

@@ -52,6 +52,7 @@ def build_console(settings: ConsoleSettings | None = None, identity=None):  # ty
         gate=gate,
         incidents=incidents,
         postmortems_url=settings.postmortems_url,
+        sentinel_url=settings.sentinel_url,
         postmortems=pm,
         translator_db=translator_db,
     )

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from common.identity import IdentityStore, Principal, Role, attach, identify
+from dashboards.console.action_items import register_action_items
 from dashboards.console.actions import SentinelActions
 from dashboards.console.auth import COOKIE, NotSignedIn, needs, safe_target
 from dashboards.console.charts import sparkline, uplot_columns
@@ -89,6 +90,7 @@ def create_console(
     incidents: Callable[[], list[IncidentOut]] | None = None,
     postmortems_url: str | None = None,
     postmortems: Postmortems | None = None,
+    sentinel_url: str = "http://127.0.0.1:8100",
     translator_db: Engine | None = None,
 ) -> FastAPI:
     """The console over the sentinel's records; the gate's releases and postmortems'
@@ -113,7 +115,7 @@ def create_console(
         )
 
     tuning = register_tuning(app, reader, page, clock)
-    register_oncall(app, reader, page, clock)
+    register_oncall(app, reader, page, clock, identity, sentinel_url)
 
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
@@ -282,6 +284,7 @@ def create_console(
         clock=clock,
         postmortems_url=postmortems_url,
     )
+    register_action_items(app, page, postmortems, clock)
     return app
 
 

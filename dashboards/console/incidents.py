@@ -27,6 +27,7 @@ from dashboards.console.incident_view import build_view
 from dashboards.console.readers import SentinelReader
 from dashboards.console.releases import ReleaseReader
 from postmortems import lessons, markdown
+from postmortems.action_list import overdue_count
 from postmortems.forms import (
     NARRATIVE_FIELDS,
     FieldError,
@@ -112,6 +113,7 @@ def register_incidents(
             postmortems_url=postmortems_url,
             can_edit=_may_edit(request),
             problems=problems,
+            overdue=overdue_count(incident.actions, clock().date()),
         )
 
     @app.get("/incidents", response_class=HTMLResponse, dependencies=[viewer])

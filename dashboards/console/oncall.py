@@ -1,7 +1,9 @@
 """The on-call page: who is on call now and next, each schedule's layers and a calendar
 of the coming weeks in its own zone (overrides marked), the overrides added here, the
-silences and maintenance windows; and a responder's form to add an override, the
-sentinel's own `add_override` (stored, audited "via console", and paging from then on)."""
+silences and maintenance windows; a responder's form to add an override, the
+sentinel's own `add_override` (stored, audited "via console", and paging from then on),
+and a button to remove one, its `remove_override` (one in force ends now); and
+anyone's calendar feed: a token in the URL a calendar app subscribes to."""
 
 from __future__ import annotations
 
@@ -12,14 +14,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from common.bounds import EARLIEST, LATEST
-from common.identity import Principal, Role
+from common.identity import IdentityStore, Principal, Role
+from common.identity.feeds import replace_feed_token
 from dashboards.console.auth import needs
 from dashboards.console.readers import SentinelReader
-from sentinel.alerting.overrides import OverrideError, add_override
-from sentinel.alerting.schedules import Shift, local_to_utc, zone_info
+from sentinel.alerting.actions import ActionError
+from sentinel.alerting.overrides import OverrideError, add_override, remove_override
+from sentinel.alerting.schedules import Shift, feed_url, local_to_utc, zone_info
 
 VIA = "console"
 Page = Callable[..., HTMLResponse]
@@ -102,7 +107,12 @@ def parse_local(text: str, zone: str, what: str) -> datetime:
 
 
 def register_oncall(
-    app: FastAPI, reader: SentinelReader, page: Page, clock: Callable[[], datetime]
+    app: FastAPI,
+    reader: SentinelReader,
+    page: Page,
+    clock: Callable[[], datetime],
+    identity: IdentityStore,
+    sentinel_url: str,
 ) -> None:
     viewer = Depends(needs(Role.viewer))
     responder = Depends(needs(Role.responder))
@@ -131,12 +141,25 @@ def register_oncall(
             schedules=list(alerting.schedules) if alerting else [],
             people=sorted(alerting.people) if alerting else [],
             added=request.query_params.get("added"),
+            removed=request.query_params.get("removed"),
+            outcome=request.query_params.get("outcome"),
             **extra,
         )
 
     @app.get("/oncall", response_class=HTMLResponse, dependencies=[viewer])
     def oncall(request: Request, days: int = Query(14, ge=1, le=92)) -> HTMLResponse:
         return show(request, days)
+
+    @app.post("/oncall/feed", response_class=HTMLResponse)
+    def calendar_feed(request: Request, caller: Principal = viewer) -> HTMLResponse:
+        """The caller's calendar feed, made anew (an old one stops working): its URLs
+        are on this answer only, never in a link or a redirect."""
+        token = replace_feed_token(identity, caller.name)
+        schedules = list(reader.alerting.schedules) if reader.alerting else []
+        urls = {name: feed_url(sentinel_url, name, token) for name in schedules}
+        response = show(request, 14, feed_urls=urls)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.post("/oncall/overrides", response_model=None)
     def add(
@@ -177,3 +200,19 @@ def register_oncall(
         except OverrideError as exc:
             return show(request, 14, 400, error=str(exc), typed=typed)
         return RedirectResponse(f"/oncall?added={added}#overrides", status_code=303)
+
+    @app.post("/oncall/overrides/{override_id}/remove", response_model=None)
+    def remove(
+        request: Request,
+        override_id: int = PathParam(ge=1, le=2**63 - 1),
+        caller: Principal = responder,
+    ) -> Response:
+        """Take an override off: one in force ends now, one to come is deleted."""
+        try:
+            with reader.db.session() as s:
+                _, outcome = remove_override(s, override_id, caller.name, VIA, clock())
+        except ActionError as exc:
+            return show(request, 14, exc.status, remove_error=str(exc))
+        return RedirectResponse(
+            f"/oncall?removed={override_id}&outcome={outcome}#overrides", status_code=303
+        )

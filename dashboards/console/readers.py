@@ -11,6 +11,7 @@ from sqlalchemy import Integer, cast, func, select
 
 from common.clock import ensure_utc
 from common.db import is_sqlite
+from sentinel import tunings
 from sentinel.alerting.config import AlertingConfig, schedule
 from sentinel.alerting.models import AlertGroup, ScheduleOverride, Silence
 from sentinel.alerting.overrides import effective_schedule, stored_overrides
@@ -139,16 +140,9 @@ class SentinelReader:
             return list(s.scalars(query))
 
     def tunings_of(self, name: str, limit: int = 10) -> list[Tuning]:
-        """The signal's tunings, newest first: what is applied, what waits for a person,
-        and what came before."""
-        with self.db.session() as s:
-            query = (
-                select(Tuning)
-                .where(Tuning.signal == name)
-                .order_by(Tuning.created_at.desc(), Tuning.id.desc())
-                .limit(limit)
-            )
-            return list(s.scalars(query))
+        """The signal's tunings: what waits for a person first, then what is applied
+        and what came before, newest first."""
+        return tunings.of_signal(self.db, name, limit)
 
     # --- alerts and pages -----------------------------------------------------------
 

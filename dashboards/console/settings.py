@@ -19,6 +19,8 @@ class ConsoleSettings(BaseSettings):
     gate_database_url: str | None = None  # the release gate's: releases
     postmortems_database_url: str | None = None  # postmortems': open incidents
     postmortems_url: str | None = "http://127.0.0.1:8300"  # postmortems' own pages
+    # The sentinel as calendar apps reach it (its SENTINEL_PUBLIC_URL): calendar feed URLs.
+    sentinel_url: str = "http://127.0.0.1:8100"
     translator_database_url: str | None = None  # the translator's: its daily/weekly figures
     host: str = "127.0.0.1"
     port: int = 8400

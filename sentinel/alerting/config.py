@@ -67,6 +67,9 @@ class EscalationStep(_Strict):
     # Tried in order for each person: the next one when a channel fails or is
     # not confirmed (SMS undelivered → call).
     channels: list[ChannelName] = Field(min_length=1)
+    # Sent at once beside the first channel, never as its fallback: the SMS that
+    # leaves the alert's text behind while the call wakes the person (SMS/IVR).
+    also: list[ChannelName] = []
     wait_minutes: float = Field(default=5, gt=0)
 
 

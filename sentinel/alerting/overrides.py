@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from common.bounds import LATEST
 from common.logs import get_logger
-from sentinel.alerting.actions import audit
+from sentinel.alerting.actions import ActionError, audit
 from sentinel.alerting.config import AlertingConfig, schedule
 from sentinel.alerting.models import ScheduleOverride
 from sentinel.alerting.schedules import Override, Schedule
@@ -93,6 +93,54 @@ def add_override(
         via=via,
     )
     return row
+
+
+def remove_override(
+    s: Session, override_id: int, by: str, via: str, now: datetime
+) -> tuple[ScheduleOverride, str]:
+    """Take a stored override off the schedule, and audit it. One in force ends now
+    (who was on call until now stays true in the history); one still to come is
+    deleted. Returns the row as it was left (or was, if deleted) and "ended" or
+    "deleted". ActionError: 404 no such override, 409 it has already ended."""
+    row = s.get(ScheduleOverride, override_id)
+    if row is None:
+        raise ActionError(404, f"no override {override_id}")
+    if row.ends_at <= now:
+        raise ActionError(
+            409,
+            f"override {override_id} already ended at {row.ends_at:%Y-%m-%d %H:%M %Z}:"
+            " there is nothing left to remove",
+        )
+    if row.starts_at < now:
+        row.ends_at = now
+        outcome = "ended"
+    else:
+        s.delete(row)
+        outcome = "deleted"
+    s.flush()
+    audit(
+        s,
+        "override.removed",
+        via,
+        now,
+        actor=by,
+        schedule=row.schedule,
+        person=row.person,
+        starts_at=row.starts_at.isoformat(),
+        ends_at=row.ends_at.isoformat(),
+        override_id=override_id,
+        outcome=outcome,
+    )
+    log.warning(
+        "schedule.override_removed",
+        schedule=row.schedule,
+        person=row.person,
+        override_id=override_id,
+        outcome=outcome,
+        by=by,
+        via=via,
+    )
+    return row, outcome
 
 
 def stored_overrides(

@@ -265,18 +265,31 @@ class Escalate:
                 log.warning("escalation.unreachable", group_id=group.id, person=person)
                 continue
             first = chain[0]
-            payload = _payload(p, words, state="firing")
-            payload["fallback"] = chain[1:]
-            p.outgoing.append(
-                Planned(
-                    key=f"g{group.id}:r{group.repeat}:s{index}:{person}:{first}{_episode(group)}",
-                    channel=first,
-                    recipient=str(contact.address(first, person)),
-                    payload=payload,
-                    person=person,
-                    step=index,
+            beside = [
+                c
+                for c in dict.fromkeys(step.also)
+                if c != first and contact.address(c, person) is not None
+            ]
+            for channel in [first, *beside]:
+                payload = _payload(p, words, state="firing")
+                # what went beside the first channel is not tried again as its fallback,
+                # and its failure is not the person's: the first channel's chain decides
+                payload["fallback"] = (
+                    [c for c in chain[1:] if c not in beside] if channel == first else []
                 )
-            )
+                if channel != first:
+                    payload["beside"] = True
+                p.outgoing.append(
+                    Planned(
+                        key=f"g{group.id}:r{group.repeat}:s{index}:{person}:{channel}"
+                        f"{_episode(group)}",
+                        channel=channel,
+                        recipient=str(contact.address(channel, person)),
+                        payload=payload,
+                        person=person,
+                        step=index,
+                    )
+                )
         if people:
             group.next_escalation_at = p.now + timedelta(minutes=step.wait_minutes)
         else:

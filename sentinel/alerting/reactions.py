@@ -96,8 +96,8 @@ class Reactions:
             self._not_reached(s, row, now, reason=outcome.status)
 
     def _not_reached(self, s: Session, row: Notification, now: datetime, reason: str) -> None:
-        if row.person is None:
-            return  # a broadcast: nobody to fall back for
+        if row.person is None or row.payload.get("beside"):
+            return  # a broadcast, or sent beside the person's first channel: no chain of its own
         fallback = self._fall_back(s, row, now, reason)
         voice_unanswered = row.channel == "voice"
         if (not fallback or voice_unanswered) and row.group_id is not None:

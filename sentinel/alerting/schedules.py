@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -601,6 +602,13 @@ def _fold(line: str) -> str:
 
 def _ical_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def feed_url(public_url: str, schedule: str, feed_token: str) -> str:
+    """Where a calendar app subscribes to ``schedule``: the ``.ics`` route with a
+    calendar feed token in the URL, since such apps send no header."""
+    path = f"/api/oncall/{quote(schedule, safe='')}.ics"
+    return f"{public_url.rstrip('/')}{path}?{urlencode({'feed': feed_token})}"
 
 
 def to_ical(

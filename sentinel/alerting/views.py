@@ -20,7 +20,9 @@ from sqlalchemy import select
 
 from common.bounds import MAX_SILENCE, DbId, Timestamp, minutes, span_error
 from common.http_errors import errors
-from common.identity import Responder, Role, acting_as, require
+from common.identity import Responder, Role, Viewer, acting_as, calendar_reader, require
+from common.identity.feeds import replace_feed_token
+from common.identity.http import store_of
 from common.logs import get_logger
 from sentinel.alerting import actions, replays
 from sentinel.alerting.announcements import Announcement, UnknownRecipient, announce
@@ -36,9 +38,9 @@ from sentinel.alerting.channels.twilio_voice import keypress_action
 from sentinel.alerting.messages import text_for
 from sentinel.alerting.models import AlertGroup, AuditEvent, GroupState
 from sentinel.alerting.models import Silence as SilenceRow
-from sentinel.alerting.overrides import effective_schedule
+from sentinel.alerting.overrides import effective_schedule, remove_override, stored_overrides
 from sentinel.alerting.reactions import call_outcome, find_by_provider_id, sms_outcome
-from sentinel.alerting.schedules import to_ical, who_is_on_call
+from sentinel.alerting.schedules import feed_url, to_ical, who_is_on_call
 from sentinel.models import Alert, DeliveryAttempt, Notification
 
 if TYPE_CHECKING:
@@ -130,6 +132,14 @@ class SilenceIn(BaseModel):
         return value
 
 
+class FeedOut(BaseModel):
+    """A new calendar feed token, shown this once, and a subscribe URL per schedule."""
+
+    token: str
+    hint: str
+    urls: dict[str, str]
+
+
 class SilenceOut(BaseModel):
     id: int
     matchers: list[str]
@@ -137,6 +147,22 @@ class SilenceOut(BaseModel):
     ends_at: datetime
     created_by: str
     comment: str
+
+
+class OverrideOut(BaseModel):
+    id: int
+    schedule: str
+    person: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str | None
+    created_by: str
+    created_at: datetime
+
+
+class RemovedOverrideOut(OverrideOut):
+    # "ended": it was in force and now ends at the removal; "deleted": it had not begun
+    outcome: Literal["ended", "deleted"]
 
 
 def alerting_router(sentinel: Sentinel) -> APIRouter:
@@ -292,7 +318,7 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
     @router.get(
         "/api/oncall/{name}.ics",
         response_class=Response,
-        dependencies=viewer,
+        dependencies=[Depends(calendar_reader)],
         responses={200: {"content": {"text/calendar": {}}, "description": "iCalendar"}}
         | errors(404),
     )
@@ -304,6 +330,42 @@ def alerting_router(sentinel: Sentinel) -> APIRouter:
             sched = effective_schedule(sentinel.alerting, s, name, start)
         text = to_ical(sched, start, start + timedelta(days=days))
         return Response(text, media_type="text/calendar")
+
+    # --- overrides added while running ----------------------------------------
+
+    @router.get("/api/overrides", response_model=list[OverrideOut], dependencies=viewer)
+    def overrides(active: bool = True) -> list[OverrideOut]:
+        """Stored overrides, oldest added first; by default those not yet ended."""
+        with sentinel.db.session() as s:
+            rows = stored_overrides(s, ending_after=now() if active else None)
+            return [OverrideOut.model_validate(r, from_attributes=True) for r in rows]
+
+    @router.delete(
+        "/api/overrides/{override_id}",
+        response_model=RemovedOverrideOut,
+        responses=errors(404, 409),
+    )
+    def delete_override(
+        override_id: DbId, caller: Responder, by: str | None = None
+    ) -> RemovedOverrideOut:
+        by = acting_as(caller, by, "by")
+        try:
+            with sentinel.db.session() as s:
+                row, outcome = remove_override(s, override_id, by, "api", now())
+                out = OverrideOut.model_validate(row, from_attributes=True)
+        except actions.ActionError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        return RemovedOverrideOut(**out.model_dump(), outcome=outcome)
+
+    @router.post("/api/oncall/feed", status_code=201, response_model=FeedOut)
+    def new_calendar_feed(request: Request, response: Response, caller: Viewer) -> FeedOut:
+        """The caller's calendar feed token, made anew (the old one stops working),
+        and the URLs a calendar app subscribes to. The token is not shown again."""
+        response.headers["Cache-Control"] = "no-store"  # a secret: no cache keeps it
+        token = replace_feed_token(store_of(request), caller.name)
+        base = sentinel.settings.public_url
+        urls = {name: feed_url(base, name, token) for name in sentinel.alerting.schedules}
+        return FeedOut(token=token, hint=token[:8], urls=urls)
 
     # --- announcements ---------------------------------------------------------
 

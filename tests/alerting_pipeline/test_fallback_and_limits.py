@@ -220,3 +220,50 @@ def test_a_p1_past_the_voice_limit_rings_on_time_carrying_the_held_pages(sentine
     rig.run()
     assert not [n for n in rig.notifications() if n.key.startswith("bundle:")]
     db.dispose()
+
+
+def _call_and_text_rig(sentinel_url):  # type: ignore[no-untyped-def]
+    """The shipped P0/P1 policy's shape: a call, and an SMS beside it (SMS/IVR)."""
+    from common.clock import FakeClock
+    from sentinel.alerting.config import parse_alerting_config
+    from sentinel.db import Database
+    from tests.alerting_pipeline.conftest import CONFIG
+
+    config_text = CONFIG.replace(
+        "channels: [voice, sms]\n", "channels: [voice]\n        also: [sms]\n", 1
+    )
+    config = parse_alerting_config(config_text, "alerting.yaml")
+    db, clock = Database(sentinel_url), FakeClock()
+    return Rig(db, clock, Notifier(db, config, clock))
+
+
+def test_a_call_and_its_sms_go_out_together(sentinel_url):
+    rig = _call_and_text_rig(sentinel_url)
+    rig.fire("payments.failed", service="translator")
+    rig.clock.advance(seconds=30)
+    rig.run()
+    sent: list[tuple[str, str]] = []
+    _dispatcher(rig, sent).run_once()
+    assert sorted(x for x in sent if x[0] != "slack") == [
+        ("sms", "+15550000001"),
+        ("voice", "+15550000001"),
+    ]
+    sms = next(n for n in rig.notifications() if n.channel == "sms")
+    assert "payments.failed" in sms.payload["text"]  # the text the call cannot leave
+    rig.db.dispose()
+
+
+def test_an_sms_beside_a_call_that_fails_leaves_the_call_to_decide(sentinel_url):
+    rig = _call_and_text_rig(sentinel_url)
+    rig.fire("payments.failed", service="translator")
+    rig.clock.advance(seconds=30)
+    rig.run()
+    _dispatcher(rig, [], fail={"sms"}).run_once()
+    rig.clock.advance(seconds=1)
+    rig.run()
+    # no fallback call for the SMS, and the manager is not woken before the step's 5 minutes
+    assert [(n.channel, n.person) for n in rig.notifications() if n.person] == [
+        ("voice", "alice"),
+        ("sms", "alice"),
+    ]
+    rig.db.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -15,6 +16,7 @@ import pytest
 from common.identity import Role, open_store
 from common.servers import serve_in_thread
 from dashboards.console import create_console
+from postmortems.schemas import ActionIn
 from tests.console.conftest import NOW, add_open_page
 from tests.console.incident_fixtures import incident_records  # noqa: F401 - a fixture
 from tests.daemons import free_port
@@ -238,11 +240,20 @@ def test_the_incident_and_report_pages_load_offline_with_their_charts(
             page.fill("#tl_text", "Gateway logs: wallet token rejected")
             page.locator("#add-entry").click()
             page.locator("#timeline").get_by_text("Gateway logs: wallet token rejected").wait_for()
+            # an overdue action item, for the open action items page
+            overdue = ActionIn(
+                title="Page per payment method, with its own threshold",
+                kind="detective",
+                owner="sysadmin-2",
+                due_date=date(2026, 3, 2),
+            )
+            incident_records.pm.add_action(incident_records.incident_id, overdue, "lead-1")
             for name, path, charts in (
                 ("incidents", "/incidents", ()),
                 ("incident", incident, ("chart-1",)),
                 ("reports", "/reports", ("weekly-chart", "files-chart")),
                 ("lessons", "/lessons", ()),
+                ("actions", "/actions", ()),
             ):
                 response = page.goto(url + path)
                 assert response is not None and response.status == 200, path

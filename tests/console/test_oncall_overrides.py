@@ -6,6 +6,7 @@ a viewer cannot; a form filled wrongly says what is wrong."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from common.identity import Role, open_store
 from dashboards.console import create_console
 from sentinel.alerting.models import AuditEvent, ScheduleOverride
 from tests.console.conftest import NOW
-from tests.identity import account, bearer
+from tests.identity import ANONYMOUS, account, bearer
 
 # NOW is Wednesday 13:00 in Moscow: sysadmin-1's business-hours week
 OVERRIDE = {
@@ -137,3 +138,89 @@ def test_a_form_filled_wrongly_says_what_is_wrong_and_keeps_what_was_typed(
             assert "sysadmin-1 until" in _now_card(r.text)  # nothing changed
     with reader.db.session() as s:
         assert s.scalars(select(ScheduleOverride)).all() == []
+
+
+def _add(client: TestClient, headers: dict[str, str], **change: str) -> int:
+    done = client.post("/oncall/overrides", data=OVERRIDE | change, headers=headers)
+    assert done.status_code == 200, done.text
+    return int(re.search(r"Override (\d+) added", done.text).group(1))  # type: ignore[union-attr]
+
+
+def test_a_responder_removes_an_override_in_force_and_the_rotation_is_back(
+    console_reader,
+) -> None:
+    reader, _ = console_reader
+    responder = bearer(account("sysadmin-2", Role.responder))
+    with _client(reader) as client:
+        added = _add(client, responder)
+        page = client.get("/oncall", headers=responder).text
+        assert "ops-primary sysadmin-3 until" in _now_card(page)
+        assert f'id="remove-override-{added}"' in page
+        done = client.post(f"/oncall/overrides/{added}/remove", headers=responder)
+        assert done.status_code == 200
+        assert f"Override {added} removed, as sysadmin-2" in done.text
+        # now: the scheduled person again, and the override is no longer listed
+        assert "ops-primary sysadmin-1 until 2026-03-04 15:00:00 UTC" in _now_card(done.text)
+        assert f'id="remove-override-{added}"' not in done.text
+        # the hours it was in force stay in the calendar: history stays true
+        assert "09:00–12:00 sysadmin-1 12:00–13:00 sysadmin-3 override" in (
+            _day(done.text, "2026-03-04")
+        )
+    with reader.db.session() as s:
+        (row,) = s.scalars(select(ScheduleOverride)).all()
+        removed = s.scalars(select(AuditEvent).where(AuditEvent.kind == "override.removed")).one()
+    assert row.ends_at == NOW
+    assert (removed.actor, removed.via) == ("sysadmin-2", "console")
+    assert (removed.detail["override_id"], removed.detail["outcome"]) == (added, "ended")
+
+
+def test_an_override_still_to_come_is_deleted_when_removed(console_reader) -> None:
+    reader, _ = console_reader
+    responder = bearer(account("sysadmin-2", Role.responder))
+    with _client(reader) as client:
+        added = _add(client, responder, start="2026-03-05T09:00", end="2026-03-05T18:00")
+        assert "sysadmin-3 override" in _day(client.get("/oncall", headers=responder).text,
+                                             "2026-03-05")  # fmt: skip
+        done = client.post(f"/oncall/overrides/{added}/remove", headers=responder)
+        assert done.status_code == 200 and "override" not in _day(done.text, "2026-03-05")
+    with reader.db.session() as s:
+        assert s.scalars(select(ScheduleOverride)).all() == []
+
+
+def test_an_ended_override_or_an_unknown_one_cannot_be_removed(console_reader) -> None:
+    reader, _ = console_reader
+    with reader.db.session() as s:
+        ended = ScheduleOverride(
+            schedule="ops-primary", person="sysadmin-3", starts_at=NOW - timedelta(hours=3),
+            ends_at=NOW - timedelta(hours=1), created_by="sysadmin-2", created_at=NOW,
+        )  # fmt: skip
+        s.add(ended)
+        s.flush()
+        ended_id = ended.id
+    responder = bearer(account("sysadmin-2", Role.responder))
+    with _client(reader) as client:
+        r = client.post(f"/oncall/overrides/{ended_id}/remove", headers=responder)
+        assert r.status_code == 409
+        error = r.text[r.text.index('id="remove-error"') :]
+        assert f"override {ended_id} already ended" in error[: error.index("</p>")]
+        r = client.post("/oncall/overrides/999/remove", headers=responder)
+        assert r.status_code == 404 and "no override 999" in r.text
+    with reader.db.session() as s:
+        (row,) = s.scalars(select(ScheduleOverride)).all()
+    assert row.ends_at == NOW - timedelta(hours=1)
+
+
+def test_only_a_responder_may_remove_an_override(console_reader) -> None:
+    reader, _ = console_reader
+    responder = bearer(account("sysadmin-2", Role.responder))
+    viewer = bearer(account("carol", Role.viewer))
+    with _client(reader) as client:
+        added = _add(client, responder)
+        assert 'id="remove-override-' not in client.get("/oncall", headers=viewer).text
+        r = client.post(f"/oncall/overrides/{added}/remove", headers=viewer)
+        assert r.status_code == 403 and "needs a responder" in r.text
+        r = client.post(
+            f"/oncall/overrides/{added}/remove", headers=ANONYMOUS, follow_redirects=False
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        assert "sysadmin-3 until" in _now_card(client.get("/oncall", headers=viewer).text)

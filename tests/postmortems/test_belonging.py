@@ -109,6 +109,10 @@ def test_the_same_page_series_or_signal_joins_an_alert_incident() -> None:
     assert again.joins and again.strength == 2 and "firing again" in again.reason
     spread = belongs(alert(series='route="/api/files"'), incident, "translator")
     assert spread.joins and spread.strength == 1
+    # The route's latency alert beside its error alert: one fault, one incident.
+    related = belongs(alert("http.latency_p95", series='route="/api/jobs"'), incident, "translator")
+    assert related.joins and related.strength == 2
+    assert 'same series route="/api/jobs" as http.error_ratio' in related.reason
     other = belongs(alert("payments.failed", group_id=6), incident, "translator")
     assert not other.joins
     assert "holds http.error_ratio, not payments.failed" in other.reason
