@@ -28,6 +28,9 @@ class AlertFacts:
     fired_at: datetime
     series: str = ""  # the sentinel's series key ('' for a signal without labels)
     group_id: int | None = None  # the sentinel's notification group (the page)
+    # The signals measuring what this one does, whole or per label (the catalogue's
+    # ``part_of``): the 5xx ratio and the 5xx ratio per route.
+    family: frozenset[str] = frozenset()
 
     @property
     def route(self) -> str | None:
@@ -101,7 +104,8 @@ def belongs(
     * Any other incident: the alert joins when it came in the same page (the
       sentinel's alert group) as an alert of the incident, or is the same series
       firing again, or the same series on another signal (one fault, two views of
-      it), or the same signal on another series (one symptom spreading).
+      it), or a signal of the same family (the service's 5xx ratio beside the
+      route's), or the same signal on another series (one symptom spreading).
     * Otherwise it has a cause of its own: it opens its own incident."""
     if alert_service != incident.service:
         return Belonging(False, f"another service ({incident.service})")
@@ -117,6 +121,10 @@ def belongs(
     related = [a.signal for a in incident.alerts if alert.series and a.series == alert.series]
     if related:
         return Belonging(True, f"same series {alert.series} as {related[0]}", 2)
+    kin = [a.signal for a in incident.alerts if a.signal != alert.signal]
+    kin = [signal for signal in kin if signal in alert.family]
+    if kin:
+        return Belonging(True, f"{alert.signal} measures what {kin[0]} does, whole or by part", 2)
     if any(a.signal == alert.signal for a in incident.alerts):
         return Belonging(True, f"same signal {alert.signal} on another series", 1)
     if not incident.alerts:

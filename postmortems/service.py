@@ -85,6 +85,8 @@ TimelineDrafter = Callable[[str | None, datetime, datetime, list[int], datetime]
 AlertReader = Callable[[list[int]], list[Any]]
 # on_call(at) -> who was on call then, per the sentinel's on-call schedule
 OnCallLookup = Callable[[datetime], str | None]
+# The signals that measure what a signal does, whole or per label, itself included.
+SignalFamily = Callable[[str], frozenset[str]]
 
 
 class NotFound(LookupError):
@@ -131,6 +133,7 @@ class Postmortems:
     alert_reader: AlertReader | None = None
     on_call_lookup: OnCallLookup | None = None
     release_reader: ReleaseReader | None = None
+    signal_family: SignalFamily | None = None
 
     def __post_init__(self) -> None:
         register_secrets(
@@ -151,6 +154,7 @@ class Postmortems:
             self.settings.on_call_schedule
         )
         self.release_reader = self.release_reader or default_release_reader(self.settings)
+        self.signal_family = self.signal_family or catalogue_signal_family()
 
     # ----- reading -------------------------------------------------------------
 
@@ -282,7 +286,8 @@ class Postmortems:
     ) -> tuple[Incident | None, str | None, list[tuple[Incident, Belonging]]]:
         """The open incident the alerts belong to (the strongest link, then the
         oldest), why, and the incidents they do not belong to, each with why not."""
-        facts = [_alert_facts(a) for a in alerts]
+        assert self.signal_family is not None
+        facts = [_alert_facts(a, self.signal_family(a.signal)) for a in alerts]
         window = timedelta(minutes=self.settings.release_join_window_minutes)
         best: tuple[int, Incident, str] | None = None
         refused: list[tuple[Incident, Belonging]] = []
@@ -1186,7 +1191,7 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def _alert_facts(alert: Any) -> AlertFacts:
+def _alert_facts(alert: Any, family: frozenset[str]) -> AlertFacts:
     started = ensure_utc(alert.started_at)
     return AlertFacts(
         alert_id=alert.id,
@@ -1196,6 +1201,7 @@ def _alert_facts(alert: Any) -> AlertFacts:
         fired_at=ensure_utc(alert.firing_at) if alert.firing_at else started,
         series=getattr(alert, "series", None) or "",
         group_id=getattr(alert, "group_id", None),
+        family=family,
     )
 
 
@@ -1267,6 +1273,27 @@ def sentinel_on_call(schedule_name: str | None) -> OnCallLookup:
         return found.person if found else None
 
     return lookup
+
+
+def catalogue_signal_family() -> SignalFamily:
+    """The sentinel's catalogue says which signals measure one thing (``part_of``).
+    Unreadable, it says nothing: each alert then stands for its own signal."""
+
+    @functools.cache
+    def catalogue() -> Any:  # read once, on the first alert
+        from postmortems.replay import load_replay_catalogue
+
+        try:
+            return load_replay_catalogue()
+        except Exception as exc:  # noqa: BLE001 - the other links still join alerts
+            log.warning("incident.catalogue_unreadable", error=str(exc))
+            return None
+
+    def family(signal: str) -> frozenset[str]:
+        found = catalogue()
+        return found.family(signal) if found is not None else frozenset({signal})
+
+    return family
 
 
 def default_replayer(settings: PostmortemSettings) -> Replayer:

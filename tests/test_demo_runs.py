@@ -125,11 +125,17 @@ def _assert_the_story_happened(var: Path) -> None:
         assert group["state"] == "acknowledged" and group["acked_at"], (fault.what, dict(group))
         # Acknowledged by the person it reached, as themselves.
         assert group["acked_by"] in {p["person"] for p in pages}, dict(group)
-        # One fault, one incident: its series' alerts on every signal land together.
+        # One fault, one incident: its alerts on every signal land together (a
+        # bad release's incident takes the alerts of its own canary window).
+        placeholders = ", ".join("?" for _ in fault.also_raises)
         incidents = _rows(
             var / "postmortems.db",
-            "SELECT DISTINCT incident_id FROM pm_incident_alerts WHERE series = ?",
+            "SELECT DISTINCT a.incident_id FROM pm_incident_alerts a "
+            "JOIN pm_incidents i ON i.id = a.incident_id WHERE i.release_id IS NULL "
+            f"AND ((a.signal = ? AND a.series = ?) OR a.signal IN ({placeholders}))",
+            fault.signal,
             fault.series,
+            *fault.also_raises,
         )
         assert len(incidents) <= 1, (fault.what, [dict(i) for i in incidents])
 

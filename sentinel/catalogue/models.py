@@ -47,6 +47,10 @@ class SignalSpec(BaseModel):
     runbook: str = ""
     no_data: NoDataPolicy = NoDataPolicy.alert
     no_data_after_seconds: float | None = Field(default=None, gt=0)
+    # The service-wide signal this one breaks down by a label (the 5xx ratio per
+    # route is part of the overall 5xx ratio): one fault raises both, and their
+    # alerts make one incident.
+    part_of: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -98,7 +102,30 @@ class Catalogue(BaseModel):
             if signal.name in seen:
                 raise ValueError(f"signal {signal.name!r} is defined twice")
             seen.add(signal.name)
+        for signal in self.signals:
+            whole = signal.part_of
+            if whole is None:
+                continue
+            if whole == signal.name or whole not in seen:
+                raise ValueError(
+                    f"signal {signal.name!r}: part_of names {whole!r}, not another signal "
+                    "of the catalogue"
+                )
+            if self.get(whole).part_of is not None:
+                raise ValueError(
+                    f"signal {signal.name!r}: part_of names {whole!r}, itself part of "
+                    f"{self.get(whole).part_of!r}; name the service-wide signal"
+                )
         return self
+
+    def family(self, name: str) -> frozenset[str]:
+        """The signals that measure what ``name`` does, whole or broken down
+        (``part_of``), ``name`` included; an unknown name is alone."""
+        whole = {s.name: s.part_of or s.name for s in self.signals}
+        root = whole.get(name)
+        if root is None:
+            return frozenset({name})
+        return frozenset(n for n, r in whole.items() if r == root)
 
     def get(self, name: str) -> SignalSpec:
         for signal in self.signals:

@@ -36,6 +36,7 @@ def alert(
     route: str | None = None,
     group_id: int | None = None,
     series: str = "",
+    family: frozenset[str] = frozenset(),
 ) -> AlertFacts:
     labels = {"service": "translator"}
     if route:
@@ -50,6 +51,7 @@ def alert(
         fired_at=fired,
         series=series,
         group_id=group_id,
+        family=family,
     )
 
 
@@ -116,6 +118,16 @@ def test_the_same_page_series_or_signal_joins_an_alert_incident() -> None:
     other = belongs(alert("payments.failed", group_id=6), incident, "translator")
     assert not other.joins
     assert "holds http.error_ratio, not payments.failed" in other.reason
+
+
+def test_a_signal_of_the_same_family_joins_whatever_its_series() -> None:
+    held = LinkedFacts(signal="http.error_ratio_by_route", series='route="/api/jobs"')
+    family = frozenset({"http.error_ratio", "http.error_ratio_by_route"})
+    whole = belongs(alert(family=family), alert_incident(held), "translator")
+    assert whole.joins and whole.strength == 2
+    assert "http.error_ratio measures what http.error_ratio_by_route does" in whole.reason
+    # Without the catalogue's word the two are separate causes.
+    assert not belongs(alert(), alert_incident(held), "translator").joins
 
 
 def test_another_service_or_an_empty_incident_never_takes_an_alert() -> None:

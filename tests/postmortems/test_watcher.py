@@ -46,13 +46,17 @@ def add_alert(
     state: AlertState = AlertState.firing,
     signal: str = "http.500_rate",
     person: str | None = None,
+    route: str | None = None,
 ) -> int:
+    labels = {"service": service} if service else {}
+    if route:
+        labels["route"] = route
     with db.session() as s:
         alert = Alert(
             fingerprint=f"{signal}-{started.timestamp()}-{severity}",
             signal=signal,
-            series="",
-            labels={"service": service} if service else {},
+            series=f'route="{route}"' if route else "",
+            labels=labels,
             severity=severity,
             source="sentinel",
             state=state,
@@ -200,6 +204,45 @@ def test_alerts_of_other_services_and_after_resolution_open_new_ones(  # type: i
     add_alert(sentinel_db, started=clock.now() - timedelta(minutes=1), firing=clock.now())
     [again] = watcher.run_once()
     assert again.created and again.incident_id != translator.id
+
+
+def test_a_route_and_the_whole_service_failing_together_make_one_incident(  # type: ignore[no-untyped-def]
+    live: Postmortems, sentinel_db, clock
+) -> None:
+    """One route answering 500 raises its own ratio and the service's: the default
+    catalogue says the first is part of the second, so the lead gets one incident."""
+    t = clock.now()
+    by_route = add_alert(
+        sentinel_db,
+        signal="http.error_ratio_by_route",
+        route="/api/jobs",
+        started=t - timedelta(minutes=3),
+        firing=t - timedelta(minutes=2),
+    )
+    watcher = AlertWatcher(live, sentinel_db)
+    [opened] = watcher.run_once()
+    assert opened.created and opened.alert_id == by_route
+    clock.advance(minutes=1)
+    add_alert(
+        sentinel_db,
+        severity="P0",
+        signal="http.error_ratio",
+        started=t - timedelta(minutes=2),
+        firing=clock.now(),
+    )
+    # A latency alert of the same minutes is another measure: its own incident.
+    add_alert(
+        sentinel_db,
+        signal="jobs.processing_seconds",
+        started=t - timedelta(minutes=2),
+        firing=clock.now(),
+    )
+    joined, own = watcher.run_once()
+    assert not joined.created and joined.incident_id == opened.incident_id
+    assert own.created
+    incident = live.detail(opened.incident_id)
+    assert incident.severity == "P0"  # raised by the service-wide alert
+    assert [i.id for i in _incidents(live)] == [opened.incident_id, own.incident_id]
 
 
 def test_the_timeline_is_drafted_from_alerts_and_releases(  # type: ignore[no-untyped-def]

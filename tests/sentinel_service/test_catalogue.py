@@ -70,6 +70,21 @@ def test_bad_catalogue_names_file_line_and_field(tmp_path, edit, where):
     assert f"{path}{where}" in str(err.value)
 
 
+def test_part_of_names_the_service_wide_signal(tmp_path):
+    catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    errors = {"http.error_ratio", "http.error_ratio_by_route"}
+    assert catalogue.family("http.error_ratio") == errors
+    assert catalogue.family("http.error_ratio_by_route") == errors
+    assert catalogue.family("queue.depth") == {"queue.depth"}
+    assert catalogue.family("no.such.signal") == {"no.such.signal"}
+
+    path = tmp_path / "signals.yaml"
+    path.write_text(GOOD.replace("kind: count", "kind: count\n    part_of: payments.lost"))
+    with pytest.raises(ConfigError) as err:
+        load_catalogue(path)
+    assert "part_of names 'payments.lost', not another signal" in str(err.value)
+
+
 def test_check_command(tmp_path):
     path = tmp_path / "signals.yaml"
     path.write_text(GOOD)
