@@ -10,29 +10,39 @@ normal (no payment in a quiet Saturday half-hour). Past ``hold`` the priors judg
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from common.logs import get_logger
 from sentinel.catalogue.models import SignalSpec
 from sentinel.history import HistoryStore, Row, series_key
-from sentinel.sources.base import RangeSource, Source, backfill
+from sentinel.sources.base import RangeSource, Reading, Source, backfill, backfill_times
 
 log = get_logger(__name__)
 
 # Ten-minute samples: two weeks is 2,016 reads a signal, enough for hourly profiles.
 STARTUP_STEP = timedelta(minutes=10)
-# How long closing the sentinel waits for the signal being filled (one range read).
+# How much history one read covers: a stop waits for at most one such read.
+CHUNK = timedelta(days=1)
+# How long closing the sentinel waits for the read in progress.
 STOP_TIMEOUT_SECONDS = 30.0
 
 
 def backfill_series(
     name: str, source: Source, history: HistoryStore, since: datetime, until: datetime,
-    step: timedelta,
+    step: timedelta, stopping: threading.Event | None = None,
 ) -> int:  # fmt: skip
     """Read the signal's source over [since, until] every ``step`` and store the samples.
-    Raises ``BackfillUnsupported`` for sources that only see the present."""
-    readings = backfill(source, since, until, step)
+    Raises ``BackfillUnsupported`` for sources that only see the present. Read a day
+    at a time, it gives up between days once ``stopping`` is set, storing nothing: a
+    signal's history is filled whole or not at all (the next start fills it again)."""
+    next(backfill_times(since, until, step), None)  # the whole span checked up front
+    readings: list[Reading] = []
+    for start, end in _chunks(since, until, step):
+        if stopping is not None and stopping.is_set():
+            log.info("history.backfill_stopped", signal=name, since=since.isoformat())
+            return 0
+        readings.extend(backfill(source, start, end, step))
     rows = [
         Row(name, series_key(p.labels), r.t, p.value, p.volume) for r in readings for p in r.points
     ]
@@ -42,6 +52,18 @@ def backfill_series(
         samples=len(rows),
     )  # fmt: skip
     return len(rows)
+
+
+def _chunks(
+    since: datetime, until: datetime, step: timedelta
+) -> Iterator[tuple[datetime, datetime]]:
+    """[since, until] cut into spans of about ``CHUNK`` on the same ``step`` grid."""
+    per_chunk = max(1, int(CHUNK / step))
+    start = since
+    while start <= until:
+        end = min(start + (per_chunk - 1) * step, until)
+        yield start, end
+        start = end + step
 
 
 def without_history(
@@ -79,7 +101,7 @@ class StartupBackfill:
         self.done = done
         self.step = step
         self.finished = threading.Event()
-        self._stopping = threading.Event()
+        self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sentinel-backfill", daemon=True)
 
     def holding(self, signal: str, now: datetime) -> str | None:
@@ -96,9 +118,9 @@ class StartupBackfill:
         self._thread.start()
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-        """Fill no further signal and wait for the one being read: the databases it
-        reads and writes are about to close under it."""
-        self._stopping.set()
+        """Fill nothing further and wait for the read in progress: the databases
+        it reads and writes are about to close under it."""
+        self.stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -107,7 +129,7 @@ class StartupBackfill:
     def _run(self) -> None:
         filled = 0
         for spec in self.signals:
-            if self._stopping.is_set():
+            if self.stopping.is_set():
                 break
             try:
                 backfill_series(
@@ -117,12 +139,13 @@ class StartupBackfill:
                     self.until - timedelta(days=self.days),
                     self.until,
                     self.step,
+                    self.stopping,
                 )
                 filled += 1
             except Exception:
                 log.exception("history.backfill_failed", signal=spec.name)
         try:
-            if filled and not self._stopping.is_set():
+            if filled and not self.stopping.is_set():
                 self.done()
         finally:
             self.finished.set()
