@@ -128,6 +128,15 @@ class Tuning(Base):
             sqlite_where=text("status = 'proposed'"),
             postgresql_where=text("status = 'proposed'"),
         ),
+        # And one tuning is applied per series: applying supersedes the one before.
+        Index(
+            "uq_tunings_one_applied",
+            "signal",
+            "series",
+            unique=True,
+            sqlite_where=text("status = 'applied'"),
+            postgresql_where=text("status = 'applied'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

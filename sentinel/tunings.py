@@ -1,7 +1,8 @@
 """Tuned detector parameters and their provenance. A person's ``sentinel tune``
 applies its result; a scheduled re-tune only proposes, never applies silently.
-A series has at most one proposal waiting for a person: the newest (older ones are
-kept, marked superseded; the database's partial unique index holds to it)."""
+A series has at most one proposal waiting for a person and one tuning applied: the
+newest of each (older ones are kept, marked superseded; the database's partial
+unique indexes hold to it)."""
 
 from __future__ import annotations
 

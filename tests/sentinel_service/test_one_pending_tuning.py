@@ -1,7 +1,7 @@
-"""One tuning proposal waits for a person per series: a re-tune supersedes the one it
-replaces (kept, marked superseded), the database refuses a second waiting one, and
-concurrent re-tunes leave exactly one; `GET /api/signals/{name}/tunings` lists them,
-the waiting one first."""
+"""One tuning proposal waits for a person per series, and one tuning is applied: a
+re-tune supersedes the one it replaces (kept, marked superseded), the database
+refuses a second waiting or applied one, and concurrent tunings leave exactly one;
+`GET /api/signals/{name}/tunings` lists them, the waiting one first."""
 
 from __future__ import annotations
 
@@ -77,9 +77,7 @@ def test_a_second_retune_supersedes_the_waiting_proposal(sentinel_url, clock) ->
         db.dispose()
 
 
-def test_applying_a_tuning_by_hand_retires_the_proposal_still_waiting(
-    sentinel_url, clock
-) -> None:
+def test_applying_a_tuning_by_hand_retires_the_proposal_still_waiting(sentinel_url, clock) -> None:
     """Accepted later, the older proposal would silently undo what a person applied."""
     db = Database(sentinel_url)
     try:
@@ -105,15 +103,21 @@ def test_the_database_refuses_a_second_waiting_proposal(sentinel_url, clock) -> 
                "provenance": {}, "created_at": clock.now()}  # fmt: skip
         with pytest.raises(IntegrityError), db.session() as s:
             s.execute(insert(Tuning).values(**row))
-        # rejected, superseded and applied ones may be many
+        # rejected and superseded ones may be many
         with db.session() as s:
-            for status in ("rejected", "rejected", "superseded"):
+            for status in ("rejected", "rejected", "superseded", "superseded"):
                 s.execute(insert(Tuning).values(**(row | {"status": status})))
+        # one applied: the evaluator runs a single tuning per series
+        tunings.record(db, CPU, _spec(0.8), {}, clock.now(), apply=True, by="alice",
+                       series=NODE)  # fmt: skip
+        with pytest.raises(IntegrityError), db.session() as s:
+            s.execute(insert(Tuning).values(**(row | {"status": "applied"})))
     finally:
         db.dispose()
 
 
-def test_concurrent_retunes_leave_one_waiting_proposal(sentinel_url, clock) -> None:
+@pytest.mark.parametrize("apply", [False, True], ids=["re-tunes", "tunes-by-hand"])
+def test_concurrent_tunings_leave_one_waiting_or_applied(sentinel_url, clock, apply) -> None:
     db = Database(sentinel_url)
     start = threading.Barrier(6)
     failures: list[BaseException] = []
@@ -123,7 +127,7 @@ def test_concurrent_retunes_leave_one_waiting_proposal(sentinel_url, clock) -> N
         try:
             for i in range(5):
                 at = clock.now() + timedelta(seconds=10 * n + i)
-                tunings.record(db, CPU, _spec(0.8 + n / 100), {}, at, apply=False,
+                tunings.record(db, CPU, _spec(0.8 + n / 100), {}, at, apply=apply,
                                by=f"replica-{n}", series=NODE)  # fmt: skip
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
@@ -137,7 +141,8 @@ def test_concurrent_retunes_leave_one_waiting_proposal(sentinel_url, clock) -> N
         assert failures == []
         statuses = list(_statuses(db).values())
         assert len(statuses) == 30
-        assert statuses.count(TuningStatus.proposed) == 1
+        current = TuningStatus.applied if apply else TuningStatus.proposed
+        assert statuses.count(current) == 1
         assert statuses.count(TuningStatus.superseded) == 29
     finally:
         db.dispose()
@@ -173,14 +178,15 @@ def test_the_api_lists_a_signals_tunings_waiting_first(sentinel_url, database_ur
         sentinel.close()
 
 
-def test_the_migration_keeps_the_newest_of_the_proposals_already_waiting(tmp_path) -> None:
+def test_the_migrations_keep_the_newest_proposal_and_applied_tuning(tmp_path) -> None:
     with fresh_database(tmp_path, "pending_tunings") as url:
         engine = make_engine(url)
         try:
             upgrade(engine, MIGRATIONS_DIR, "s0008")
             with engine.begin() as conn:
                 for series, status in ((NODE, "proposed"), (NODE, "proposed"), (NODE, "proposed"),
-                                       ("", "proposed"), (NODE, "applied")):  # fmt: skip
+                                       ("", "proposed"), (NODE, "applied"), (NODE, "applied"),
+                                       ("", "applied")):  # fmt: skip
                     conn.execute(
                         text(
                             "INSERT INTO tunings (signal, series, status, spec, provenance,"
@@ -193,7 +199,8 @@ def test_the_migration_keeps_the_newest_of_the_proposals_already_waiting(tmp_pat
             with engine.connect() as conn:
                 rows = conn.execute(text("SELECT id, status FROM tunings ORDER BY id")).all()
             assert [status for _, status in rows] == [
-                "superseded", "superseded", "proposed", "proposed", "applied",
+                "superseded", "superseded", "proposed", "proposed",
+                "superseded", "applied", "applied",  # the newest applied per series
             ]  # fmt: skip
         finally:
             engine.dispose()
