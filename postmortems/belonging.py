@@ -121,8 +121,7 @@ def belongs(
     related = [a.signal for a in incident.alerts if alert.series and a.series == alert.series]
     if related:
         return Belonging(True, f"same series {alert.series} as {related[0]}", 2)
-    kin = [a.signal for a in incident.alerts if a.signal != alert.signal]
-    kin = [signal for signal in kin if signal in alert.family]
+    kin = [a.signal for a in incident.alerts if a.signal in alert.family - {alert.signal}]
     if kin:
         return Belonging(True, f"{alert.signal} measures what {kin[0]} does, whole or by part", 2)
     if any(a.signal == alert.signal for a in incident.alerts):
