@@ -172,6 +172,18 @@ def test_an_override_added_through_the_form_shows_up_and_the_chart_has_its_band(
             page.screenshot(path=str(SHOTS / f"override-{size}.png"), full_page=True)
             scroll = page.evaluate("document.documentElement.scrollWidth")
             assert scroll <= width + 1, f"/oncall is {scroll}px wide at {width}px"
+            # a private calendar address, shown once, that fits a phone's screen too
+            page.locator("#make-feed").click()
+            page.get_by_text("Your calendar feed is ready").wait_for()
+            feed = page.locator("#feed-ops-primary").input_value()
+            assert "/api/oncall/ops-primary.ics?feed=vgf_" in feed, feed
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width + 1, f"the feed makes /oncall {scroll}px wide at {width}px"
+            # the swap called off: the rotation's sysadmin-1 is back
+            page.locator("#overrides .remove-override button").first.click()
+            page.locator("#override-removed").wait_for()
+            assert "sysadmin-1" in page.locator("section").first.inner_text()
+            assert "swap with sysadmin-1" not in page.locator("#overrides").inner_text()
             # the signal's chart: its values, its limit and the alert it would raise
             page.goto(url + "/signals/payments.failed_ratio")
             page.locator("#chart canvas").wait_for()
