@@ -148,6 +148,7 @@ def create_app(
         finally:
             if loops is not None:
                 loops.shutdown()
+            sentinel.stop_backfill()
             sentinel.step_down()
 
     app = FastAPI(title="Sentinel", lifespan=lifespan, docs_url=None, redoc_url=None)

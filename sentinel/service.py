@@ -201,9 +201,13 @@ class Sentinel:
                 lease.release(self.db, LEADER_LEASE, self.replica)
                 self._stand_down()
 
-    def close(self) -> None:
+    def stop_backfill(self) -> None:
+        """On the way out: the start-up backfill reads and writes nothing more."""
         if self.backfill is not None:
             self.backfill.stop()
+
+    def close(self) -> None:
+        self.stop_backfill()
         self.step_down()
         self.dispatcher.close()
         for source in self.sources.values():
